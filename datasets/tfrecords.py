@@ -1,0 +1,133 @@
+"""Reading TFRecord shards written by `datasets.build_tfrecords` (or by the original repo).
+
+Records are parsed to ``{"encoded": tf.string (undecoded JPEG/PNG), "label": tf.int32 as
+stored, "filename": tf.string basename ('' when the key is absent)}``; only the keys
+``image/encoded``, ``image/class/label`` and ``image/filename`` are read, so the original's
+ImageNet shards (with bboxes and ``image/logit``) parse too.
+
+Paths go through `tf.io.gfile`, so ``gs://`` directories work as well as local ones.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+import tensorflow as tf
+
+from datasets.errors import DataError
+
+AUTOTUNE = tf.data.AUTOTUNE
+DATASET_INFO_FILE = "dataset_info.json"
+LABELS_FILE = "labels.txt"
+MAX_CYCLE_LENGTH = 16
+READ_BUFFER_BYTES = 8 * 1024 * 1024
+
+_FEATURES = {
+    "image/encoded": tf.io.FixedLenFeature([], tf.string),
+    "image/class/label": tf.io.FixedLenFeature([], tf.int64),
+    "image/filename": tf.io.FixedLenFeature([], tf.string, default_value=""),
+}
+
+
+def list_shards(data_dir: str, pattern: str) -> list[str]:
+    """Sorted files matching ``data_dir/pattern``; DataError naming the glob if none."""
+    glob = os.path.join(data_dir, pattern)
+    if not data_dir or not tf.io.gfile.isdir(data_dir):
+        raise DataError(f"no TFRecord shard matches {glob} ({data_dir or '<empty>'} is not "
+                        f"a directory)")
+    files = sorted(f for f in tf.io.gfile.glob(glob) if not tf.io.gfile.isdir(f))
+    if not files:
+        raise DataError(f"no TFRecord shard matches {glob}")
+    return files
+
+
+def parse_record(serialized):
+    """One serialized tf.train.Example -> {"encoded", "label" (int32), "filename"}."""
+    parsed = tf.io.parse_single_example(serialized, _FEATURES)
+    return {"encoded": parsed["image/encoded"],
+            "label": tf.cast(parsed["image/class/label"], tf.int32),
+            "filename": parsed["image/filename"]}
+
+
+def _pipelines(input_context) -> tuple[int, int]:
+    if input_context is None:
+        return 1, 0
+    return input_context.num_input_pipelines, input_context.input_pipeline_id
+
+
+def read_tfrecords(files, *, training: bool, seed: int, input_context=None):
+    """Parsed records of `files` for this input pipeline (not repeated, no record shuffle).
+
+    training: files are sharded across input pipelines when there are at least as many
+    files as pipelines (otherwise records are), the pipeline's file order is shuffled with
+    `seed` (reshuffled on each iteration, deterministically), and files are interleaved
+    (cycle_length=min(16, n_files), parallel, deterministic).
+    eval: files in the given order, read one after the other, then records are sharded
+    ``shard(num_input_pipelines, input_pipeline_id)`` so every example is seen exactly once
+    over all pipelines.
+    """
+    files = [str(f) for f in files]
+    if not files:
+        raise DataError("read_tfrecords: empty list of TFRecord files")
+    num_pipelines, pipeline_id = _pipelines(input_context)
+    if training:
+        file_ds = tf.data.Dataset.from_tensor_slices(files)
+        shard_records = False
+        if num_pipelines > 1:
+            if len(files) >= num_pipelines:
+                file_ds = file_ds.shard(num_pipelines, pipeline_id)
+            else:
+                shard_records = True
+        n_files = len(files) if shard_records else len(files[pipeline_id::num_pipelines])
+        file_ds = file_ds.shuffle(max(1, n_files), seed=seed, reshuffle_each_iteration=True)
+        ds = file_ds.interleave(
+            lambda f: tf.data.TFRecordDataset(f, buffer_size=READ_BUFFER_BYTES),
+            cycle_length=max(1, min(MAX_CYCLE_LENGTH, n_files)), block_length=1,
+            num_parallel_calls=AUTOTUNE, deterministic=True)
+        if shard_records:
+            ds = ds.shard(num_pipelines, pipeline_id)
+    else:
+        ds = tf.data.TFRecordDataset(files, buffer_size=READ_BUFFER_BYTES)
+        if num_pipelines > 1:
+            ds = ds.shard(num_pipelines, pipeline_id)
+    return ds.map(parse_record, num_parallel_calls=AUTOTUNE, deterministic=True)
+
+
+def count_records(files) -> int:
+    """Number of records in `files`. Reads every byte of every file (no parsing): about the
+    cost of one pass over the data on disk (seconds for CIFAR-size sets, minutes for
+    ImageNet), so prefer the counts in dataset_info.json when present."""
+    files = [str(f) for f in files]
+    if not files:
+        return 0
+    ds = tf.data.TFRecordDataset(files, buffer_size=READ_BUFFER_BYTES,
+                                 num_parallel_reads=min(len(files), MAX_CYCLE_LENGTH))
+    return int(ds.reduce(tf.constant(0, tf.int64), lambda n, _: n + 1).numpy())
+
+
+def read_dataset_info(data_dir: str) -> dict | None:
+    """The parsed ``dataset_info.json`` of `data_dir`, or None if there is none."""
+    path = os.path.join(data_dir, DATASET_INFO_FILE)
+    if not tf.io.gfile.exists(path):
+        return None
+    try:
+        with tf.io.gfile.GFile(path, "r") as f:
+            info = json.load(f)
+    except (ValueError, OSError, tf.errors.OpError) as e:
+        raise DataError(f"cannot read {path}: {e}") from None
+    if not isinstance(info, dict):
+        raise DataError(f"{path} is not a JSON object")
+    return info
+
+
+def read_label_file(data_dir: str) -> list[str] | None:
+    """Class names from ``labels.txt`` (line i = label i), or None if there is none."""
+    path = os.path.join(data_dir, LABELS_FILE)
+    if not tf.io.gfile.exists(path):
+        return None
+    with tf.io.gfile.GFile(path, "r") as f:
+        lines = f.read().splitlines()
+    while lines and not lines[-1].strip():
+        lines.pop()
+    return [line.strip() for line in lines]

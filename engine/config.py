@@ -1,0 +1,282 @@
+"""One config tree: flag defaults <- YAML presets (in order) <- command-line flags.
+
+Every training option is an absl flag with the original assembled-cnn name and meaning
+(spec assemble-resnet.md §6). A preset under `configs/` is a flat YAML mapping of flag
+names to values; `--config a.yaml --config b.yaml` applies them in order and flags given
+on the command line always win. The resolved mapping is what the trainer sees and what is
+saved to `model_dir/config.yaml`.
+
+Defaults are those of the embedded job (`python main_classification.py` trains a small
+ResNet on scikit-learn's digits); the real recipes live in `configs/*.yaml` and `scripts/`.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from typing import Any
+
+import yaml
+from absl import flags
+
+from engine.errors import ConfigError
+
+FLAGS = flags.FLAGS
+
+# Names of the flags this module defines, in definition order: the config tree's keys.
+_OUR_FLAGS: list[str] = []
+
+# Options accepted in presets/flags but provided by later issues: the trainer refuses to
+# start while they are set to anything but their neutral value (never silently ignored).
+NOT_IMPLEMENTED_YET: dict[str, Any] = {}
+
+LR_DECAY_TYPES = ("fixed", "exponential", "polynomial", "piecewise", "cosine")
+DTYPES = ("fp32", "fp16", "bf16")
+
+
+def _track(define):
+    def wrapper(name, *args, **kwargs):
+        define(name, *args, **kwargs)
+        _OUR_FLAGS.append(name)
+    return wrapper
+
+
+_string = _track(flags.DEFINE_string)
+_integer = _track(flags.DEFINE_integer)
+_float = _track(flags.DEFINE_float)
+_bool = _track(flags.DEFINE_bool)
+_enum = _track(flags.DEFINE_enum)
+_list = _track(flags.DEFINE_list)
+_multi_string = _track(flags.DEFINE_multi_string)
+
+
+def define_flags() -> None:
+    """Defines the flags once per process (safe to call again)."""
+    if "dataset_name" in FLAGS:
+        return
+    # --- presets
+    _multi_string("config", [], "YAML preset(s) under configs/, applied in order; "
+                  "command-line flags win over them.")
+    # --- data
+    _string("dataset_name", "digits", "Registry key (imagenet, food101, cifar10, ...), "
+            "'digits' (embedded default), or a path to a TFRecord folder / class-per-folder "
+            "image tree.")
+    _string("data_dir", None, "TFRecord directory, image-folder root or TFDS data_dir for a "
+            "registry dataset.")
+    _string("train_regex", "train-*", "Glob of training shards inside data_dir.")
+    _string("val_regex", "validation-*", "Glob of evaluation shards inside data_dir.")
+    _integer("num_classes", 0, "Override the class count (0 = from the dataset).")
+    _string("preprocessing_type", "", "imagenet, imagenet_224_256, imagenet_224_256a, "
+            "imagenet_<N>, imagenet_<N>a or small_<N>; empty = the dataset's default.")
+    _integer("shuffle_buffer", 0, "Record shuffle buffer (0 = 10000 for imagenet, else 1000 "
+             "or the dataset size if smaller).")
+    _bool("strict", False, "Fail on an undecodable image instead of skipping and counting it.")
+    # --- run
+    _string("model_dir", None, "Checkpoints, metrics and the resolved config "
+            "(default: runs/<dataset_name>).")
+    _bool("clean", False, "Delete model_dir before starting.")
+    _integer("seed", 0, "Seed of data order, augmentation and initialisation.")
+    _bool("deterministic", False, "Enable TF op determinism (bitwise reproducible runs, "
+          "slower).")
+    # --- schedule
+    _integer("batch_size", 64, "Global training batch, split over replicas.")
+    _integer("val_batch_size", 256, "Global evaluation / export-check batch.")
+    _integer("train_epochs", 12, "Epochs to train (0 = evaluate only).")
+    _integer("epochs_between_evals", 1, "Evaluate every this many epochs.")
+    _float("ratio_fine_eval", 1.0, "After ratio_fine_eval*train_epochs, evaluate every epoch.")
+    _integer("max_train_steps", 0, "Stop after this many optimizer steps in total (0 = no cap).")
+    _integer("steps_per_loop", 10, "Train steps run inside one tf.function call.")
+    # --- optimisation
+    _float("base_learning_rate", 0.1, "Peak learning rate (not batch-scaled).")
+    _enum("learning_rate_decay_type", "cosine", list(LR_DECAY_TYPES), "LR decay after warmup.")
+    _float("learning_rate_decay_factor", 0.94, "exponential: staircase factor.")
+    _float("num_epochs_per_decay", 2.0, "exponential: epochs per decay step; polynomial: "
+           "epochs to reach end_learning_rate.")
+    _float("end_learning_rate", 1e-4, "polynomial: final LR.")
+    _list("piecewise_lr_boundary_epochs", ["30", "60", "80", "90"],
+          "piecewise: epoch boundaries (absolute epochs).")
+    _list("piecewise_lr_decay_rates", ["1", "0.1", "0.01", "0.001", "1e-4"],
+          "piecewise: LR multipliers, one more than boundaries.")
+    _float("lr_warmup_epochs", 1.0, "Linear warmup from 0 to the peak LR.")
+    _float("momentum", 0.9, "SGD momentum.")
+    _bool("nesterov", False, "Nesterov momentum.")
+    _float("weight_decay", 5e-4, "L2 coefficient: wd * sum(0.5*||w||^2) over conv/dense "
+           "kernels (BN parameters and biases are not decayed).")
+    _float("bn_momentum", 0.9, "BatchNorm moving-average momentum (original default 0.997).")
+    _float("label_smoothing", 0.0, "y*(1-eps) + eps/C.")
+    # --- network
+    _integer("resnet_version", 1, "1 = ResNet v1.5; 2 = Big-Little Net (assembled-cnn).")
+    _integer("resnet_size", 18, "18, 34 (basic blocks), 50, 101, 152, 200 (bottleneck).")
+    _integer("base_width", 16, "Width of the first stage (64 for the published ResNets).")
+    _enum("stem_type", "small", ["default", "small"], "default: 7x7/2 conv + max-pool; "
+          "small: 3x3/1 conv, no pool (32-64 px images).")
+    _bool("zero_gamma", False, "Initialise the last BN gamma of each residual branch to 0.")
+    # --- precision and distribution
+    _enum("dtype", "fp32", list(DTYPES), "fp32, fp16 (dynamic loss scaling) or bf16 "
+          "(mixed precision; logits in fp32).")
+    _integer("num_gpus", None, "GPUs for MirroredStrategy (-1 = all; default 1 if a GPU "
+             "exists, else 0). MultiWorkerMirroredStrategy when TF_CONFIG is set.")
+    _integer("num_cpu_replicas", 0, "Split the CPU into this many logical devices and mirror "
+             "over them (testing data parallelism without GPUs).")
+    # --- evaluation, fine-tuning, export
+    _bool("eval_only", False, "Evaluate a checkpoint of model_dir and exit.")
+    _enum("eval_checkpoint", "latest", ["latest", "best"], "Which checkpoint --eval_only uses.")
+    _string("pretrained_model_checkpoint_path", None, "Fine-tune from this run directory or "
+            "checkpoint prefix of ours: every weight except the classifier is restored, BN "
+            "statistics included.")
+    _string("export_dir", None, "Write a SavedModel here after training and verify it.")
+    _integer("keep_checkpoint_max", 5, "Checkpoints kept in model_dir (plus the best).")
+
+
+def flag_names() -> list[str]:
+    return [n for n in _OUR_FLAGS if n != "config"]
+
+
+def load_preset(path: str) -> dict[str, Any]:
+    """Reads one YAML preset; every key must be a flag of ours."""
+    if not os.path.isfile(path):
+        raise ConfigError(f"--config: preset file not found: {path}")
+    try:
+        with open(path) as f:
+            data = yaml.safe_load(f) or {}
+    except yaml.YAMLError as e:
+        line = getattr(getattr(e, "problem_mark", None), "line", None)
+        where = f" (line {line + 1})" if line is not None else ""
+        raise ConfigError(f"{path}{where}: not valid YAML") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: a preset must be a mapping of flag names to values")
+    known = set(flag_names())
+    for key in data:
+        if key not in known:
+            raise ConfigError(f"{path}: unknown key '{key}' (not a flag of "
+                              "main_classification.py)")
+    return data
+
+
+def _parse_value(name: str, value: Any, origin: str) -> Any:
+    flag = FLAGS[name]
+    if value is None:
+        return None
+    if isinstance(value, (list, tuple)):
+        value = ",".join(str(v) for v in value)
+    elif not isinstance(value, (str, bool)):
+        value = str(value)
+    try:
+        return flag.parser.parse(value)
+    except (ValueError, TypeError) as e:
+        raise ConfigError(f"{origin}: bad value {value!r} for '{name}': "
+                          f"{str(e).splitlines()[0]}") from None
+
+
+def resolve() -> dict[str, Any]:
+    """Flag defaults, then presets in order, then flags given on the command line."""
+    cfg = {name: FLAGS[name].default for name in flag_names()}
+    for path in FLAGS.config or []:
+        for key, value in load_preset(path).items():
+            cfg[key] = _parse_value(key, value, path)
+    for name in flag_names():
+        if FLAGS[name].present:
+            cfg[name] = FLAGS[name].value
+    cfg["config"] = list(FLAGS.config or [])
+    return finalize(cfg)
+
+
+def finalize(cfg: dict[str, Any]) -> dict[str, Any]:
+    """Fills derived defaults and validates; raises ConfigError with one line."""
+    cfg = dict(cfg)
+    if not cfg.get("model_dir"):
+        base = os.path.basename(os.path.normpath(str(cfg["dataset_name"]))) or "run"
+        cfg["model_dir"] = os.path.join("runs", base)
+    cfg["piecewise_lr_boundary_epochs"] = _floats(cfg, "piecewise_lr_boundary_epochs")
+    cfg["piecewise_lr_decay_rates"] = _floats(cfg, "piecewise_lr_decay_rates")
+    validate(cfg)
+    return cfg
+
+
+def _floats(cfg, key):
+    try:
+        return [float(v) for v in cfg[key]]
+    except (TypeError, ValueError):
+        raise ConfigError(f"--{key}: expected a comma-separated list of numbers, "
+                          f"got {cfg[key]!r}") from None
+
+
+def validate(cfg: dict[str, Any]) -> None:
+    def need(cond, msg):
+        if not cond:
+            raise ConfigError(msg)
+
+    need(cfg["batch_size"] > 0, f"--batch_size must be > 0, got {cfg['batch_size']}")
+    need(cfg["val_batch_size"] > 0, f"--val_batch_size must be > 0, got {cfg['val_batch_size']}")
+    need(cfg["train_epochs"] >= 0, f"--train_epochs must be >= 0, got {cfg['train_epochs']}")
+    need(cfg["epochs_between_evals"] >= 1,
+         f"--epochs_between_evals must be >= 1, got {cfg['epochs_between_evals']}")
+    need(0.0 <= cfg["ratio_fine_eval"] <= 1.0,
+         f"--ratio_fine_eval must be in [0, 1], got {cfg['ratio_fine_eval']}")
+    need(cfg["max_train_steps"] >= 0, f"--max_train_steps must be >= 0, got {cfg['max_train_steps']}")
+    need(cfg["steps_per_loop"] >= 1, f"--steps_per_loop must be >= 1, got {cfg['steps_per_loop']}")
+    need(cfg["base_learning_rate"] > 0,
+         f"--base_learning_rate must be > 0, got {cfg['base_learning_rate']}")
+    need(cfg["lr_warmup_epochs"] >= 0, f"--lr_warmup_epochs must be >= 0, got {cfg['lr_warmup_epochs']}")
+    if cfg["train_epochs"] > 0:
+        need(cfg["lr_warmup_epochs"] < cfg["train_epochs"],
+             f"--lr_warmup_epochs ({cfg['lr_warmup_epochs']}) must be smaller than "
+             f"--train_epochs ({cfg['train_epochs']})")
+    need(0.0 < cfg["learning_rate_decay_factor"] <= 1.0,
+         "--learning_rate_decay_factor must be in (0, 1]")
+    need(cfg["num_epochs_per_decay"] > 0, "--num_epochs_per_decay must be > 0")
+    need(cfg["end_learning_rate"] >= 0, "--end_learning_rate must be >= 0")
+    bounds, rates = cfg["piecewise_lr_boundary_epochs"], cfg["piecewise_lr_decay_rates"]
+    if cfg["learning_rate_decay_type"] == "piecewise":
+        need(len(rates) == len(bounds) + 1,
+             f"--piecewise_lr_decay_rates needs {len(bounds) + 1} values (one more than "
+             f"--piecewise_lr_boundary_epochs), got {len(rates)}")
+        need(all(a < b for a, b in zip(bounds, bounds[1:])),
+             "--piecewise_lr_boundary_epochs must be strictly increasing")
+    need(0.0 <= cfg["momentum"] < 1.0, f"--momentum must be in [0, 1), got {cfg['momentum']}")
+    need(not (cfg["nesterov"] and cfg["momentum"] == 0.0), "--nesterov needs --momentum > 0")
+    need(cfg["weight_decay"] >= 0, f"--weight_decay must be >= 0, got {cfg['weight_decay']}")
+    need(0.0 <= cfg["bn_momentum"] < 1.0, f"--bn_momentum must be in [0, 1), got {cfg['bn_momentum']}")
+    need(0.0 <= cfg["label_smoothing"] < 1.0,
+         f"--label_smoothing must be in [0, 1), got {cfg['label_smoothing']}")
+    need(cfg["num_classes"] >= 0, f"--num_classes must be >= 0, got {cfg['num_classes']}")
+    need(cfg["base_width"] >= 1, f"--base_width must be >= 1, got {cfg['base_width']}")
+    need(cfg["keep_checkpoint_max"] >= 1, "--keep_checkpoint_max must be >= 1")
+    need(cfg["num_cpu_replicas"] >= 0, "--num_cpu_replicas must be >= 0")
+    need(cfg["shuffle_buffer"] >= 0, "--shuffle_buffer must be >= 0")
+    gpus = cfg["num_gpus"]
+    need(gpus is None or gpus >= -1, f"--num_gpus must be >= -1, got {gpus}")
+    need(not (cfg["num_cpu_replicas"] and gpus not in (None, 0)),
+         "--num_cpu_replicas and --num_gpus cannot be combined")
+    need(not (cfg["eval_only"] and cfg["clean"]),
+         "--eval_only with --clean would delete the checkpoint to evaluate")
+    need(not (cfg["eval_only"] and cfg["pretrained_model_checkpoint_path"]),
+         "--eval_only evaluates model_dir; use --model_dir, not "
+         "--pretrained_model_checkpoint_path")
+    need(not cfg["preprocessing_type"] or re.fullmatch(r"[a-z0-9_]+", cfg["preprocessing_type"]),
+         f"--preprocessing_type: bad name {cfg['preprocessing_type']!r}")
+    need(cfg["resnet_version"] in (1, 2), f"--resnet_version must be 1 or 2, got "
+         f"{cfg['resnet_version']}")
+    need(cfg["resnet_version"] == 1, "--resnet_version=2 (Big-Little Net) is not implemented "
+         "yet (network issue #3); use --resnet_version=1")
+    for key, neutral in NOT_IMPLEMENTED_YET.items():
+        need(cfg.get(key, neutral) == neutral, f"--{key} is not implemented yet")
+
+
+def to_yaml(cfg: dict[str, Any]) -> str:
+    return yaml.safe_dump(cfg, sort_keys=False, default_flow_style=None)
+
+
+def make_config(presets: list[str] | None = None, **overrides) -> dict[str, Any]:
+    """The resolved config without a command line (tests, notebooks, other tools)."""
+    define_flags()
+    cfg = {name: FLAGS[name].default for name in flag_names()}
+    for path in presets or []:
+        for key, value in load_preset(path).items():
+            cfg[key] = _parse_value(key, value, path)
+    for key, value in overrides.items():
+        if key not in cfg:
+            raise ConfigError(f"unknown key '{key}'")
+        cfg[key] = value
+    cfg["config"] = list(presets or [])
+    return finalize(cfg)

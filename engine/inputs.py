@@ -1,0 +1,121 @@
+"""tf.data pipelines from a `datasets.DataSource` to distributed batches.
+
+Training, one epoch at a time (so a resumed run sees exactly the data of an uninterrupted
+one): records of this input pipeline (files interleaved and sharded per worker by the
+source) -> repeat -> shuffle(seed of the epoch) -> enumerate -> skip what a resumed epoch
+already consumed -> parallel decode + augmentation whose stateless seed is
+(epoch seed, element index) -> drop undecodable images (counted) -> label range check ->
+batch(per-replica batch) -> take(steps) -> prefetch.
+
+Evaluation: every example exactly once over all replicas and workers, padded with
+zero-weight examples so that every replica runs the same number of steps.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import tensorflow as tf
+
+AUTOTUNE = tf.data.AUTOTUNE
+LABEL_ERROR_MARK = "label out of range"
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    num_classes: int
+    global_batch: int
+    shuffle_buffer: int
+    seed: int
+    strict: bool
+
+
+def _epoch_seed(seed: int, epoch: int, pipeline_id: int) -> int:
+    # Distinct, reproducible streams per (run seed, epoch, input pipeline).
+    return (seed * 1_000_003 + epoch * 7_919 + pipeline_id * 104_729) % (2**31 - 1)
+
+
+def _check_label(num_classes: int, description: str):
+    def check(example):
+        label = example["label"]
+        ok = tf.logical_and(label >= 0, label < num_classes)
+        assert_op = tf.debugging.Assert(
+            ok, [f"{LABEL_ERROR_MARK} [0, {num_classes}) in {description}: label", label,
+                 "file", example.get("filename", tf.constant(""))])
+        with tf.control_dependencies([assert_op]):
+            example = dict(example, label=tf.identity(label))
+        example.pop("filename", None)
+        return example
+    return check
+
+
+def _count_gaps(prev_index, example):
+    # After ignore_errors(), a gap in the running index is an image that failed to decode.
+    index = example.pop("index")
+    skipped = index - prev_index - 1
+    return index, dict(example, skipped=tf.cast(skipped, tf.int32))
+
+
+def _drop_bad_images(ds, strict: bool):
+    ds = ds if strict else ds.ignore_errors()
+    return ds.scan(tf.constant(-1, tf.int64), _count_gaps)
+
+
+def train_dataset(source, preprocess_train, cfg: PipelineConfig, epoch: int,
+                  skip_steps: int, steps: int, input_context: tf.distribute.InputContext):
+    """Batches of {"image", "label", "skipped"} for one epoch of one input pipeline."""
+    pid = input_context.input_pipeline_id
+    per_replica = input_context.get_per_replica_batch_size(cfg.global_batch)
+    replicas_here = input_context.num_replicas_in_sync // input_context.num_input_pipelines
+    batches = steps * replicas_here
+    seed = _epoch_seed(cfg.seed, epoch, pid)
+
+    records = source.train_records(seed=seed, input_context=input_context).repeat()
+    records = records.shuffle(cfg.shuffle_buffer, seed=seed, reshuffle_each_iteration=False)
+    ds = records.enumerate().skip(skip_steps * replicas_here * per_replica)
+
+    def decode(index, record):
+        image = preprocess_train(record["encoded"], tf.stack([tf.constant(seed, tf.int64),
+                                                             index]))
+        return {"image": image, "label": tf.cast(record["label"], tf.int32),
+                "filename": record["filename"], "index": index}
+
+    ds = ds.map(decode, num_parallel_calls=AUTOTUNE)
+    ds = _drop_bad_images(ds, cfg.strict)
+    ds = ds.map(_check_label(cfg.num_classes, source.description))
+    ds = ds.batch(per_replica, drop_remainder=True).take(batches - skip_steps * replicas_here)
+    return ds.prefetch(AUTOTUNE)
+
+
+def eval_steps(eval_size: int, global_batch: int, num_pipelines: int) -> int:
+    """Steps so that the largest pipeline shard fits; the rest is zero-weight padding."""
+    per_pipeline = math.ceil(eval_size / num_pipelines)
+    per_step = global_batch // num_pipelines
+    return max(1, math.ceil(per_pipeline / per_step))
+
+
+def eval_dataset(source, preprocess_eval, image_size: int, cfg: PipelineConfig,
+                 eval_size: int, input_context: tf.distribute.InputContext):
+    """Batches of {"image", "label", "weight", "skipped"}; every example counted once."""
+    per_replica = input_context.get_per_replica_batch_size(cfg.global_batch)
+    replicas_here = input_context.num_replicas_in_sync // input_context.num_input_pipelines
+    steps = eval_steps(eval_size, cfg.global_batch, input_context.num_input_pipelines)
+    total = steps * replicas_here * per_replica
+
+    def decode(index, record):
+        return {"image": preprocess_eval(record["encoded"]),
+                "label": tf.cast(record["label"], tf.int32),
+                "filename": record["filename"], "weight": tf.constant(1.0),
+                "index": index}
+
+    ds = source.eval_records(input_context=input_context).enumerate()
+    ds = ds.map(decode, num_parallel_calls=AUTOTUNE)
+    ds = _drop_bad_images(ds, cfg.strict)
+    ds = ds.map(_check_label(cfg.num_classes, source.description))
+    pad = tf.data.Dataset.from_tensors({
+        "image": tf.zeros([image_size, image_size, 3], tf.float32),
+        "label": tf.constant(0, tf.int32), "weight": tf.constant(0.0),
+        "skipped": tf.constant(0, tf.int32)}).repeat()
+    ds = ds.concatenate(pad).take(total).batch(per_replica, drop_remainder=True)
+    return ds.prefetch(AUTOTUNE)

@@ -1,0 +1,63 @@
+"""What a run reports: TensorBoard scalars, `metrics.jsonl`, and the console progress bar.
+
+Only the chief writes files; other workers get no-op writers.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+
+import keras
+import tensorflow as tf
+
+
+class RunLog:
+    def __init__(self, model_dir: str, chief: bool):
+        self.chief = chief
+        self.path = os.path.join(model_dir, "metrics.jsonl")
+        if chief:
+            self.writers = {name: tf.summary.create_file_writer(os.path.join(model_dir, name))
+                            for name in ("train", "eval")}
+        else:
+            self.writers = {name: tf.summary.create_noop_writer() for name in ("train", "eval")}
+
+    def scalars(self, writer: str, step: int, values: dict) -> None:
+        with self.writers[writer].as_default(step=step):
+            for key, value in values.items():
+                tf.summary.scalar(key, value)
+        self.writers[writer].flush()
+
+    def record(self, event: str, **fields) -> None:
+        if not self.chief:
+            return
+        line = {"event": event, "time": round(time.time(), 3), **fields}
+        with open(self.path, "a") as f:
+            f.write(json.dumps(line) + "\n")
+
+    def say(self, message: str) -> None:
+        if self.chief:
+            print(message, flush=True)
+
+
+class EpochProgress:
+    """A Keras progress bar with loss, top-1, LR, img/s and ETA (chief only)."""
+
+    def __init__(self, epoch: int, epochs: int, steps: int, start_step: int, chief: bool):
+        self.bar = None
+        if chief:
+            print(f"epoch {epoch + 1}/{epochs}", flush=True)
+            self.bar = keras.utils.Progbar(steps, stateful_metrics=["loss", "top1", "lr",
+                                                                    "img/s"],
+                                           verbose=1 if sys.stdout.isatty() else 2)
+            self.bar.update(start_step)
+
+    def update(self, done: int, values: list) -> None:
+        if self.bar is not None:
+            self.bar.update(done, values=values, finalize=False)
+
+    def close(self, done: int, values: list) -> None:
+        if self.bar is not None:
+            self.bar.update(done, values=values, finalize=True)

@@ -1,0 +1,396 @@
+"""The training and evaluation loops of `main_classification.py`.
+
+One `run(cfg)` call: prepare model_dir -> strategy -> data source -> network, optimizer and
+checkpoint -> resume / warm start -> train epochs (steps_per_loop steps per tf.function
+call, checkpoint every epoch, evaluate on the schedule) -> export. Custom loop rather than
+`Model.fit` because later techniques (mixing inside the step, saliency gradients, teacher
+targets, schedule-driven layers) need the step itself.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import time
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+import nets
+import preprocessing
+from datasets.errors import DataError
+from datasets.source import check_labels, resolve_source
+from engine import config as config_lib
+from engine import distribute, finetune, inputs, losses, metrics, optim, schedules
+from engine.checkpoints import RunCheckpoints, best_checkpoint_path
+from engine.errors import ConfigError, RunDirError, TrainingDiverged
+from engine.export import export_saved_model, verify_export
+from engine.run_log import EpochProgress, RunLog
+
+EVAL_SUM_SHAPES = {"count": [], "loss": [], "top1": [], "top5": [], "skipped": [],
+                   "bin_count": [metrics.NUM_ECE_BINS], "bin_conf": [metrics.NUM_ECE_BINS],
+                   "bin_correct": [metrics.NUM_ECE_BINS]}
+POLICIES = {"fp32": "float32", "bf16": "mixed_bfloat16", "fp16": "mixed_float16"}
+
+
+# ----------------------------------------------------------------------------- set-up
+def prepare_model_dir(cfg: dict, chief: bool) -> str:
+    model_dir = cfg["model_dir"]
+    if cfg["eval_only"]:
+        if not os.path.isdir(model_dir):
+            raise RunDirError(f"--eval_only: model_dir {model_dir} does not exist")
+        return model_dir
+    if chief and cfg["clean"] and os.path.isdir(model_dir):
+        shutil.rmtree(model_dir)
+    try:
+        os.makedirs(model_dir, exist_ok=True)
+        probe = os.path.join(model_dir, f".write_probe_{os.getpid()}")
+        with open(probe, "w") as f:
+            f.write("ok")
+        os.remove(probe)
+    except OSError as e:
+        raise RunDirError(f"model_dir {model_dir} is not writable ({e.strerror})") from None
+    return model_dir
+
+
+def versions() -> dict:
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
+                                cwd=os.path.dirname(os.path.abspath(__file__)),
+                                timeout=5).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        commit = ""
+    return {"python": sys.version.split()[0], "tensorflow": tf.__version__,
+            "keras": keras.__version__, "numpy": np.__version__,
+            "platform": platform.platform(), "git_commit": commit or None}
+
+
+def build_model(cfg: dict, num_classes: int) -> keras.Model:
+    return nets.build_resnet(int(cfg["resnet_size"]), num_classes,
+                             base_width=int(cfg["base_width"]), stem_type=cfg["stem_type"],
+                             bn_momentum=float(cfg["bn_momentum"]),
+                             zero_gamma=bool(cfg["zero_gamma"]))
+
+
+def eval_schedule(epoch: int, cfg: dict) -> bool:
+    """Evaluate after epoch `epoch` (1-based)?"""
+    epochs = cfg["train_epochs"]
+    return (epoch % cfg["epochs_between_evals"] == 0 or epoch == epochs
+            or epoch >= cfg["ratio_fine_eval"] * epochs)
+
+
+# ----------------------------------------------------------------------------- the run
+class Run:
+    def __init__(self, cfg: dict):
+        self.cfg = cfg
+        if cfg["deterministic"]:
+            tf.config.experimental.enable_op_determinism()
+        self.strategy = distribute.make_strategy(cfg["num_gpus"], cfg["num_cpu_replicas"])
+        self.chief = distribute.is_chief(self.strategy)
+        self.replicas = self.strategy.num_replicas_in_sync
+        if cfg["batch_size"] % self.replicas or cfg["val_batch_size"] % self.replicas:
+            raise ConfigError(
+                f"--batch_size ({cfg['batch_size']}) and --val_batch_size "
+                f"({cfg['val_batch_size']}) must be divisible by the {self.replicas} replicas")
+        if cfg["pretrained_model_checkpoint_path"]:
+            finetune.resolve_pretrained(cfg["pretrained_model_checkpoint_path"])
+        self.model_dir = prepare_model_dir(cfg, self.chief)
+        keras.utils.set_random_seed(cfg["seed"])
+        keras.mixed_precision.set_global_policy(POLICIES[cfg["dtype"]])
+
+        self.source = resolve_source(cfg["dataset_name"], cfg["data_dir"],
+                                     train_regex=cfg["train_regex"],
+                                     val_regex=cfg["val_regex"],
+                                     num_classes=cfg["num_classes"] or None)
+        self.num_classes = self.source.num_classes
+        check_labels(self.source)
+        try:
+            self.prep = preprocessing.get_preprocessing(cfg["preprocessing_type"]
+                                                        or self.source.default_preprocessing)
+        except ValueError as e:
+            raise ConfigError(f"--preprocessing_type: {e}") from None
+        self.log = RunLog(self.model_dir, self.chief)
+        train_size = self.source.train_size or 0
+        self.steps_per_epoch = train_size // cfg["batch_size"]
+        if not cfg["eval_only"] and cfg["train_epochs"] > 0 and self.steps_per_epoch == 0:
+            raise ConfigError(
+                f"the training split has {train_size} images, fewer than --batch_size "
+                f"({cfg['batch_size']})")
+        self.schedule_steps = cfg["train_epochs"] * self.steps_per_epoch
+        self.total_steps = self.schedule_steps
+        if cfg["max_train_steps"]:
+            self.total_steps = min(self.total_steps, cfg["max_train_steps"])
+        shuffle = cfg["shuffle_buffer"] or (10_000 if cfg["dataset_name"] == "imagenet"
+                                            else min(1_000, max(train_size, 1)))
+        self.pipeline = inputs.PipelineConfig(self.num_classes, cfg["batch_size"], shuffle,
+                                              cfg["seed"], cfg["strict"])
+        self.eval_pipeline = inputs.PipelineConfig(self.num_classes, cfg["val_batch_size"],
+                                                   shuffle, cfg["seed"], cfg["strict"])
+        self._build()
+        if self.chief and not cfg["eval_only"]:
+            self._save_config()
+
+    # --- network, optimizer, checkpoint
+    def _build(self):
+        cfg = self.cfg
+        with self.strategy.scope():
+            try:
+                self.model = build_model(cfg, self.num_classes)
+            except ValueError as e:
+                raise ConfigError(f"network: {e}") from None
+            self.lr = schedules.from_config(cfg, max(self.steps_per_epoch, 1),
+                                            max(self.schedule_steps, 1))
+            self.optimizer = optim.make_optimizer(cfg, self.lr)
+            self.optimizer.build(self.model.trainable_variables)
+            self.decay_vars = optim.decayed_variables(self.model)
+            checkpoint = tf.train.Checkpoint(model=self.model, optimizer=self.optimizer)
+        self.ckpts = RunCheckpoints(checkpoint, self.model_dir, cfg["keep_checkpoint_max"],
+                                    self.chief, distribute.worker_id(self.strategy))
+
+    def _save_config(self):
+        resolved = dict(self.cfg, resolved_num_classes=self.num_classes,
+                        resolved_preprocessing_type=self.prep.name,
+                        resolved_replicas=self.replicas, data_source=self.source.description)
+        with open(os.path.join(self.model_dir, "config.yaml"), "w") as f:
+            f.write(config_lib.to_yaml(resolved))
+        with open(os.path.join(self.model_dir, "versions.json"), "w") as f:
+            json.dump(versions(), f, indent=1)
+
+    @property
+    def step(self) -> int:
+        return int(self.optimizer.iterations.numpy())
+
+    # --- datasets
+    def _train_iterator(self, epoch: int, skip_steps: int):
+        def fn(ctx):
+            return inputs.train_dataset(self.source, self.prep.train, self.pipeline, epoch,
+                                        skip_steps, self.steps_per_epoch, ctx)
+        return iter(self.strategy.distribute_datasets_from_function(fn))
+
+    def _eval_iterator(self):
+        eval_size = self.source.eval_size
+        pipelines = distribute.num_workers(self.strategy)
+
+        def fn(ctx):
+            return inputs.eval_dataset(self.source, self.prep.eval, self.prep.eval_size,
+                                       self.eval_pipeline, eval_size, ctx)
+        steps = inputs.eval_steps(eval_size, self.cfg["val_batch_size"], pipelines)
+        return iter(self.strategy.distribute_datasets_from_function(fn)), steps
+
+    # --- steps
+    def _make_train_loop(self):
+        strategy, model, optimizer = self.strategy, self.model, self.optimizer
+        num_classes, ls = self.num_classes, self.cfg["label_smoothing"]
+        global_batch, replicas = float(self.cfg["batch_size"]), float(self.replicas)
+        wd, decay_vars = self.cfg["weight_decay"], self.decay_vars
+        fp16 = self.cfg["dtype"] == "fp16"
+
+        def step_fn(batch):
+            images, labels = batch["image"], batch["label"]
+            with tf.GradientTape() as tape:
+                logits = tf.cast(model(images, training=True), tf.float32)
+                targets = losses.one_hot_targets(labels, num_classes, ls)
+                ce = tf.reduce_sum(losses.soft_cross_entropy(targets, logits)) / global_batch
+                loss = ce + optim.l2_penalty(decay_vars, wd) / replicas
+                scaled = optimizer.scale_loss(loss) if fp16 else loss
+            grads = tape.gradient(scaled, model.trainable_variables)
+            optimizer.apply(grads, model.trainable_variables)
+            correct = tf.reduce_sum(tf.cast(tf.equal(
+                tf.argmax(logits, -1, output_type=tf.int32), labels), tf.float32))
+            return {"loss": loss, "ce": ce, "correct": correct,
+                    "skipped": tf.cast(tf.reduce_sum(batch["skipped"]), tf.float32)}
+
+        @tf.function
+        def train_loop(iterator, steps):
+            totals = {k: tf.constant(0.0) for k in ("loss", "ce", "correct", "skipped")}
+            for _ in tf.range(steps):
+                out = strategy.run(step_fn, args=(next(iterator),))
+                totals = {k: totals[k] + strategy.reduce("SUM", out[k], axis=None)
+                          for k in totals}
+            return totals
+
+        return train_loop
+
+    def _make_eval_loop(self):
+        strategy, model, num_classes = self.strategy, self.model, self.num_classes
+
+        def step_fn(batch):
+            logits = model(batch["image"], training=False)
+            sums = metrics.batch_sums(logits, batch["label"], batch["weight"], num_classes)
+            sums["skipped"] = tf.cast(tf.reduce_sum(batch["skipped"]), tf.float32)
+            return sums
+
+        @tf.function
+        def eval_loop(iterator, steps):
+            acc = {k: tf.zeros(shape) for k, shape in EVAL_SUM_SHAPES.items()}
+            for _ in tf.range(steps):
+                out = strategy.run(step_fn, args=(next(iterator),))
+                acc = {k: acc[k] + strategy.reduce("SUM", out[k], axis=None) for k in acc}
+            return acc
+
+        return eval_loop
+
+    # --- evaluation
+    def evaluate(self) -> dict:
+        iterator, steps = self._eval_iterator()
+        if not hasattr(self, "_eval_loop"):
+            self._eval_loop = self._make_eval_loop()
+        t0 = time.time()
+        sums = self._eval_loop(iterator, tf.constant(steps))
+        acc = metrics.Accumulator()
+        acc.add({k: v.numpy() for k, v in sums.items() if k != "skipped"})
+        result = acc.result()
+        result["skipped"] = int(self.source.eval_size - result.get("count", 0))
+        result["seconds"] = round(time.time() - t0, 2)
+        return result
+
+    def _report_eval(self, result: dict, epoch: int, tag: str = "eval") -> None:
+        step = self.step
+        self.log.say(f"{tag} step {step} epoch {epoch}: top-1 {result['top1']:.4f} | "
+                     f"top-5 {result['top5']:.4f} | ECE {result['ece']:.4f} | loss "
+                     f"{result['loss']:.4f} ({result['count']} images"
+                     + (f", {result['skipped']} undecodable skipped" if result['skipped']
+                        else "") + ")")
+        self.log.scalars("eval", step, {k: result[k] for k in ("top1", "top5", "ece", "loss")})
+        self.log.record(tag, step=step, epoch=epoch, **result)
+
+    # --- modes
+    def eval_only(self) -> dict:
+        which = self.cfg["eval_checkpoint"]
+        path = (best_checkpoint_path(self.model_dir) if which == "best"
+                else self.ckpts.latest())
+        if path is None:
+            raise RunDirError(f"--eval_only: no {which} checkpoint in {self.model_dir}")
+        self.ckpts.checkpoint.restore(path).expect_partial().assert_existing_objects_matched()
+        self.log.say(f"evaluating {path} on {self.source.description}")
+        result = self.evaluate()
+        self._report_eval(result, self.step // max(self.steps_per_epoch, 1), "eval_only")
+        return result
+
+    def train(self) -> dict:
+        cfg = self.cfg
+        resumed = self.ckpts.restore_latest()
+        if resumed:
+            self.log.say(f"resuming from {resumed} (step {self.step})")
+        elif cfg["pretrained_model_checkpoint_path"]:
+            prefix = finetune.warm_start(self.model, cfg["pretrained_model_checkpoint_path"],
+                                         build_model)
+            self.log.say(f"fine-tuning from {prefix}: all weights but the classifier "
+                         "restored (BN statistics included)")
+        self.log.say(f"data: {self.source.description} | {self.num_classes} classes | "
+                     f"preprocessing {self.prep.name} | {self.replicas} replica(s) | "
+                     f"{self.steps_per_epoch} steps/epoch | model_dir {self.model_dir}")
+        train_loop = self._make_train_loop()
+        result = None
+        spl = cfg["steps_per_loop"]
+        last_path = resumed
+        while self.step < self.total_steps:
+            epoch, offset = divmod(self.step, self.steps_per_epoch)
+            stop_at = min(self.steps_per_epoch, self.total_steps - epoch * self.steps_per_epoch)
+            iterator = self._train_iterator(epoch, offset)
+            progress = EpochProgress(epoch, cfg["train_epochs"], self.steps_per_epoch, offset,
+                                     self.chief)
+            done, sums, t_epoch = offset, {}, time.time()
+            while done < stop_at:
+                n = min(spl, stop_at - done)
+                t0 = time.time()
+                out = {k: float(v) for k, v in train_loop(iterator, tf.constant(n)).items()}
+                dt = time.time() - t0
+                if not math.isfinite(out["loss"]):
+                    raise TrainingDiverged(
+                        f"loss became {out['loss']} at step {self.step}; stopped. The last "
+                        f"good checkpoint is kept: {self.ckpts.latest() or 'none (no epoch finished)'}")
+                done += n
+                for k, v in out.items():
+                    sums[k] = sums.get(k, 0.0) + v
+                steps_done = done - offset
+                lr = float(self.lr(self.step))
+                img_s = n * cfg["batch_size"] / max(dt, 1e-9)
+                progress.update(done, [("loss", sums["loss"] / steps_done),
+                                       ("top1", sums["correct"] / (steps_done * cfg["batch_size"])),
+                                       ("lr", lr), ("img/s", img_s)])
+                self.log.scalars("train", self.step, {"loss": out["loss"] / n, "lr": lr,
+                                                      "top1": out["correct"] / (n * cfg["batch_size"]),
+                                                      "images_per_sec": img_s})
+            seconds = time.time() - t_epoch
+            steps_done = done - offset
+            summary = {"loss": sums["loss"] / steps_done,
+                       "top1": sums["correct"] / (steps_done * cfg["batch_size"]),
+                       "lr": float(self.lr(self.step)),
+                       "images_per_sec": steps_done * cfg["batch_size"] / max(seconds, 1e-9),
+                       "skipped_images": int(sums["skipped"])}
+            progress.close(done, [("loss", summary["loss"]), ("top1", summary["top1"]),
+                                  ("lr", summary["lr"]), ("img/s", summary["images_per_sec"])])
+            if summary["skipped_images"]:
+                self.log.say(f"skipped {summary['skipped_images']} undecodable image(s) in "
+                             f"epoch {epoch + 1} (use --strict to fail instead)")
+            last_path = self.ckpts.save(self.step)
+            finished_epoch = done == self.steps_per_epoch
+            epoch_1 = epoch + 1
+            self.log.record("train", step=self.step, epoch=epoch_1 if finished_epoch
+                            else epoch + done / self.steps_per_epoch,
+                            seconds=round(seconds, 2), **summary)
+            if (finished_epoch and eval_schedule(epoch_1, cfg)) or self.step >= self.total_steps:
+                result = self.evaluate()
+                self._report_eval(result, epoch_1)
+                if self.ckpts.keep_best(last_path, result, self.step, epoch_1):
+                    self.log.say(f"new best top-1 {result['top1']:.4f} -> "
+                                 f"{os.path.join(self.model_dir, 'best')}")
+        if result is None:  # nothing left to train (finished run resumed): evaluate as-is
+            result = self.evaluate()
+            self._report_eval(result, self.step // max(self.steps_per_epoch, 1))
+        if cfg["export_dir"] and self.chief:
+            result["export"] = self.export()
+        return result
+
+    def export(self) -> dict:
+        """Exports a float32 copy of the network and checks the reloaded SavedModel."""
+        export_dir = self.cfg["export_dir"]
+        policy = keras.mixed_precision.global_policy()
+        keras.mixed_precision.set_global_policy("float32")
+        try:
+            serving_model = build_model(self.cfg, self.num_classes)
+            serving_model.set_weights(self.model.get_weights())
+            export_saved_model(serving_model, self.prep.eval, self.prep.eval_size, export_dir)
+            check = verify_export(export_dir, serving_model, self.source.eval_records(),
+                                  self.prep.eval, self.cfg["val_batch_size"])
+        finally:
+            keras.mixed_precision.set_global_policy(policy)
+        self.log.say(f"exported SavedModel to {export_dir}: top-1 from JPEG bytes "
+                     f"{check['exported_top1']:.4f} vs model {check['model_top1']:.4f} "
+                     f"({check['num_images']} images, agreement "
+                     f"{check['prediction_agreement']:.4f})")
+        self.log.record("export", export_dir=export_dir, **check)
+        if not check["match"]:
+            raise RuntimeError(f"exported model's top-1 {check['exported_top1']} differs from "
+                               f"the model's {check['model_top1']}")
+        return check
+
+
+def run(cfg: dict) -> dict:
+    the_run = Run(cfg)
+    try:
+        if cfg["eval_only"] or cfg["train_epochs"] == 0:
+            return the_run.eval_only()
+        return the_run.train()
+    except tf.errors.InvalidArgumentError as e:
+        raise data_error_from(e, cfg) from None
+
+
+def data_error_from(error: Exception, cfg: dict) -> Exception:
+    """Turns an in-pipeline failure into one readable line (or keeps a real bug as is)."""
+    text = " ".join(str(error).split())
+    if inputs.LABEL_ERROR_MARK in text:
+        start = text.index(inputs.LABEL_ERROR_MARK)
+        detail = text[start:].split("[[")[0].split(" [Op:")[0].strip()
+        return DataError(detail)
+    if cfg["strict"] and any(w in text for w in ("JPEG", "jpeg", "decode", "image")):
+        first = str(error).strip().splitlines()[0][:200]
+        return DataError(f"undecodable image in {cfg['dataset_name']} (--strict): {first}")
+    return error

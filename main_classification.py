@@ -1,0 +1,57 @@
+"""Train, evaluate, fine-tune and export a ResNet image classifier.
+
+    python main_classification.py                       # embedded default: digits, minutes on CPU
+    python main_classification.py --config configs/vanilla_r50_imagenet.yaml \
+        --data_dir /data/imagenet-tfrecords --model_dir /runs/r50
+    python main_classification.py --dataset_name /data/cifar10 --preprocessing_type small_32
+
+Flags keep the names and meanings of clovaai/assembled-cnn (see `--helpfull` and
+`engine/config.py`); `--config` takes YAML presets, and flags on the command line win.
+Bad input ends with one `error:` line on stderr and exit code 2.
+"""
+
+import os
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from absl import app, flags, logging  # noqa: E402
+
+from engine import config  # noqa: E402
+
+config.define_flags()
+
+
+def _parse_flags(argv):
+    try:
+        return flags.FLAGS(argv)
+    except flags.Error as e:
+        print(f"error: {str(e).splitlines()[0]}", file=sys.stderr)
+        sys.exit(2)
+
+
+def main(argv):
+    logging.set_verbosity(logging.WARNING)  # keep TF's checkpoint INFO lines off the console
+    if len(argv) > 1:
+        print(f"error: unexpected argument {argv[1]!r} (flags look like --name=value)",
+              file=sys.stderr)
+        sys.exit(2)
+    from datasets.errors import DataError
+    from engine.errors import UserError
+    try:
+        cfg = config.resolve()
+        from engine import trainer  # imported late: TensorFlow starts here
+        result = trainer.run(cfg)
+    except UserError as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(e.exit_code)
+    except DataError as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(2)
+    print(f"final: top-1 {result['top1']:.4f} | top-5 {result['top5']:.4f} | "
+          f"ECE {result['ece']:.4f} | loss {result['loss']:.4f} | "
+          f"{result['count']} eval images | model_dir {cfg['model_dir']}")
+
+
+if __name__ == "__main__":
+    app.run(main, flags_parser=_parse_flags)

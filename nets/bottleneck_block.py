@@ -1,0 +1,39 @@
+"""Bottleneck residual block, ResNet v1.5 (stride on the 3x3 conv).
+
+He et al. 2016, "Deep Residual Learning for Image Recognition" (arXiv 1512.03385), Fig. 5 right,
+with the stride moved from the first 1x1 to the 3x3 conv: "ResNet v1.5" (Goyal et al. 2017,
+arXiv 1706.02677 / NVIDIA DeepLearningExamples), called "ResNet-B" in He et al. 2019
+"Bag of Tricks" (arXiv 1812.01187). This is the block of clovaai/assembled-cnn.
+
+1x1 conv -> BN -> ReLU -> 3x3 conv (stride) -> BN -> ReLU -> 1x1 conv (4x) -> BN
+-> add shortcut -> ReLU.
+"""
+
+from keras import layers
+
+from nets.conv_bn import batch_norm, conv2d, relu
+from nets.shortcut import shortcut
+
+EXPANSION = 4  # output channels = EXPANSION * filters
+
+
+def bottleneck_block(x, filters, *, stride, name, bn_momentum, bn_epsilon, zero_gamma=False):
+    """One bottleneck block; layer names are ``{name}_conv1``, ``{name}_bn1``, ... ``{name}_out``.
+
+    ``zero_gamma`` initialises gamma of ``{name}_bn3`` (the last BN of the branch) to 0,
+    so the fresh block computes ReLU(shortcut).
+    """
+    out_channels = filters * EXPANSION
+    residual = shortcut(x, out_channels, stride=stride, name=name, bn_momentum=bn_momentum, bn_epsilon=bn_epsilon)
+
+    y = conv2d(x, filters, 1, 1, name=f"{name}_conv1")
+    y = batch_norm(y, name=f"{name}_bn1", momentum=bn_momentum, epsilon=bn_epsilon)
+    y = relu(y, name=f"{name}_relu1")
+    y = conv2d(y, filters, 3, stride, name=f"{name}_conv2")
+    y = batch_norm(y, name=f"{name}_bn2", momentum=bn_momentum, epsilon=bn_epsilon)
+    y = relu(y, name=f"{name}_relu2")
+    y = conv2d(y, out_channels, 1, 1, name=f"{name}_conv3")
+    y = batch_norm(y, name=f"{name}_bn3", momentum=bn_momentum, epsilon=bn_epsilon, zero_gamma=zero_gamma)
+
+    y = layers.Add(name=f"{name}_add")([y, residual])
+    return relu(y, name=f"{name}_out")

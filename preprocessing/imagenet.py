@@ -1,0 +1,108 @@
+"""ImageNet-style preprocessing: random-resized crop (train), resize + center crop (eval).
+
+Sources:
+* Train crop: the Inception "random-resized crop" of Szegedy et al. 2015
+  ("Going Deeper with Convolutions"), in the form used by the original
+  assembled-cnn (``preprocessing/imagenet_preprocessing.py``): a distorted
+  bounding box of the *whole image* (dataset bboxes are ignored) with
+  min_object_covered 0.1, aspect ratio [0.75, 1.33], area [0.05, 1.0],
+  100 attempts, fused decode-and-crop, random horizontal flip, then bilinear
+  resize to S x S without keeping the aspect ratio.  Note that
+  min_object_covered 0.1 of the whole-image box makes the effective lower
+  area bound 0.1, exactly as in the original.
+* Eval: aspect-preserving bilinear resize of the shorter side followed by a
+  center crop, the 0.875 crop ratio of He et al. 2016 / "Bag of Tricks" (He
+  et al. 2019); assembled-cnn's ``crop_type=1`` variant resizes the shorter
+  side to crop + 1 instead.
+
+Order in train follows the original: crop -> flip -> resize (with the
+default non-half-pixel kernel, flip and resize do not commute).
+"""
+
+import tensorflow as tf
+
+from preprocessing import common
+
+AREA_RANGE = (0.05, 1.0)
+ASPECT_RATIO_RANGE = (0.75, 1.33)
+MIN_OBJECT_COVERED = 0.1
+MAX_ATTEMPTS = 100
+_WHOLE_IMAGE_BOX = (((0.0, 0.0, 1.0, 1.0),),)
+
+
+def sample_crop_params(seed, image_shape):
+    """Random-resized-crop window for an image of ``image_shape`` = (h, w[, c]).
+
+    Returns int32 [4] = (y, x, h, w).  Stateless: same seed -> same window.
+    """
+    hw = tf.cast(tf.convert_to_tensor(image_shape)[:2], tf.int32)
+    begin, size, _ = tf.image.stateless_sample_distorted_bounding_box(
+        image_size=tf.concat([hw, [3]], axis=0),
+        bounding_boxes=tf.constant(_WHOLE_IMAGE_BOX, tf.float32),
+        seed=common.as_seed(seed),
+        min_object_covered=MIN_OBJECT_COVERED,
+        aspect_ratio_range=ASPECT_RATIO_RANGE,
+        area_range=AREA_RANGE,
+        max_attempts=MAX_ATTEMPTS,
+        use_image_if_no_bounding_boxes=True,
+    )
+    return tf.cast(tf.stack([begin[0], begin[1], size[0], size[1]]), tf.int32)
+
+
+def sample_train_params(encoded, seed):
+    """All random choices of the train path: {"crop": int32[4], "flip": int32[]}."""
+    crop_seed, flip_seed = tf.unstack(common.split_seed(seed, 2))
+    shape = common.encoded_image_shape(encoded)
+    return {"crop": sample_crop_params(crop_seed, shape),
+            "flip": common.sample_flip_params(flip_seed)}
+
+
+def apply_train_params(encoded, params, size, half_pixel_centers=False):
+    """Replays train params: fused decode+crop, flip, resize to size x size, round to uint8."""
+    image = common.decode_and_crop(encoded, params["crop"])
+    image = common.apply_flip(image, params["flip"])
+    image = common.resize_bilinear(image, [size, size], half_pixel_centers)
+    return tf.ensure_shape(common.to_uint8(image), [size, size, 3])
+
+
+def train_uint8(encoded, seed, size, half_pixel_centers=False):
+    """uint8 [size, size, 3] random-resized crop + flip of encoded bytes."""
+    return apply_train_params(encoded, sample_train_params(encoded, seed), size,
+                              half_pixel_centers)
+
+
+def resize_shorter_side_shape(height, width, shorter_side):
+    """New (h, w) with the shorter side scaled to ``shorter_side``.
+
+    Reproduces the original's float32 arithmetic (``scale = S / min(h, w)``;
+    ``new = int32(float32(dim) * scale)``, truncating).  Because of float32
+    rounding the shorter side occasionally comes out as S - 1 (e.g. 41x54 with
+    S = 256 -> 255x337); this is kept on purpose so that evaluation of ported
+    checkpoints matches the original pixel for pixel.
+    """
+    h = tf.cast(height, tf.float32)
+    w = tf.cast(width, tf.float32)
+    scale = tf.cast(shorter_side, tf.float32) / tf.minimum(h, w)
+    return tf.cast(h * scale, tf.int32), tf.cast(w * scale, tf.int32)
+
+
+def center_crop(image, crop_size):
+    """Center crop of [H, W, C]: offset = (dim - crop) // 2 on each axis."""
+    shape = tf.shape(image)
+    top = (shape[0] - crop_size) // 2
+    left = (shape[1] - crop_size) // 2
+    return tf.slice(image, tf.stack([top, left, 0]), tf.stack([crop_size, crop_size, -1]))
+
+
+def eval_float(encoded, crop_size, shorter_side, half_pixel_centers=False):
+    """Unnormalised float32 [crop, crop, 3]: decode, aspect-preserving resize, center crop.
+
+    Not rounded (the original feeds the float resize output straight into mean
+    subtraction).
+    """
+    image = common.decode(encoded)
+    shape = tf.shape(image)
+    new_h, new_w = resize_shorter_side_shape(shape[0], shape[1], shorter_side)
+    image = common.resize_bilinear(image, tf.stack([new_h, new_w]), half_pixel_centers)
+    image = center_crop(image, crop_size)
+    return tf.ensure_shape(image, [crop_size, crop_size, 3])

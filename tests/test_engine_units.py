@@ -1,0 +1,166 @@
+"""Unit tests of the engine pieces that need no training: config tree, LR schedules,
+weight-decay rule, metrics, losses."""
+
+import math
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from engine import config, losses, metrics, optim, schedules
+from engine.errors import ConfigError
+
+
+# ----------------------------------------------------------------------------- config
+def test_defaults_are_the_embedded_job():
+    cfg = config.make_config()
+    assert cfg["dataset_name"] == "digits"
+    assert cfg["model_dir"] == "runs/digits"
+    assert cfg["piecewise_lr_decay_rates"] == [1.0, 0.1, 0.01, 0.001, 1e-4]
+
+
+def test_presets_apply_in_order_and_overrides_win(tmp_path):
+    a = tmp_path / "a.yaml"
+    a.write_text("batch_size: 32\nbase_learning_rate: 0.4\nlearning_rate_decay_type: piecewise\n")
+    b = tmp_path / "b.yaml"
+    b.write_text("batch_size: 16\npiecewise_lr_boundary_epochs: [1, 2]\n"
+                 "piecewise_lr_decay_rates: [1, 0.1, 0.01]\n")
+    cfg = config.make_config([str(a), str(b)], base_learning_rate=0.2)
+    assert cfg["batch_size"] == 16
+    assert cfg["base_learning_rate"] == 0.2
+    assert cfg["piecewise_lr_boundary_epochs"] == [1.0, 2.0]
+
+
+@pytest.mark.parametrize("text, message", [
+    ("batch_sz: 3\n", "unknown key 'batch_sz'"),
+    ("dtype: fp64\n", "bad value 'fp64' for 'dtype'"),
+    ("batch_size: [1, 2\n", "not valid YAML"),
+    ("- a\n- b\n", "must be a mapping"),
+])
+def test_bad_presets_name_file_and_key(tmp_path, text, message):
+    p = tmp_path / "bad.yaml"
+    p.write_text(text)
+    with pytest.raises(ConfigError, match="bad.yaml") as e:
+        config.make_config([str(p)])
+    assert message in str(e.value)
+    assert "\n" not in str(e.value)
+
+
+@pytest.mark.parametrize("overrides, message", [
+    (dict(batch_size=0), "--batch_size must be > 0"),
+    (dict(label_smoothing=1.0), "--label_smoothing"),
+    (dict(lr_warmup_epochs=12, train_epochs=12), "must be smaller than --train_epochs"),
+    (dict(learning_rate_decay_type="piecewise", piecewise_lr_decay_rates=["1", "0.1"]),
+     "needs 5 values"),
+    (dict(eval_only=True, clean=True), "would delete"),
+    (dict(resnet_version=2), "not implemented yet"),
+    (dict(nesterov=True, momentum=0.0), "--nesterov"),
+    (dict(num_cpu_replicas=2, num_gpus=1), "cannot be combined"),
+])
+def test_inconsistent_combinations_are_refused(overrides, message):
+    with pytest.raises(ConfigError, match=message):
+        config.make_config(**overrides)
+
+
+def test_missing_preset_file():
+    with pytest.raises(ConfigError, match="preset file not found: nope.yaml"):
+        config.make_config(["nope.yaml"])
+
+
+# ----------------------------------------------------------------------------- schedules
+def _lr(kind, step, **kw):
+    args = dict(base_lr=1.0, steps_per_epoch=10, total_steps=100)
+    args.update(kw)
+    return float(schedules.WarmupDecay(kind, **args)(step))
+
+
+def test_warmup_is_linear_from_zero():
+    assert _lr("cosine", 0, warmup_epochs=2) == 0.0
+    assert _lr("cosine", 10, warmup_epochs=2) == pytest.approx(0.5)
+    assert _lr("cosine", 20, warmup_epochs=2) == pytest.approx(1.0)
+
+
+def test_cosine_reaches_zero_at_the_end():
+    assert _lr("cosine", 60, warmup_epochs=2) == pytest.approx(0.5 * (1 + math.cos(math.pi * 0.5)))
+    assert _lr("cosine", 100, warmup_epochs=2) == pytest.approx(0.0, abs=1e-7)
+
+
+def test_exponential_is_staircase_after_warmup():
+    kw = dict(warmup_epochs=1, decay_factor=0.5, epochs_per_decay=2)
+    assert _lr("exponential", 29, **kw) == pytest.approx(1.0)
+    assert _lr("exponential", 30, **kw) == pytest.approx(0.5)
+    assert _lr("exponential", 50, **kw) == pytest.approx(0.25)
+
+
+def test_polynomial_spans_epochs_per_decay():
+    kw = dict(epochs_per_decay=4, end_lr=0.1)
+    assert _lr("polynomial", 20, **kw) == pytest.approx(0.55)
+    assert _lr("polynomial", 80, **kw) == pytest.approx(0.1)
+
+
+def test_piecewise_boundaries_are_absolute_epochs():
+    kw = dict(boundary_epochs=[3, 6], decay_rates=[1, 0.1, 0.01], warmup_epochs=1)
+    assert _lr("piecewise", 29, **kw) == pytest.approx(1.0)
+    assert _lr("piecewise", 30, **kw) == pytest.approx(0.1)
+    assert _lr("piecewise", 65, **kw) == pytest.approx(0.01)
+    assert _lr("fixed", 99) == 1.0
+
+
+# ----------------------------------------------------------------------------- optimizer
+def test_weight_decay_rule_skips_bn_and_biases():
+    inputs = keras.Input((8, 8, 3))
+    x = keras.layers.Conv2D(4, 3, use_bias=False, name="conv")(inputs)
+    x = keras.layers.BatchNormalization(name="bn")(x)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    out = keras.layers.Dense(2, name="fc")(x)
+    model = keras.Model(inputs, out)
+    names = sorted(v.path for v in optim.decayed_variables(model))
+    assert names == ["conv/kernel", "fc/kernel"]
+    penalty = float(optim.l2_penalty(optim.decayed_variables(model), 0.1))
+    expected = 0.1 * sum(0.5 * np.sum(np.square(v.numpy()))
+                         for v in optim.decayed_variables(model))
+    assert penalty == pytest.approx(expected, rel=1e-5)
+
+
+# ----------------------------------------------------------------------------- metrics
+def test_ece_and_topk_sums_match_numpy_reference():
+    rng = np.random.default_rng(0)
+    logits = rng.normal(size=(257, 7)).astype(np.float32) * 3
+    labels = rng.integers(0, 7, size=257)
+    probs = tf.nn.softmax(logits).numpy()
+    acc = metrics.Accumulator()
+    for start in range(0, 257, 64):  # streaming over batches gives the same answer
+        sl = slice(start, start + 64)
+        n = len(labels[sl])
+        acc.add({k: v.numpy() for k, v in metrics.batch_sums(
+            logits[sl], labels[sl], np.ones(n, np.float32), 7).items()})
+    res = acc.result()
+    assert res["count"] == 257
+    assert res["ece"] == pytest.approx(metrics.expected_calibration_error(probs, labels),
+                                       abs=1e-6)
+    assert res["top1"] == pytest.approx(np.mean(probs.argmax(1) == labels))
+    top5 = np.argsort(-logits, axis=1)[:, :5]
+    assert res["top5"] == pytest.approx(np.mean([l in t for l, t in zip(labels, top5)]))
+
+
+def test_padding_examples_count_for_nothing():
+    logits = np.array([[5.0, 0.0], [0.0, 5.0]], np.float32)
+    sums = metrics.batch_sums(logits, np.array([0, 0]), np.array([1.0, 0.0]), 2)
+    assert float(sums["count"]) == 1.0 and float(sums["top1"]) == 1.0
+
+
+def test_ece_hand_example():
+    # Two bins used: conf 0.95 (correct) and conf 0.65 (wrong) -> ECE = 0.5*0.05 + 0.5*0.65
+    probs = np.array([[0.95, 0.05], [0.35, 0.65]])
+    assert metrics.expected_calibration_error(probs, np.array([0, 0])) == pytest.approx(0.35)
+
+
+# ----------------------------------------------------------------------------- losses
+def test_label_smoothing_applied_once():
+    t = losses.one_hot_targets(tf.constant([1]), 4, 0.1).numpy()
+    np.testing.assert_allclose(t, [[0.025, 0.925, 0.025, 0.025]], rtol=1e-6)
+    logits = tf.constant([[1.0, 2.0, 0.0, -1.0]])
+    ce = float(losses.soft_cross_entropy(t, logits)[0])
+    ref = -np.sum(t * tf.nn.log_softmax(logits).numpy())
+    assert ce == pytest.approx(ref, rel=1e-6)
