@@ -6,8 +6,10 @@ Rules of `resolve_source` (first match wins):
    same-named relative directory):
    - with ``data_dir``: the directory must exist; TFRecord shards matching ``train_regex``
      -> tfrecord; else a ``train/`` class-folder tree -> folder; else, if the entry has a
-     TFDS name, TFDS with ``data_dir`` as the TFDS data_dir; else DataError
-     ("no TFRecord shard matches <data_dir>/train-* and no class-folder tree ...").
+     TFDS name and ``<data_dir>/<tfds name>/`` exists (a prepared TFDS copy), TFDS with
+     ``data_dir`` as the TFDS data_dir; else DataError ("no TFRecord shard matches
+     <data_dir>/train-* and no class-folder tree ..."), so an empty or wrong folder never
+     starts a TFDS download into it.
    - without ``data_dir``: TFDS (default TFDS data_dir) when the entry has a TFDS name,
      else DataError asking for --data_dir.
 3. ``dataset_name`` is an existing directory (or looks like a path: contains a path
@@ -240,8 +242,12 @@ def resolve_source(dataset_name: str, data_dir: str | None, *, train_regex: str 
         directory = os.path.expanduser(data_dir)
         if not tf.io.gfile.isdir(directory):
             raise DataError(f"data_dir {directory} does not exist or is not a directory")
+        # TFDS only when the folder already holds that prepared TFDS dataset: an empty or
+        # wrong data_dir must fail naming the pattern, never start a download into it.
+        prepared = bool(entry.tfds_name) and tf.io.gfile.isdir(
+            os.path.join(directory, entry.tfds_name))
         source = _directory_source(directory, entry, train_regex, val_regex, num_classes,
-                                   required=entry.tfds_name is None)
+                                   required=not prepared)
         if source is not None:
             return source
         return _tfds_source(entry, directory, num_classes)

@@ -524,7 +524,11 @@ def test_resolve_errors(tmp_path):
         resolve_source("fgvc_aircraft", None)
     with pytest.raises(DataError, match="unknown dataset_name 'imagenet_typo'.*digits"):
         resolve_source("imagenet_typo", None)
-    # registry key with a TFDS version and a data_dir without shards -> TFDS data_dir
+    # registry key with a TFDS version: an empty data_dir is an error naming the pattern
+    # (never a TFDS download into it); a data_dir holding a prepared TFDS copy -> TFDS.
+    with pytest.raises(DataError, match=f"no TFRecord shard matches {empty}/train-\\*"):
+        resolve_source("cifar10", str(empty))
+    (empty / "cifar10").mkdir()
     src = resolve_source("cifar10", str(empty))
     assert src.kind == "tfds" and str(empty) in src.description
     assert resolve_source("imagenet", None).num_classes == 1001
