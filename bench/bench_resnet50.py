@@ -63,6 +63,19 @@ def build_models(image_size):
     return {"ours": ours, "keras": theirs}
 
 
+def multiply_accumulates(model):
+    """Conv + dense MACs per image (the arithmetic both networks must do)."""
+    total = 0
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.Conv2D):
+            kh, kw, cin, cout = layer.kernel.shape
+            _, h, w, _ = layer.output.shape
+            total += h * w * kh * kw * cin * cout // layer.groups
+        elif isinstance(layer, keras.layers.Dense):
+            total += layer.kernel.shape[0] * layer.kernel.shape[1]
+    return total
+
+
 def make_train_step(model):
     optimizer = keras.optimizers.SGD(learning_rate=0.01, momentum=0.9)
     optimizer.build(model.trainable_variables)
@@ -127,6 +140,8 @@ def main(argv=None):
     x = tf.constant(rng.normal(size=(args.batch_size, args.image_size, args.image_size, 3)).astype("float32"))
     y = tf.constant(rng.integers(0, 1000, size=(args.batch_size,)).astype("int32"))
 
+    macs = {name: multiply_accumulates(m) for name, m in build_models(args.image_size).items()}
+    work = macs["ours"] / macs["keras"]
     rows = []
     for policy in PRECISIONS:
         per_mode = bench_precision(policy, args, x, y)
@@ -134,18 +149,23 @@ def main(argv=None):
             s = per_mode[mode]
             ours, theirs = statistics.median(s["ours"]), statistics.median(s["keras"])
             rows.append(dict(mode=mode, precision=policy, ours_img_s=ours, keras_img_s=theirs,
-                             ratio=ours / theirs, ours_samples=s["ours"], keras_samples=s["keras"]))
+                             ratio=ours / theirs, work_adjusted_ratio=ours / theirs * work,
+                             ours_samples=s["ours"], keras_samples=s["keras"]))
 
     print(f"\nResNet-50, batch {args.batch_size}, {args.image_size} px, warmup {args.warmup}, "
-          f"steps {args.steps}, repeats {args.repeats} (median img/s)\n")
-    print("| mode | precision | ours (v1.5) img/s | keras (v1) img/s | ours/keras |")
-    print("|---|---|---:|---:|---:|")
+          f"steps {args.steps}, repeats {args.repeats} (median img/s)")
+    print(f"MACs per image: ours {macs['ours'] / 1e9:.3f} G, keras {macs['keras'] / 1e9:.3f} G "
+          f"(ours does {work:.3f}x the arithmetic)\n")
+    print("| mode | precision | ours (v1.5) img/s | keras (v1) img/s | ours/keras "
+          "| ours/keras x MAC ratio |")
+    print("|---|---|---:|---:|---:|---:|")
     for r in rows:
-        print(f"| {r['mode']} | {r['precision']} | {r['ours_img_s']:.2f} | {r['keras_img_s']:.2f} | {r['ratio']:.3f} |")
+        print(f"| {r['mode']} | {r['precision']} | {r['ours_img_s']:.2f} | {r['keras_img_s']:.2f} "
+              f"| {r['ratio']:.3f} | {r['work_adjusted_ratio']:.3f} |")
 
     if args.json_out:
         report = dict(
-            config=vars(args),
+            config=vars(args), macs=macs,
             versions=dict(tensorflow=tf.__version__, keras=keras.__version__, python=platform.python_version()),
             machine=dict(platform=platform.platform(), cpu_count=os.cpu_count(),
                          devices=[d.name for d in tf.config.list_logical_devices()]),

@@ -40,14 +40,13 @@ POLICIES = {"fp32": "float32", "bf16": "mixed_bfloat16", "fp16": "mixed_float16"
 
 
 # ----------------------------------------------------------------------------- set-up
-def prepare_model_dir(cfg: dict, chief: bool) -> str:
+def check_model_dir(cfg: dict) -> str:
+    """Fails before any work if model_dir cannot be written (or, for --eval_only, read)."""
     model_dir = cfg["model_dir"]
     if cfg["eval_only"]:
         if not os.path.isdir(model_dir):
             raise RunDirError(f"--eval_only: model_dir {model_dir} does not exist")
         return model_dir
-    if chief and cfg["clean"] and os.path.isdir(model_dir):
-        shutil.rmtree(model_dir)
     try:
         os.makedirs(model_dir, exist_ok=True)
         probe = os.path.join(model_dir, f".write_probe_{os.getpid()}")
@@ -57,6 +56,13 @@ def prepare_model_dir(cfg: dict, chief: bool) -> str:
     except OSError as e:
         raise RunDirError(f"model_dir {model_dir} is not writable ({e.strerror})") from None
     return model_dir
+
+
+def clean_model_dir(model_dir: str) -> None:
+    """--clean: called only once the data source and preprocessing are known to be usable,
+    so a bad data flag never costs the previous run."""
+    shutil.rmtree(model_dir)
+    os.makedirs(model_dir)
 
 
 def versions() -> dict:
@@ -100,7 +106,7 @@ class Run:
                 f"({cfg['val_batch_size']}) must be divisible by the {self.replicas} replicas")
         if cfg["pretrained_model_checkpoint_path"]:
             finetune.resolve_pretrained(cfg["pretrained_model_checkpoint_path"])
-        self.model_dir = prepare_model_dir(cfg, self.chief)
+        self.model_dir = check_model_dir(cfg)
         keras.utils.set_random_seed(cfg["seed"])
         keras.mixed_precision.set_global_policy(POLICIES[cfg["dtype"]])
 
@@ -115,7 +121,6 @@ class Run:
                                                         or self.source.default_preprocessing)
         except ValueError as e:
             raise ConfigError(f"--preprocessing_type: {e}") from None
-        self.log = RunLog(self.model_dir, self.chief)
         train_size = self.source.train_size or 0
         self.steps_per_epoch = train_size // cfg["batch_size"]
         if not cfg["eval_only"] and cfg["train_epochs"] > 0 and self.steps_per_epoch == 0:
@@ -132,6 +137,9 @@ class Run:
                                               cfg["seed"], cfg["strict"])
         self.eval_pipeline = inputs.PipelineConfig(self.num_classes, cfg["val_batch_size"],
                                                    shuffle, cfg["seed"], cfg["strict"])
+        if cfg["clean"] and self.chief:
+            clean_model_dir(self.model_dir)
+        self.log = RunLog(self.model_dir, self.chief)
         self._build()
         if self.chief and not cfg["eval_only"]:
             self._save_config()

@@ -190,3 +190,14 @@ def test_missing_pretrained_checkpoint_cli(tmp_path):
 def _tiny_kw():
     return dict(resnet_size=18, base_width=4, batch_size=8, val_batch_size=8,
                 train_epochs=1, lr_warmup_epochs=0.0, steps_per_loop=2)
+
+
+def test_clean_with_bad_data_keeps_the_previous_run(tmp_path):
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / "ckpt-7.index").write_text("previous run")
+    cfg = config.make_config(model_dir=str(run_dir), clean=True,
+                             dataset_name=str(tmp_path / "absent"), **_tiny_kw())
+    with pytest.raises(DataError, match="does not exist"):
+        trainer.Run(cfg)
+    assert (run_dir / "ckpt-7.index").read_text() == "previous run"
