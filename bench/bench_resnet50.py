@@ -39,6 +39,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+from bench.model_stats import multiply_accumulates  # noqa: E402
 from nets import build_resnet  # noqa: E402
 
 PRECISIONS = ("float32", "mixed_bfloat16")
@@ -61,19 +62,6 @@ def build_models(image_size):
     ours = build_resnet(50, 1000, input_shape=shape)
     theirs = keras.applications.ResNet50(weights=None, input_shape=shape, classes=1000, classifier_activation=None)
     return {"ours": ours, "keras": theirs}
-
-
-def multiply_accumulates(model):
-    """Conv + dense MACs per image (the arithmetic both networks must do)."""
-    total = 0
-    for layer in model.layers:
-        if isinstance(layer, keras.layers.Conv2D):
-            kh, kw, cin, cout = layer.kernel.shape
-            _, h, w, _ = layer.output.shape
-            total += h * w * kh * kw * cin * cout // layer.groups
-        elif isinstance(layer, keras.layers.Dense):
-            total += layer.kernel.shape[0] * layer.kernel.shape[1]
-    return total
 
 
 def make_train_step(model):

@@ -26,9 +26,13 @@ FLAGS = flags.FLAGS
 # Names of the flags this module defines, in definition order: the config tree's keys.
 _OUR_FLAGS: list[str] = []
 
-# Options accepted in presets/flags but provided by later issues: the trainer refuses to
+# Options accepted in presets/flags but provided by later issues: the run refuses to
 # start while they are set to anything but their neutral value (never silently ignored).
-NOT_IMPLEMENTED_YET: dict[str, Any] = {}
+NOT_IMPLEMENTED_YET: dict[str, tuple[Any, str]] = {
+    "mixup_type": ("0", "mixing (issue #4)"),
+    "autoaugment_type": ("", "AutoAugment (issue #4)"),
+    "kd_temp": (0.0, "knowledge distillation (issue #5)"),
+}
 
 LR_DECAY_TYPES = ("fixed", "exponential", "polynomial", "piecewise", "cosine")
 DTYPES = ("fp32", "fp16", "bf16")
@@ -111,6 +115,23 @@ def define_flags() -> None:
     _enum("stem_type", "small", ["default", "small"], "default: 7x7/2 conv + max-pool; "
           "small: 3x3/1 conv, no pool (32-64 px images).")
     _bool("zero_gamma", False, "Initialise the last BN gamma of each residual branch to 0.")
+    _bool("use_resnet_d", False, "ResNet-D: deep 3x3 stem and avg-pool projection shortcuts.")
+    _bool("use_se_block", False, "Squeeze-Excitation (ratio 16) in every block.")
+    _bool("use_sk_block", False, "Selective-Kernel 3x3 (one conv to 2x width, r=2, L=32).")
+    _string("anti_alias_type", "", "Blur-pool placement: comma list of sconv, max, proj.")
+    _integer("anti_alias_filter_size", 0, "Binomial blur filter size 2..7 (with a type).")
+    # --- regularisation provided by later issues (refused until then, see NOT_IMPLEMENTED_YET)
+    _string("mixup_type", "0", "Mixing: 0 = off; 1, 2 = the original's mixup types.")
+    _string("autoaugment_type", "", "AutoAugment policy (imagenet, good, v0, cifar, svhn).")
+    _float("kd_temp", 0.0, "Distillation temperature (0 = off).")
+    _bool("use_dropblock", False, "DropBlock (block 7) after every BN of stages 3 and 4.")
+    _list("dropblock_kp", ["1.0", "0.9"], "DropBlock keep_prob start,end: linear over the run.")
+    _enum("pool_type", "gap", ["gap", "gem"], "Global pooling: average or GeM (p=3).")
+    _integer("embedding_size", 0, "Dense+BN embedding before the classifier (0 = none).")
+    _float("bl_alpha", 2.0, "Big-Little Net width divisor of the little branch "
+           "(--resnet_version=2).")
+    _integer("bl_beta", 4, "Big-Little Net depth divisor of the little branch "
+             "(--resnet_version=2).")
     # --- precision and distribution
     _enum("dtype", "fp32", list(DTYPES), "fp32, fp16 (dynamic loss scaling) or bf16 "
           "(mixed precision; logits in fp32).")
@@ -189,6 +210,7 @@ def finalize(cfg: dict[str, Any]) -> dict[str, Any]:
         cfg["model_dir"] = os.path.join("runs", base)
     cfg["piecewise_lr_boundary_epochs"] = _floats(cfg, "piecewise_lr_boundary_epochs")
     cfg["piecewise_lr_decay_rates"] = _floats(cfg, "piecewise_lr_decay_rates")
+    cfg["dropblock_kp"] = _floats(cfg, "dropblock_kp")
     validate(cfg)
     return cfg
 
@@ -257,10 +279,18 @@ def validate(cfg: dict[str, Any]) -> None:
          f"--preprocessing_type: bad name {cfg['preprocessing_type']!r}")
     need(cfg["resnet_version"] in (1, 2), f"--resnet_version must be 1 or 2, got "
          f"{cfg['resnet_version']}")
-    need(cfg["resnet_version"] == 1, "--resnet_version=2 (Big-Little Net) is not implemented "
-         "yet (network issue #3); use --resnet_version=1")
-    for key, neutral in NOT_IMPLEMENTED_YET.items():
-        need(cfg.get(key, neutral) == neutral, f"--{key} is not implemented yet")
+    kp = cfg["dropblock_kp"]
+    need(len(kp) == 2 and all(0.0 < k <= 1.0 for k in kp),
+         f"--dropblock_kp needs two keep probabilities in (0, 1] (start,end), got {kp}")
+    need(cfg["embedding_size"] >= 0, "--embedding_size must be >= 0")
+    if cfg["resnet_version"] == 1:
+        need(cfg["bl_alpha"] == 2.0 and cfg["bl_beta"] == 4,
+             "--bl_alpha/--bl_beta apply to Big-Little Net only: set --resnet_version=2")
+    pending = [f"--{key} ({what})" for key, (neutral, what) in NOT_IMPLEMENTED_YET.items()
+               if cfg.get(key, neutral) != neutral]
+    if cfg["resnet_version"] == 2:
+        pending.insert(0, "--resnet_version=2 (Big-Little Net, issue #3)")
+    need(not pending, f"not implemented yet: {', '.join(pending)}; unset these flags to run")
 
 
 def to_yaml(cfg: dict[str, Any]) -> str:

@@ -87,3 +87,10 @@ def from_config(cfg: dict, steps_per_epoch: int, total_steps: int) -> WarmupDeca
         epochs_per_decay=cfg["num_epochs_per_decay"], end_lr=cfg["end_learning_rate"],
         boundary_epochs=cfg["piecewise_lr_boundary_epochs"],
         decay_rates=cfg["piecewise_lr_decay_rates"])
+
+
+def dropblock_keep_prob(step, start: float, end: float, total_steps: int):
+    """DropBlock keep_prob decays linearly from `start` to `end` over the whole run
+    (assembled-cnn: polynomial decay, power 1, over train_epochs * steps_per_epoch)."""
+    frac = tf.minimum(tf.cast(step, tf.float32) / float(max(total_steps, 1)), 1.0)
+    return start + (end - start) * frac

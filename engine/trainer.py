@@ -78,10 +78,19 @@ def versions() -> dict:
 
 
 def build_model(cfg: dict, num_classes: int) -> keras.Model:
-    return nets.build_resnet(int(cfg["resnet_size"]), num_classes,
-                             base_width=int(cfg["base_width"]), stem_type=cfg["stem_type"],
-                             bn_momentum=float(cfg["bn_momentum"]),
-                             zero_gamma=bool(cfg["zero_gamma"]))
+    """The network a config describes (also for configs saved by older runs)."""
+    get = cfg.get
+    return nets.build_resnet(
+        int(cfg["resnet_size"]), num_classes, base_width=int(get("base_width", 64)),
+        stem_type=get("stem_type", "default"), bn_momentum=float(get("bn_momentum", 0.997)),
+        zero_gamma=bool(get("zero_gamma", False)), use_resnet_d=bool(get("use_resnet_d", False)),
+        use_se_block=bool(get("use_se_block", False)),
+        use_sk_block=bool(get("use_sk_block", False)),
+        anti_alias_type=get("anti_alias_type", "") or "",
+        anti_alias_filter_size=int(get("anti_alias_filter_size", 0)),
+        use_dropblock=bool(get("use_dropblock", False)),
+        dropblock_keep_prob=tuple(float(k) for k in get("dropblock_kp", (1.0, 0.9))),
+        pool_type=get("pool_type", "gap"), embedding_size=int(get("embedding_size", 0)))
 
 
 def eval_schedule(epoch: int, cfg: dict) -> bool:
@@ -198,6 +207,18 @@ class Run:
         global_batch, replicas = float(self.cfg["batch_size"]), float(self.replicas)
         wd, decay_vars = self.cfg["weight_decay"], self.decay_vars
         fp16 = self.cfg["dtype"] == "fp16"
+        # DropBlock layers read a keep_prob variable; it is set from the optimizer step
+        # before every step, in cross-replica context, so it is right on every replica and
+        # after a resume.
+        drop_blocks = nets.dropblock_layers(model)
+        kp_start, kp_end = self.cfg["dropblock_kp"]
+        schedule_steps = self.schedule_steps
+
+        def set_keep_prob():
+            kp = schedules.dropblock_keep_prob(optimizer.iterations, kp_start, kp_end,
+                                               schedule_steps)
+            for layer in drop_blocks:
+                layer.keep_prob.assign(kp)
 
         def step_fn(batch):
             images, labels = batch["image"], batch["label"]
@@ -218,6 +239,7 @@ class Run:
         def train_loop(iterator, steps):
             totals = {k: tf.constant(0.0) for k in ("loss", "ce", "correct", "skipped")}
             for _ in tf.range(steps):
+                set_keep_prob()
                 out = strategy.run(step_fn, args=(next(iterator),))
                 totals = {k: totals[k] + strategy.reduce("SUM", out[k], axis=None)
                           for k in totals}

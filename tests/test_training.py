@@ -160,3 +160,24 @@ def test_fp16_training_step_with_loss_scaling(tmp_path):
     run.train()
     assert run.step >= 1
     assert type(run.optimizer).__name__ == "LossScaleOptimizer"
+
+
+def _keep_probs(model):
+    import nets
+    return [float(layer.keep_prob.numpy()) for layer in nets.dropblock_layers(model)]
+
+
+@pytest.mark.parametrize("replicas", [0, 2])
+def test_dropblock_keep_prob_follows_the_schedule_and_resume(tmp_path, replicas):
+    # 44 steps/epoch, 2 epochs -> 88 schedule steps; keep_prob 1.0 -> 0.5 linearly. The value
+    # is set from the optimizer step before each step, so after N steps it is kp(N - 1).
+    kw = dict(resnet_size=50, base_width=4, use_dropblock=True, dropblock_kp=["1.0", "0.5"],
+              train_epochs=2, num_cpu_replicas=replicas, steps_per_loop=5)
+    cfg = tiny_config(tmp_path, max_train_steps=10, **kw)
+    run = trainer.Run(cfg)
+    run.train()
+    kps = _keep_probs(run.model)
+    assert len(kps) > 10 and all(k == pytest.approx(1.0 - 0.5 * 9 / 88) for k in kps)
+    resumed = trainer.Run(dict(cfg, max_train_steps=30))
+    resumed.train()
+    assert _keep_probs(resumed.model)[0] == pytest.approx(1.0 - 0.5 * 29 / 88)
