@@ -9,8 +9,8 @@ Rows are `nets.build_resnet` configurations of the assembled-cnn ablation (Lee e
 Table 7). Throughput is measured for every row in one process and one run, interleaved
 round-robin (row A, B, C, ... then again) so machine noise hits every row alike; the table
 reports the median img/s and the ratio to vanilla R50 beside the paper's P40 ratio
-(img/s out of 536). Rows that need Big-Little Net (`resnet_version=2`) are listed with
-"needs BL" until that network exists.
+(img/s out of 536). The paper's "D+BL" rows use the BL shortcut (which already average-pools)
+and `use_resnet_d=False`, as the published models do.
 """
 
 import argparse
@@ -33,17 +33,18 @@ from bench.model_stats import count_params, multiply_accumulates  # noqa: E402
 from nets import build_resnet  # noqa: E402
 
 AA = dict(anti_alias_type="sconv", anti_alias_filter_size=3)
-# (paper row, description, build kwargs or None when the network is not available, P40 img/s)
+# (paper row, description, build_resnet kwargs, P40 img/s or None)
 ROWS = [
     ("E0", "R50", dict(), 536),
     ("E1", "R50-D", dict(use_resnet_d=True), 493),
     ("E4", "R50-D + SE", dict(use_resnet_d=True, use_se_block=True), 420),
     ("E6", "R50-D + SK", dict(use_resnet_d=True, use_sk_block=True), 359),
-    ("E9", "R50-D + BL + SK", None, 359),
-    ("E10", "R50-D + BL + SK + AA", None, 312),
-    ("-", "R50-D + SK + AA (E10 without BL)", dict(use_resnet_d=True, use_sk_block=True, **AA),
+    ("E9", "R50 BL + SK", dict(resnet_version=2, use_sk_block=True), 359),
+    ("E10", "R50 BL + SK + AA", dict(resnet_version=2, use_sk_block=True, **AA), 312),
+    ("-", "R50-D + SK + AA (no BL)", dict(use_resnet_d=True, use_sk_block=True, **AA),
      None),
-    ("E12", "R152-D + BL + SK + AA", None, 143),
+    ("E12", "R152 BL(a=1,b=2) + SK + AA", dict(resnet_size=152, resnet_version=2, bl_alpha=1,
+                                                bl_beta=2, use_sk_block=True, **AA), 143),
 ]
 
 
@@ -57,6 +58,15 @@ def parse_args(argv=None):
     p.add_argument("--precisions", default="float32,mixed_bfloat16")
     p.add_argument("--json_out", default=None)
     return p.parse_args(argv)
+
+
+def build(kw, shape):
+    kw = dict(kw)
+    return build_resnet(kw.pop("resnet_size", 50), 1000, input_shape=shape, **kw)
+
+
+def key_of(row, kw):
+    return row + str(sorted(kw.items()))
 
 
 def timed(fn, x, n):
@@ -73,19 +83,18 @@ def main(argv=None):
     shape = (args.image_size, args.image_size, 3)
     x = tf.constant(np.random.default_rng(0).normal(size=(args.batch_size, *shape)),
                     tf.float32)
-    available = [r for r in ROWS if r[2] is not None]
     stats = {}
-    for row, _, kw, _ in available:
-        m = build_resnet(50, 1000, input_shape=shape, **kw)
-        stats[row + str(sorted(kw.items()))] = (count_params(m), multiply_accumulates(m))
+    for row, _, kw, _ in ROWS:
+        m = build(kw, shape)
+        stats[key_of(row, kw)] = (count_params(m), multiply_accumulates(m))
     speed = {}
     for policy in args.precisions.split(","):
         keras.backend.clear_session()
         keras.mixed_precision.set_global_policy(policy)
         fns = {}
-        for row, _, kw, _ in available:
-            model = build_resnet(50, 1000, input_shape=shape, **kw)
-            fns[row + str(sorted(kw.items()))] = tf.function(
+        for row, _, kw, _ in ROWS:
+            model = build(kw, shape)
+            fns[key_of(row, kw)] = tf.function(
                 lambda t, model=model: model(t, training=False))
         for fn in fns.values():
             timed(fn, x, args.warmup)
@@ -96,7 +105,7 @@ def main(argv=None):
         speed[policy] = {k: statistics.median(v) for k, v in samples.items()}
         keras.mixed_precision.set_global_policy("float32")
 
-    base_key = "E0" + str(sorted({}.items()))
+    base_key = key_of("E0", {})
     policies = list(speed)
     print(f"\nbatch {args.batch_size}, {args.image_size} px, inference, median of "
           f"{args.repeats} rounds x {args.steps} steps\n")
@@ -107,12 +116,7 @@ def main(argv=None):
     report = []
     for row, desc, kw, p40 in ROWS:
         paper = f"{p40 / 536:.3f} ({p40})" if p40 else "-"
-        if kw is None:
-            print(f"| {row} | {desc} | needs BL | | " + " | ".join(" | " for _ in policies)
-                  + f" | {paper} |")
-            report.append(dict(row=row, network=desc, available=False, paper_p40=p40))
-            continue
-        key = row + str(sorted(kw.items()))
+        key = key_of(row, kw)
         params, macs = stats[key]
         cells = []
         entry = dict(row=row, network=desc, params=params, macs=macs, paper_p40=p40)

@@ -288,8 +288,6 @@ def validate(cfg: dict[str, Any]) -> None:
              "--bl_alpha/--bl_beta apply to Big-Little Net only: set --resnet_version=2")
     pending = [f"--{key} ({what})" for key, (neutral, what) in NOT_IMPLEMENTED_YET.items()
                if cfg.get(key, neutral) != neutral]
-    if cfg["resnet_version"] == 2:
-        pending.insert(0, "--resnet_version=2 (Big-Little Net, issue #3)")
     need(not pending, f"not implemented yet: {', '.join(pending)}; unset these flags to run")
 
 

@@ -90,7 +90,9 @@ def build_model(cfg: dict, num_classes: int) -> keras.Model:
         anti_alias_filter_size=int(get("anti_alias_filter_size", 0)),
         use_dropblock=bool(get("use_dropblock", False)),
         dropblock_keep_prob=tuple(float(k) for k in get("dropblock_kp", (1.0, 0.9))),
-        pool_type=get("pool_type", "gap"), embedding_size=int(get("embedding_size", 0)))
+        pool_type=get("pool_type", "gap"), embedding_size=int(get("embedding_size", 0)),
+        resnet_version=int(get("resnet_version", 1)), bl_alpha=get("bl_alpha", 2),
+        bl_beta=int(get("bl_beta", 4)))
 
 
 def eval_schedule(epoch: int, cfg: dict) -> bool:

@@ -181,3 +181,18 @@ def test_dropblock_keep_prob_follows_the_schedule_and_resume(tmp_path, replicas)
     resumed = trainer.Run(dict(cfg, max_train_steps=30))
     resumed.train()
     assert _keep_probs(resumed.model)[0] == pytest.approx(1.0 - 0.5 * 29 / 88)
+
+
+def test_assembled_big_little_network_trains_and_fine_tunes(tmp_path):
+    assembled = dict(resnet_size=50, base_width=8, resnet_version=2, stem_type="default",
+                     use_sk_block=True, anti_alias_type="sconv", anti_alias_filter_size=3,
+                     use_dropblock=True, zero_gamma=True, preprocessing_type="small_64")
+    source = tiny_config(tmp_path, "source", max_train_steps=2, **assembled)
+    result = trainer.run(source)
+    assert result["count"] == 360
+    target = trainer.build_model(tiny_config(tmp_path, "target", **assembled), 12)
+    finetune.warm_start(target, source["model_dir"], trainer.build_model)
+    # Flags that change the weights must match the checkpoint (the original's issue #4).
+    wrong = trainer.build_model(tiny_config(tmp_path, "wrong", **dict(assembled, bl_beta=2)), 12)
+    with pytest.raises(FinetuneError, match="architecture mismatch"):
+        finetune.warm_start(wrong, source["model_dir"], trainer.build_model)
