@@ -35,6 +35,19 @@ def configure_cpu_replicas(n: int) -> None:
                           "(devices are already initialised)") from None
 
 
+# One MirroredStrategy per device set and process: two strategies over the same devices
+# number their collective ops independently and their all-reduces collide ("Shape mismatch
+# in the collective instance ..."), e.g. when a process runs a second training.
+_MIRRORED: dict[tuple[str, ...], tf.distribute.MirroredStrategy] = {}
+
+
+def _mirrored(devices: list[str]) -> tf.distribute.MirroredStrategy:
+    key = tuple(devices)
+    if key not in _MIRRORED:
+        _MIRRORED[key] = tf.distribute.MirroredStrategy(devices)
+    return _MIRRORED[key]
+
+
 def make_strategy(num_gpus: int | None, num_cpu_replicas: int = 0) -> tf.distribute.Strategy:
     if os.environ.get("TF_CONFIG"):
         try:
@@ -45,7 +58,7 @@ def make_strategy(num_gpus: int | None, num_cpu_replicas: int = 0) -> tf.distrib
     if num_cpu_replicas > 0:
         configure_cpu_replicas(num_cpu_replicas)
         devices = [d.name for d in tf.config.list_logical_devices("CPU")][:num_cpu_replicas]
-        return tf.distribute.MirroredStrategy(devices)
+        return _mirrored(devices)
     gpus = tf.config.list_physical_devices("GPU")
     if num_gpus is None:
         num_gpus = 1 if gpus else 0
@@ -54,7 +67,7 @@ def make_strategy(num_gpus: int | None, num_cpu_replicas: int = 0) -> tf.distrib
     if num_gpus > len(gpus):
         raise ConfigError(f"--num_gpus={num_gpus} but only {len(gpus)} GPU(s) are visible")
     if num_gpus >= 1:
-        return tf.distribute.MirroredStrategy([f"/gpu:{i}" for i in range(num_gpus)])
+        return _mirrored([f"/gpu:{i}" for i in range(num_gpus)])
     return tf.distribute.get_strategy()
 
 

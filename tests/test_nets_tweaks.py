@@ -285,7 +285,10 @@ def test_dropblock_mirrored_strategy_train_step():
     different masks (a SeedGenerator alone gives both replicas the same numbers)."""
     if len(tf.config.list_logical_devices("CPU")) < 2:
         pytest.skip("needs 2 logical CPU devices (tests/conftest.py)")
-    strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+    # The process-wide strategy of the engine: a second MirroredStrategy over the same devices
+    # would collide with the trainer tests' collective ops in this worker.
+    from engine.distribute import make_strategy
+    strategy = make_strategy(None, 2)
     with strategy.scope():  # a tiny conv net: tracing a ResNet twice per step takes minutes on 2 cores
         inputs = keras.Input((24, 24, 3))
         h = keras.layers.Conv2D(16, 3, padding="same", use_bias=False, name="conv")(inputs)
