@@ -29,11 +29,12 @@ _OUR_FLAGS: list[str] = []
 # Options accepted in presets/flags but provided by later issues: the run refuses to
 # start while they are set to anything but their neutral value (never silently ignored).
 NOT_IMPLEMENTED_YET: dict[str, tuple[Any, str]] = {
-    "mixup_type": ("0", "mixing (issue #4)"),
     "autoaugment_type": ("", "AutoAugment (issue #4)"),
     "kd_temp": (0.0, "knowledge distillation (issue #5)"),
 }
 
+MIXUP_TYPES = ("0", "mixup", "cutmix", "mixup_cutmix", "1", "2", "rmix")
+MIXUP_TYPES_PENDING = ("1", "2", "rmix")
 LR_DECAY_TYPES = ("fixed", "exponential", "polynomial", "piecewise", "cosine")
 DTYPES = ("fp32", "fp16", "bf16")
 
@@ -121,7 +122,12 @@ def define_flags() -> None:
     _string("anti_alias_type", "", "Blur-pool placement: comma list of sconv, max, proj.")
     _integer("anti_alias_filter_size", 0, "Binomial blur filter size 2..7 (with a type).")
     # --- regularisation provided by later issues (refused until then, see NOT_IMPLEMENTED_YET)
-    _string("mixup_type", "0", "Mixing: 0 = off; 1, 2 = the original's mixup types.")
+    _string("mixup_type", "0", "Batch mixing: 0 = off; mixup, cutmix, mixup_cutmix (timm "
+            "semantics); 1, 2 (the original's types) and rmix arrive with issue #4.")
+    _float("mixup_alpha", 0.2, "mixup: lambda ~ Beta(alpha, alpha) (the original's 0.2).")
+    _float("cutmix_alpha", 1.0, "CutMix: lambda ~ Beta(alpha, alpha).")
+    _float("mix_prob", 1.0, "Probability that a batch is mixed at all.")
+    _float("switch_prob", 0.5, "mixup_cutmix: probability of CutMix instead of mixup.")
     _string("autoaugment_type", "", "AutoAugment policy (imagenet, good, v0, cifar, svhn).")
     _float("kd_temp", 0.0, "Distillation temperature (0 = off).")
     _bool("use_dropblock", False, "DropBlock (block 7) after every BN of stages 3 and 4.")
@@ -286,8 +292,16 @@ def validate(cfg: dict[str, Any]) -> None:
     if cfg["resnet_version"] == 1:
         need(cfg["bl_alpha"] == 2.0 and cfg["bl_beta"] == 4,
              "--bl_alpha/--bl_beta apply to Big-Little Net only: set --resnet_version=2")
+    mix = str(cfg["mixup_type"])
+    need(mix in MIXUP_TYPES, f"--mixup_type must be one of {', '.join(MIXUP_TYPES)}, got {mix!r}")
+    need(cfg["mixup_alpha"] > 0 and cfg["cutmix_alpha"] > 0,
+         "--mixup_alpha and --cutmix_alpha must be > 0")
+    need(0.0 <= cfg["mix_prob"] <= 1.0 and 0.0 <= cfg["switch_prob"] <= 1.0,
+         "--mix_prob and --switch_prob must be in [0, 1]")
     pending = [f"--{key} ({what})" for key, (neutral, what) in NOT_IMPLEMENTED_YET.items()
                if cfg.get(key, neutral) != neutral]
+    if mix in MIXUP_TYPES_PENDING:
+        pending.insert(0, f"--mixup_type={mix} (issue #4)")
     need(not pending, f"not implemented yet: {', '.join(pending)}; unset these flags to run")
 
 

@@ -27,7 +27,7 @@ import preprocessing
 from datasets.errors import DataError
 from datasets.source import check_labels, resolve_source
 from engine import config as config_lib
-from engine import distribute, finetune, inputs, losses, metrics, optim, schedules
+from engine import distribute, finetune, inputs, losses, metrics, mixing, optim, schedules
 from engine.checkpoints import RunCheckpoints, best_checkpoint_path
 from engine.errors import ConfigError, RunDirError, TrainingDiverged
 from engine.export import export_saved_model, verify_export
@@ -209,6 +209,12 @@ class Run:
         global_batch, replicas = float(self.cfg["batch_size"]), float(self.replicas)
         wd, decay_vars = self.cfg["weight_decay"], self.decay_vars
         fp16 = self.cfg["dtype"] == "fp16"
+        mix_cfg = None
+        if self.cfg["mixup_type"] in mixing.MODES:
+            mix_cfg = mixing.MixConfig(self.cfg["mixup_type"], self.cfg["mixup_alpha"],
+                                       self.cfg["cutmix_alpha"], self.cfg["mix_prob"],
+                                       self.cfg["switch_prob"])
+        run_seed = int(self.cfg["seed"])
         # DropBlock layers read a keep_prob variable; it is set from the optimizer step
         # before every step, in cross-replica context, so it is right on every replica and
         # after a resume.
@@ -224,9 +230,16 @@ class Run:
 
         def step_fn(batch):
             images, labels = batch["image"], batch["label"]
+            targets = losses.one_hot_targets(labels, num_classes, ls)
+            if mix_cfg is not None:
+                # Stateless: (run seed, replica) x step, so a resumed run mixes identically.
+                replica = tf.distribute.get_replica_context().replica_id_in_sync_group
+                seed = tf.stack([tf.cast(run_seed * 1009 + replica, tf.int64),
+                                 tf.cast(optimizer.iterations, tf.int64)])
+                images, targets, _ = mixing.mix(images, targets, seed, mix_cfg)
+                labels = tf.argmax(targets, -1, output_type=tf.int32)  # dominant label
             with tf.GradientTape() as tape:
                 logits = tf.cast(model(images, training=True), tf.float32)
-                targets = losses.one_hot_targets(labels, num_classes, ls)
                 ce = tf.reduce_sum(losses.soft_cross_entropy(targets, logits)) / global_batch
                 loss = ce + optim.l2_penalty(decay_vars, wd) / replicas
                 scaled = optimizer.scale_loss(loss) if fp16 else loss

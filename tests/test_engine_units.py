@@ -54,7 +54,7 @@ def test_bad_presets_name_file_and_key(tmp_path, text, message):
     (dict(learning_rate_decay_type="piecewise", piecewise_lr_decay_rates=["1", "0.1"]),
      "needs 5 values"),
     (dict(eval_only=True, clean=True), "would delete"),
-    (dict(kd_temp=1.0, mixup_type="1"), "not implemented yet: --mixup_type .*--kd_temp"),
+    (dict(kd_temp=1.0, mixup_type="1"), "not implemented yet: --mixup_type=1 .*--kd_temp"),
     (dict(bl_alpha=1.0), "apply to Big-Little Net only"),
     (dict(nesterov=True, momentum=0.0), "--nesterov"),
     (dict(num_cpu_replicas=2, num_gpus=1), "cannot be combined"),

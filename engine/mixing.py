@@ -1,0 +1,99 @@
+"""Batch mixing inside the train step: mixup, CutMix, or a per-batch switch between them.
+
+- mixup (Zhang et al. 2018): x = λ·x_i + (1−λ)·x_j, λ ~ Beta(α, α).
+- CutMix (Yun et al. 2019): a box of area (1−λ) of x_j pasted into x_i, λ ~ Beta(α, α),
+  box centre uniform, clipped at the border; λ is then corrected to the pasted area actually
+  kept (timm's `correct_lam`), so targets match pixels.
+- mixup_cutmix: with probability `switch_prob` CutMix, else mixup (timm semantics); the whole
+  mixing happens with probability `mix_prob`.
+Partner j = the batch reversed (timm's "batch" mode): one λ per batch. Targets are the
+already label-smoothed distributions, so smoothing is applied exactly once, before mixing
+(teacher distributions of later issues mix with the same λ).
+
+All randomness is stateless from a seed tensor [2] (the trainer derives it from the run seed,
+the optimizer step and the replica id), so a resumed run mixes exactly as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import tensorflow as tf
+
+MODES = ("mixup", "cutmix", "mixup_cutmix")
+
+
+@dataclass(frozen=True)
+class MixConfig:
+    mode: str
+    mixup_alpha: float = 0.2
+    cutmix_alpha: float = 1.0
+    mix_prob: float = 1.0
+    switch_prob: float = 0.5
+
+
+def _beta(seed, alpha: float):
+    # Beta(a, a) = Ga / (Ga + Gb) with stateless gamma draws.
+    seeds = tf.random.experimental.stateless_split(seed, 2)
+    a = tf.random.stateless_gamma([], seeds[0], alpha)
+    b = tf.random.stateless_gamma([], seeds[1], alpha)
+    return a / (a + b)
+
+
+def cutmix_box(seed, height, width, lam):
+    """Box (y0, y1, x0, x1) of area ≈ (1−λ)·H·W centred uniformly, clipped at the border."""
+    h = tf.cast(height, tf.float32)
+    w = tf.cast(width, tf.float32)
+    cut = tf.sqrt(1.0 - lam)
+    ch, cw = tf.round(h * cut), tf.round(w * cut)
+    cy = tf.random.stateless_uniform([], seed, 0.0, 1.0) * h
+    cx = tf.random.stateless_uniform([], tf.random.experimental.stateless_fold_in(seed, 1),
+                                     0.0, 1.0) * w
+    y0 = tf.cast(tf.clip_by_value(tf.floor(cy - ch / 2), 0, h), tf.int32)
+    y1 = tf.cast(tf.clip_by_value(tf.floor(cy + ch / 2), 0, h), tf.int32)
+    x0 = tf.cast(tf.clip_by_value(tf.floor(cx - cw / 2), 0, w), tf.int32)
+    x1 = tf.cast(tf.clip_by_value(tf.floor(cx + cw / 2), 0, w), tf.int32)
+    return y0, y1, x0, x1
+
+
+def paste(images, partner, box):
+    """images with partner's pixels inside box; returns (mixed, kept area fraction λ)."""
+    y0, y1, x0, x1 = box
+    shape = tf.shape(images)
+    rows = tf.range(shape[1])
+    cols = tf.range(shape[2])
+    inside = ((rows[:, None] >= y0) & (rows[:, None] < y1)
+              & (cols[None, :] >= x0) & (cols[None, :] < x1))
+    mask = tf.cast(inside, images.dtype)[None, :, :, None]
+    mixed = images * (1 - mask) + partner * mask
+    area = tf.cast((y1 - y0) * (x1 - x0), tf.float32)
+    lam = 1.0 - area / tf.cast(shape[1] * shape[2], tf.float32)
+    return mixed, lam
+
+
+def mix(images, targets, seed, cfg: MixConfig):
+    """(mixed images, mixed targets, λ). targets: [B, C] float distributions."""
+    seeds = tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), 4)
+    partner_x = tf.reverse(images, axis=[0])
+    partner_y = tf.reverse(targets, axis=[0])
+    use_cutmix = {"mixup": tf.constant(False), "cutmix": tf.constant(True)}.get(
+        cfg.mode, tf.random.stateless_uniform([], seeds[0]) < cfg.switch_prob)
+
+    def do_cutmix():
+        lam = _beta(seeds[1], cfg.cutmix_alpha)
+        shape = tf.shape(images)
+        mixed, lam = paste(images, partner_x, cutmix_box(seeds[2], shape[1], shape[2], lam))
+        return mixed, lam
+
+    def do_mixup():
+        lam = _beta(seeds[1], cfg.mixup_alpha)
+        return images * tf.cast(lam, images.dtype) + partner_x * tf.cast(1 - lam,
+                                                                           images.dtype), lam
+
+    mixed, lam = tf.cond(use_cutmix, do_cutmix, do_mixup)
+    apply = tf.random.stateless_uniform([], seeds[3]) < cfg.mix_prob
+    mixed = tf.where(apply, mixed, images)
+    lam = tf.where(apply, lam, 1.0)
+    targets = tf.cast(targets, tf.float32)
+    mixed_targets = lam * targets + (1.0 - lam) * tf.cast(partner_y, tf.float32)
+    return mixed, mixed_targets, lam
