@@ -130,6 +130,9 @@ def define_flags() -> None:
     _float("switch_prob", 0.5, "mixup_cutmix: probability of CutMix instead of mixup.")
     _string("autoaugment_type", "", "AutoAugment policy (imagenet, good, v0, cifar, svhn).")
     _float("kd_temp", 0.0, "Distillation temperature (0 = off).")
+    _string("randaugment", "", "RandAugment 'N,M[,std]': N ops, magnitude M in 0-10 "
+            "(DR's 14-op list), optional magnitude noise std; empty = off.")
+    _float("random_erasing", 0.0, "RandomErasing probability p (exactly p; 0 = off).")
     _bool("use_dropblock", False, "DropBlock (block 7) after every BN of stages 3 and 4.")
     _list("dropblock_kp", ["1.0", "0.9"], "DropBlock keep_prob start,end: linear over the run.")
     _enum("pool_type", "gap", ["gap", "gem"], "Global pooling: average or GeM (p=3).")
@@ -292,6 +295,14 @@ def validate(cfg: dict[str, Any]) -> None:
     if cfg["resnet_version"] == 1:
         need(cfg["bl_alpha"] == 2.0 and cfg["bl_beta"] == 4,
              "--bl_alpha/--bl_beta apply to Big-Little Net only: set --resnet_version=2")
+    need(0.0 <= cfg["random_erasing"] <= 1.0,
+         f"--random_erasing must be in [0, 1], got {cfg['random_erasing']}")
+    if cfg["randaugment"]:
+        from preprocessing.randaugment import parse_randaugment_flag
+        try:
+            parse_randaugment_flag(cfg["randaugment"])
+        except ValueError as e:
+            raise ConfigError(f"--randaugment: {e}") from None
     mix = str(cfg["mixup_type"])
     need(mix in MIXUP_TYPES, f"--mixup_type must be one of {', '.join(MIXUP_TYPES)}, got {mix!r}")
     need(cfg["mixup_alpha"] > 0 and cfg["cutmix_alpha"] > 0,

@@ -27,6 +27,8 @@ import preprocessing
 from datasets.errors import DataError
 from datasets.source import check_labels, resolve_source
 from engine import config as config_lib
+from preprocessing.randaugment import parse_randaugment_flag
+from preprocessing.train_augment import AugmentConfig, make_train_fn
 from engine import distribute, finetune, inputs, losses, metrics, mixing, optim, schedules
 from engine.checkpoints import RunCheckpoints, best_checkpoint_path
 from engine.errors import ConfigError, RunDirError, TrainingDiverged
@@ -132,6 +134,11 @@ class Run:
                                                         or self.source.default_preprocessing)
         except ValueError as e:
             raise ConfigError(f"--preprocessing_type: {e}") from None
+        self.train_fn = make_train_fn(self.prep, AugmentConfig(
+            autoaugment_type=cfg["autoaugment_type"] or "",
+            randaugment=(parse_randaugment_flag(cfg["randaugment"]) if cfg["randaugment"]
+                         else None),
+            random_erasing=float(cfg["random_erasing"])))
         train_size = self.source.train_size or 0
         self.steps_per_epoch = train_size // cfg["batch_size"]
         if not cfg["eval_only"] and cfg["train_epochs"] > 0 and self.steps_per_epoch == 0:
@@ -188,7 +195,7 @@ class Run:
     # --- datasets
     def _train_iterator(self, epoch: int, skip_steps: int):
         def fn(ctx):
-            return inputs.train_dataset(self.source, self.prep.train, self.pipeline, epoch,
+            return inputs.train_dataset(self.source, self.train_fn, self.pipeline, epoch,
                                         skip_steps, self.steps_per_epoch, ctx)
         return iter(self.strategy.distribute_datasets_from_function(fn))
 
