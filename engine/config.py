@@ -29,10 +29,10 @@ _OUR_FLAGS: list[str] = []
 # Options accepted in presets/flags but provided by later issues: the run refuses to
 # start while they are set to anything but their neutral value (never silently ignored).
 NOT_IMPLEMENTED_YET: dict[str, tuple[Any, str]] = {
-    "autoaugment_type": ("", "AutoAugment (issue #4)"),
     "kd_temp": (0.0, "knowledge distillation (issue #5)"),
 }
 
+AUTOAUGMENT_POLICIES = ("imagenet", "good", "v0", "cifar", "svhn")  # preprocessing/autoaugment.py
 MIXUP_TYPES = ("0", "mixup", "cutmix", "mixup_cutmix", "1", "2", "rmix")
 MIXUP_TYPES_PENDING = ("1", "2", "rmix")
 LR_DECAY_TYPES = ("fixed", "exponential", "polynomial", "piecewise", "cosine")
@@ -128,7 +128,8 @@ def define_flags() -> None:
     _float("cutmix_alpha", 1.0, "CutMix: lambda ~ Beta(alpha, alpha).")
     _float("mix_prob", 1.0, "Probability that a batch is mixed at all.")
     _float("switch_prob", 0.5, "mixup_cutmix: probability of CutMix instead of mixup.")
-    _string("autoaugment_type", "", "AutoAugment policy (imagenet, good, v0, cifar, svhn).")
+    _string("autoaugment_type", "", "AutoAugment policy: imagenet, good, v0, cifar or svhn "
+            "(empty = off).")
     _float("kd_temp", 0.0, "Distillation temperature (0 = off).")
     _string("randaugment", "", "RandAugment 'N,M[,std]': N ops, magnitude M in 0-10 "
             "(DR's 14-op list), optional magnitude noise std; empty = off.")
@@ -295,6 +296,9 @@ def validate(cfg: dict[str, Any]) -> None:
     if cfg["resnet_version"] == 1:
         need(cfg["bl_alpha"] == 2.0 and cfg["bl_beta"] == 4,
              "--bl_alpha/--bl_beta apply to Big-Little Net only: set --resnet_version=2")
+    need(cfg["autoaugment_type"] in ("",) + AUTOAUGMENT_POLICIES,
+         f"--autoaugment_type must be one of {', '.join(AUTOAUGMENT_POLICIES)} (or empty), "
+         f"got {cfg['autoaugment_type']!r}")
     need(0.0 <= cfg["random_erasing"] <= 1.0,
          f"--random_erasing must be in [0, 1], got {cfg['random_erasing']}")
     if cfg["randaugment"]:

@@ -52,3 +52,19 @@ def test_training_step_with_randaugment_and_random_erasing(tmp_path):
                              randaugment="2,9", random_erasing=0.25)
     result = trainer.run(cfg)
     assert result["count"] == 360 and np.isfinite(result["loss"])
+
+
+def test_config_lists_exactly_the_autoaugment_policies():
+    from preprocessing.autoaugment import POLICIES
+    assert set(config.AUTOAUGMENT_POLICIES) == set(POLICIES)
+    with pytest.raises(ConfigError, match="--autoaugment_type must be one of"):
+        config.make_config(autoaugment_type="test")
+
+
+def test_training_step_with_autoaugment(tmp_path):
+    cfg = config.make_config(model_dir=str(tmp_path / "run"), resnet_size=18, base_width=4,
+                             batch_size=32, val_batch_size=120, train_epochs=1,
+                             max_train_steps=2, steps_per_loop=2, lr_warmup_epochs=0.0,
+                             autoaugment_type="imagenet", mixup_type="cutmix")
+    result = trainer.run(cfg)
+    assert result["count"] == 360 and np.isfinite(result["loss"])
