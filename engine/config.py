@@ -34,7 +34,7 @@ NOT_IMPLEMENTED_YET: dict[str, tuple[Any, str]] = {
 
 AUTOAUGMENT_POLICIES = ("imagenet", "good", "v0", "cifar", "svhn")  # preprocessing/autoaugment.py
 MIXUP_TYPES = ("0", "mixup", "cutmix", "mixup_cutmix", "1", "2", "rmix")
-MIXUP_TYPES_PENDING = ("1", "2", "rmix")
+MIXUP_TYPES_PENDING = ("1", "2")
 LR_DECAY_TYPES = ("fixed", "exponential", "polynomial", "piecewise", "cosine")
 DTYPES = ("fp32", "fp16", "bf16")
 
@@ -123,11 +123,14 @@ def define_flags() -> None:
     _integer("anti_alias_filter_size", 0, "Binomial blur filter size 2..7 (with a type).")
     # --- regularisation provided by later issues (refused until then, see NOT_IMPLEMENTED_YET)
     _string("mixup_type", "0", "Batch mixing: 0 = off; mixup, cutmix, mixup_cutmix (timm "
-            "semantics); 1, 2 (the original's types) and rmix arrive with issue #4.")
+            "semantics); rmix (saliency-guided R-Mix); 1, 2 (the original's types) arrive "
+            "with issue #4.")
     _float("mixup_alpha", 0.2, "mixup: lambda ~ Beta(alpha, alpha) (the original's 0.2).")
     _float("cutmix_alpha", 1.0, "CutMix: lambda ~ Beta(alpha, alpha).")
     _float("mix_prob", 1.0, "Probability that a batch is mixed at all.")
     _float("switch_prob", 0.5, "mixup_cutmix: probability of CutMix instead of mixup.")
+    _float("rmix_alpha", 1.0, "R-Mix: (w1, w2) ~ Dirichlet(alpha, alpha) per batch (the "
+           "official CIFAR default; it used 0.2 on ImageNet).")
     _string("autoaugment_type", "", "AutoAugment policy: imagenet, good, v0, cifar or svhn "
             "(empty = off).")
     _float("kd_temp", 0.0, "Distillation temperature (0 = off).")
@@ -309,8 +312,8 @@ def validate(cfg: dict[str, Any]) -> None:
             raise ConfigError(f"--randaugment: {e}") from None
     mix = str(cfg["mixup_type"])
     need(mix in MIXUP_TYPES, f"--mixup_type must be one of {', '.join(MIXUP_TYPES)}, got {mix!r}")
-    need(cfg["mixup_alpha"] > 0 and cfg["cutmix_alpha"] > 0,
-         "--mixup_alpha and --cutmix_alpha must be > 0")
+    need(cfg["mixup_alpha"] > 0 and cfg["cutmix_alpha"] > 0 and cfg["rmix_alpha"] > 0,
+         "--mixup_alpha, --cutmix_alpha and --rmix_alpha must be > 0")
     need(0.0 <= cfg["mix_prob"] <= 1.0 and 0.0 <= cfg["switch_prob"] <= 1.0,
          "--mix_prob and --switch_prob must be in [0, 1]")
     pending = [f"--{key} ({what})" for key, (neutral, what) in NOT_IMPLEMENTED_YET.items()

@@ -29,7 +29,8 @@ from datasets.source import check_labels, resolve_source
 from engine import config as config_lib
 from preprocessing.randaugment import parse_randaugment_flag
 from preprocessing.train_augment import AugmentConfig, make_train_fn
-from engine import distribute, finetune, inputs, losses, metrics, mixing, optim, schedules
+from engine import (distribute, finetune, inputs, losses, metrics, mixing, optim, rmix,
+                    schedules)
 from engine.checkpoints import RunCheckpoints, best_checkpoint_path
 from engine.errors import ConfigError, RunDirError, TrainingDiverged
 from engine.export import export_saved_model, verify_export
@@ -216,7 +217,9 @@ class Run:
         global_batch, replicas = float(self.cfg["batch_size"]), float(self.replicas)
         wd, decay_vars = self.cfg["weight_decay"], self.decay_vars
         fp16 = self.cfg["dtype"] == "fp16"
-        mix_cfg = None
+        mix_cfg, rmix_alpha = None, 0.0
+        if self.cfg["mixup_type"] == "rmix":
+            mix_cfg, rmix_alpha = "rmix", float(self.cfg["rmix_alpha"])
         if self.cfg["mixup_type"] in mixing.MODES:
             mix_cfg = mixing.MixConfig(self.cfg["mixup_type"], self.cfg["mixup_alpha"],
                                        self.cfg["cutmix_alpha"], self.cfg["mix_prob"],
@@ -243,7 +246,11 @@ class Run:
                 replica = tf.distribute.get_replica_context().replica_id_in_sync_group
                 seed = tf.stack([tf.cast(run_seed * 1009 + replica, tf.int64),
                                  tf.cast(optimizer.iterations, tf.int64)])
-                images, targets, _ = mixing.mix(images, targets, seed, mix_cfg)
+                if rmix_alpha:
+                    saliency = rmix.input_saliency(model, images, targets)  # extra fwd+bwd
+                    images, targets = rmix.rmix(images, targets, saliency, seed, rmix_alpha)
+                else:
+                    images, targets, _ = mixing.mix(images, targets, seed, mix_cfg)
                 labels = tf.argmax(targets, -1, output_type=tf.int32)  # dominant label
             with tf.GradientTape() as tape:
                 logits = tf.cast(model(images, training=True), tf.float32)
