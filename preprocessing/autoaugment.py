@@ -41,6 +41,8 @@ import functools
 import numpy as np
 import tensorflow as tf
 
+from preprocessing.common import as_int32_seed as _seed
+
 from preprocessing import augment_ops as A
 
 NUM_OPS_PER_SUB_POLICY = 2
@@ -297,15 +299,6 @@ def _check_policy(policy_name):
     return POLICIES[policy_name]
 
 
-def _seed(seed):
-    """int / [2] integer seed -> int32 [2] stateless seed."""
-    seed = tf.convert_to_tensor(seed)
-    if not seed.dtype.is_integer:
-        raise TypeError(f"seed must be an integer (or [2] integers), got {seed.dtype}")
-    seed = tf.cast(seed, tf.int64)
-    if seed.shape.rank == 0:
-        seed = tf.stack([seed, tf.zeros([], tf.int64)])
-    return tf.cast(tf.ensure_shape(seed, [2]), tf.int32)
 
 
 @functools.lru_cache(maxsize=None)

@@ -148,3 +148,15 @@ def normalize(image):
     uint8 or float [..., 3].
     """
     return tf.cast(image, tf.float32) - tf.constant(MEAN_RGB, tf.float32)
+
+
+def as_int32_seed(seed):
+    """int / [2] integer seed -> int32 [2] stateless seed (the augmentation samplers; a
+    scalar seed s means [s, 0])."""
+    seed = tf.convert_to_tensor(seed)
+    if not seed.dtype.is_integer:
+        raise TypeError(f"seed must be an integer (or [2] integers), got {seed.dtype}")
+    seed = tf.cast(seed, tf.int64)
+    if seed.shape.rank == 0:
+        seed = tf.stack([seed, tf.zeros([], tf.int64)])
+    return tf.cast(tf.ensure_shape(seed, [2]), tf.int32)

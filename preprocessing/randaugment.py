@@ -55,6 +55,8 @@ import math
 
 import tensorflow as tf
 
+from preprocessing.common import as_int32_seed as _seed
+
 from preprocessing import augment_ops as A
 
 MAX_MAGNITUDE = 10.0
@@ -67,15 +69,6 @@ _TV_NO_ARG = ("Identity", "AutoContrast", "Equalize")
 
 
 # ---------------------------------------------------------------- helpers
-def _seed(seed):
-    """int / [2] seed -> int32 [2] stateless seed."""
-    seed = tf.convert_to_tensor(seed)
-    if not seed.dtype.is_integer:
-        raise TypeError(f"seed must be an integer (or [2] integers), got {seed.dtype}")
-    seed = tf.cast(seed, tf.int64)
-    if seed.shape.rank == 0:
-        seed = tf.stack([seed, tf.zeros([], tf.int64)])
-    return tf.cast(tf.ensure_shape(seed, [2]), tf.int32)
 
 
 def _check_static(num_ops, magnitude, magnitude_std):

@@ -41,20 +41,14 @@ import math
 
 import tensorflow as tf
 
+from preprocessing.common import as_int32_seed as _seed
+
 DEFAULT_AREA = (0.02, 1.0 / 3.0)
 DEFAULT_LOG_RATIO = (math.log(0.3), math.log(1.0 / 0.3))
 MEAN_FILL = (124, 117, 104)
 MODES = ("random", "const")
 
 
-def _seed(seed):
-    seed = tf.convert_to_tensor(seed)
-    if not seed.dtype.is_integer:
-        raise TypeError(f"seed must be an integer (or [2] integers), got {seed.dtype}")
-    seed = tf.cast(seed, tf.int64)
-    if seed.shape.rank == 0:
-        seed = tf.stack([seed, tf.zeros([], tf.int64)])
-    return tf.cast(tf.ensure_shape(seed, [2]), tf.int32)
 
 
 def sample_params(seed, image_shape_hw, p, area=DEFAULT_AREA,
