@@ -9,6 +9,7 @@ import pytest
 import tensorflow as tf
 
 from nets import NearestUpsampleLike, bl_layout, build_resnet, dropblock_layers
+from nets_checks import check_train_step_and_round_trips
 
 # Keras 3.15's own saving code calls np.array(variable), which warns under numpy 2 (not our code).
 pytestmark = pytest.mark.filterwarnings(
@@ -112,27 +113,7 @@ def test_train_step_config_and_save(case, tmp_path):
     model = build_resnet(50, 5, base_width=8, input_shape=(64, 64, 3), **kwargs)
     x = _images(2, 64)
     y = np.array([1, 3])
-    with tf.GradientTape() as tape:
-        logits = model(x, training=True)
-        loss = keras.losses.sparse_categorical_crossentropy(y, logits, from_logits=True)
-    assert tuple(logits.shape) == (2, 5)
-    grads = tape.gradient(loss, model.trainable_variables)
-    assert all(g is not None for g in grads)
-    assert all(bool(tf.reduce_all(tf.math.is_finite(g))) for g in grads)
-
-    expected = _np(model(x, training=False))
-    assert np.all(np.isfinite(expected))
-    rebuilt = keras.Model.from_config(model.get_config())
-    assert _names(rebuilt) == _names(model)
-    rebuilt.set_weights(model.get_weights())
-    np.testing.assert_allclose(expected, _np(rebuilt(x, training=False)), rtol=1e-5, atol=1e-5)
-
-    path = tmp_path / "model.keras"
-    model.save(path)
-    loaded = keras.saving.load_model(path)
-    np.testing.assert_array_equal(expected, _np(loaded(x, training=False)))
-    for a, b in zip(dropblock_layers(model), dropblock_layers(loaded)):
-        assert float(a.keep_prob.numpy()) == float(b.keep_prob.numpy())
+    check_train_step_and_round_trips(model, x, y, 5, tmp_path)
 
 
 def test_tweaks_reach_big_little_and_merge_blocks():
