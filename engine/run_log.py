@@ -25,10 +25,14 @@ class RunLog:
             self.writers = {name: tf.summary.create_noop_writer() for name in ("train", "eval")}
 
     def scalars(self, writer: str, step: int, values: dict) -> None:
+        # No flush here: this runs after every train loop; `flush` runs once per epoch.
         with self.writers[writer].as_default(step=step):
             for key, value in values.items():
                 tf.summary.scalar(key, value)
-        self.writers[writer].flush()
+
+    def flush(self) -> None:
+        for writer in self.writers.values():
+            writer.flush()
 
     def record(self, event: str, **fields) -> None:
         if not self.chief:

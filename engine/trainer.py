@@ -317,6 +317,7 @@ class Run:
                      + (f", {result['skipped']} undecodable skipped" if result['skipped']
                         else "") + ")")
         self.log.scalars("eval", step, {k: result[k] for k in ("top1", "top5", "ece", "loss")})
+        self.log.flush()
         self.log.record(tag, step=step, epoch=epoch, **result)
 
     # --- modes
@@ -389,6 +390,7 @@ class Run:
             if summary["skipped_images"]:
                 self.log.say(f"skipped {summary['skipped_images']} undecodable image(s) in "
                              f"epoch {epoch + 1} (use --strict to fail instead)")
+            self.log.flush()
             last_path = self.ckpts.save(self.step)
             finished_epoch = done == self.steps_per_epoch
             epoch_1 = epoch + 1
