@@ -34,7 +34,6 @@ NOT_IMPLEMENTED_YET: dict[str, tuple[Any, str]] = {
 
 AUTOAUGMENT_POLICIES = ("imagenet", "good", "v0", "cifar", "svhn")  # preprocessing/autoaugment.py
 MIXUP_TYPES = ("0", "mixup", "cutmix", "mixup_cutmix", "1", "2", "rmix")
-MIXUP_TYPES_PENDING = ("1", "2")
 LR_DECAY_TYPES = ("fixed", "exponential", "polynomial", "piecewise", "cosine")
 DTYPES = ("fp32", "fp16", "bf16")
 
@@ -123,9 +122,10 @@ def define_flags() -> None:
     _integer("anti_alias_filter_size", 0, "Binomial blur filter size 2..7 (with a type).")
     # --- regularisation provided by later issues (refused until then, see NOT_IMPLEMENTED_YET)
     _string("mixup_type", "0", "Batch mixing: 0 = off; mixup, cutmix, mixup_cutmix (timm "
-            "semantics); rmix (saliency-guided R-Mix); 1, 2 (the original's types) arrive "
-            "with issue #4.")
-    _float("mixup_alpha", 0.2, "mixup: lambda ~ Beta(alpha, alpha) (the original's 0.2).")
+            "semantics); rmix (saliency-guided R-Mix); 1 (the original's: reads 2x batch per "
+            "step and mixes the halves), 2 (the original's same-batch type).")
+    _float("mixup_alpha", 0.2, "mixup and types 1/2: lambda ~ Beta(alpha, alpha) (the "
+           "original's 0.2).")
     _float("cutmix_alpha", 1.0, "CutMix: lambda ~ Beta(alpha, alpha).")
     _float("mix_prob", 1.0, "Probability that a batch is mixed at all.")
     _float("switch_prob", 0.5, "mixup_cutmix: probability of CutMix instead of mixup.")
@@ -134,6 +134,14 @@ def define_flags() -> None:
     _string("autoaugment_type", "", "AutoAugment policy: imagenet, good, v0, cifar or svhn "
             "(empty = off).")
     _float("kd_temp", 0.0, "Distillation temperature (0 = off).")
+    _string("multicrop", "", "Multi-crop 'G,L': G global and L local random-resized crops "
+            "per image, CE averaged over all crops (t-ReX: 1,8); empty = off.")
+    _integer("multicrop_global_size", 0, "Global crop size (0 = the preprocessing's train "
+             "size).")
+    _integer("multicrop_local_size", 96, "Local crop size (t-ReX: 96 for 224 px globals).")
+    _list("multicrop_global_scale", ["0.25", "1.0"], "Global crop area range min,max "
+          "(fraction of the image).")
+    _list("multicrop_local_scale", ["0.05", "0.25"], "Local crop area range min,max.")
     _string("randaugment", "", "RandAugment 'N,M[,std]': N ops, magnitude M in 0-10 "
             "(DR's 14-op list), optional magnitude noise std; empty = off.")
     _float("random_erasing", 0.0, "RandomErasing probability p (exactly p; 0 = off).")
@@ -223,7 +231,8 @@ def finalize(cfg: dict[str, Any]) -> dict[str, Any]:
         cfg["model_dir"] = os.path.join("runs", base)
     cfg["piecewise_lr_boundary_epochs"] = _floats(cfg, "piecewise_lr_boundary_epochs")
     cfg["piecewise_lr_decay_rates"] = _floats(cfg, "piecewise_lr_decay_rates")
-    cfg["dropblock_kp"] = _floats(cfg, "dropblock_kp")
+    for key in ("dropblock_kp", "multicrop_global_scale", "multicrop_local_scale"):
+        cfg[key] = _floats(cfg, key)
     validate(cfg)
     return cfg
 
@@ -316,10 +325,16 @@ def validate(cfg: dict[str, Any]) -> None:
          "--mixup_alpha, --cutmix_alpha and --rmix_alpha must be > 0")
     need(0.0 <= cfg["mix_prob"] <= 1.0 and 0.0 <= cfg["switch_prob"] <= 1.0,
          "--mix_prob and --switch_prob must be in [0, 1]")
+    if cfg["multicrop"]:
+        from preprocessing.multicrop import config_from_flags
+        try:
+            config_from_flags(cfg, default_size=224)
+        except ValueError as e:
+            raise ConfigError(f"--multicrop: {e}") from None
+        need(mix == "0", f"--multicrop cannot be combined with --mixup_type={mix} (mixing "
+             "needs one view per image)")
     pending = [f"--{key} ({what})" for key, (neutral, what) in NOT_IMPLEMENTED_YET.items()
                if cfg.get(key, neutral) != neutral]
-    if mix in MIXUP_TYPES_PENDING:
-        pending.insert(0, f"--mixup_type={mix} (issue #4)")
     need(not pending, f"not implemented yet: {', '.join(pending)}; unset these flags to run")
 
 

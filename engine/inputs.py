@@ -29,6 +29,7 @@ class PipelineConfig:
     shuffle_buffer: int
     seed: int
     strict: bool
+    batch_multiplier: int = 1  # examples read per training example (mixup type 1 reads 2)
 
 
 def _epoch_seed(seed: int, epoch: int, pipeline_id: int) -> int:
@@ -64,9 +65,11 @@ def _drop_bad_images(ds, strict: bool):
 
 def train_dataset(source, preprocess_train, cfg: PipelineConfig, epoch: int,
                   skip_steps: int, steps: int, input_context: tf.distribute.InputContext):
-    """Batches of {"image", "label", "skipped"} for one epoch of one input pipeline."""
+    """Batches of {"image", "label", "skipped"} (+ "local" with multi-crop) for one epoch of
+    one input pipeline; per-replica batch x cfg.batch_multiplier examples per step."""
     pid = input_context.input_pipeline_id
-    per_replica = input_context.get_per_replica_batch_size(cfg.global_batch)
+    per_replica = (input_context.get_per_replica_batch_size(cfg.global_batch)
+                   * cfg.batch_multiplier)
     replicas_here = input_context.num_replicas_in_sync // input_context.num_input_pipelines
     batches = steps * replicas_here
     seed = _epoch_seed(cfg.seed, epoch, pid)
@@ -76,10 +79,11 @@ def train_dataset(source, preprocess_train, cfg: PipelineConfig, epoch: int,
     ds = records.enumerate().skip(skip_steps * replicas_here * per_replica)
 
     def decode(index, record):
-        image = preprocess_train(record["encoded"], tf.stack([tf.constant(seed, tf.int64),
+        views = preprocess_train(record["encoded"], tf.stack([tf.constant(seed, tf.int64),
                                                              index]))
-        return {"image": image, "label": tf.cast(record["label"], tf.int32),
-                "filename": record["filename"], "index": index}
+        views = views if isinstance(views, dict) else {"image": views}  # multi-crop: a dict
+        return dict(views, label=tf.cast(record["label"], tf.int32),
+                    filename=record["filename"], index=index)
 
     ds = ds.map(decode, num_parallel_calls=AUTOTUNE)
     ds = _drop_bad_images(ds, cfg.strict)

@@ -10,6 +10,14 @@ Partner j = the batch reversed (timm's "batch" mode): one λ per batch. Targets 
 already label-smoothed distributions, so smoothing is applied exactly once, before mixing
 (teacher distributions of later issues mix with the same λ).
 
+The original assembled-cnn's two types (spec assemble-resnet.md §2), λ ~ Beta(α, α) drawn
+*per pair*, no max(λ, 1−λ):
+- type 1: the pipeline reads 2×batch per step; first half mixed with the second half -> batch.
+- type 2: same batch; halves x1, x2 -> mix(x1, x2; λ1) ++ mix(x1, reversed x2; λ2). The
+  original mixed the second half's teacher target from the *one-hot* y1; here every target
+  (labels, and teacher distributions once distillation arrives) is mixed from its own kind.
+Targets may be one tensor or any nest of [B, ...] tensors; all get the same λ.
+
 All randomness is stateless from a seed tensor [2] (the trainer derives it from the run seed,
 the optimizer step and the replica id), so a resumed run mixes exactly as an uninterrupted one.
 """
@@ -21,6 +29,8 @@ from dataclasses import dataclass
 import tensorflow as tf
 
 MODES = ("mixup", "cutmix", "mixup_cutmix")
+ORIGINAL_TYPES = ("1", "2")  # batch multiplier of the input pipeline: type 1 reads 2x
+INPUT_MULTIPLIER = {"1": 2}
 
 
 @dataclass(frozen=True)
@@ -32,11 +42,11 @@ class MixConfig:
     switch_prob: float = 0.5
 
 
-def _beta(seed, alpha: float):
+def _beta(seed, alpha: float, shape=()):
     # Beta(a, a) = Ga / (Ga + Gb) with stateless gamma draws.
-    seeds = tf.random.experimental.stateless_split(seed, 2)
-    a = tf.random.stateless_gamma([], seeds[0], alpha)
-    b = tf.random.stateless_gamma([], seeds[1], alpha)
+    seeds = tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), 2)
+    a = tf.random.stateless_gamma(shape, seeds[0], alpha)
+    b = tf.random.stateless_gamma(shape, seeds[1], alpha)
     return a / (a + b)
 
 
@@ -72,10 +82,9 @@ def paste(images, partner, box):
 
 
 def mix(images, targets, seed, cfg: MixConfig):
-    """(mixed images, mixed targets, λ). targets: [B, C] float distributions."""
+    """(mixed images, mixed targets, λ). targets: a [B, C] distribution or a nest of them."""
     seeds = tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), 4)
     partner_x = tf.reverse(images, axis=[0])
-    partner_y = tf.reverse(targets, axis=[0])
     use_cutmix = {"mixup": tf.constant(False), "cutmix": tf.constant(True)}.get(
         cfg.mode, tf.random.stateless_uniform([], seeds[0]) < cfg.switch_prob)
 
@@ -94,6 +103,47 @@ def mix(images, targets, seed, cfg: MixConfig):
     apply = tf.random.stateless_uniform([], seeds[3]) < cfg.mix_prob
     mixed = tf.where(apply, mixed, images)
     lam = tf.where(apply, lam, 1.0)
-    targets = tf.cast(targets, tf.float32)
-    mixed_targets = lam * targets + (1.0 - lam) * tf.cast(partner_y, tf.float32)
+    mixed_targets = tf.nest.map_structure(
+        lambda t: _blend(t, tf.reverse(t, axis=[0]), lam), targets)
     return mixed, mixed_targets, lam
+
+
+def _blend(a, b, lam):
+    """lam·a + (1−lam)·b with lam a scalar or per-example [B] (broadcast over the rest)."""
+    lam = tf.convert_to_tensor(lam, tf.float32)
+    if lam.shape.rank == 1:
+        lam = tf.reshape(lam, [-1] + [1] * (a.shape.rank - 1))
+    if a.dtype.is_floating and a.dtype != tf.float32:  # images in the compute dtype
+        lam = tf.cast(lam, a.dtype)
+        return a * lam + b * (1 - lam)
+    return tf.cast(a, tf.float32) * lam + tf.cast(b, tf.float32) * (1.0 - lam)
+
+
+def _halves(x):
+    half = tf.shape(x)[0] // 2
+    return x[:half], x[half:]
+
+
+def mix_type1(images, targets, seed, alpha: float = 0.2):
+    """Original type 1: a 2B batch -> B examples λ_i·x_i + (1−λ_i)·x_{B+i}."""
+    lam = _beta(seed, alpha, [tf.shape(images)[0] // 2])
+
+    def pairs(x):
+        first, second = _halves(x)
+        return _blend(first, second, lam)
+
+    return pairs(images), tf.nest.map_structure(pairs, targets), lam
+
+
+def mix_type2(images, targets, seed, alpha: float = 0.2):
+    """Original type 2 (B -> B): halves x1, x2 -> mix(x1, x2; λ1) ++ mix(x1, rev x2; λ2)."""
+    seeds = tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), 2)
+    half = [tf.shape(images)[0] // 2]
+    lam1, lam2 = _beta(seeds[0], alpha, half), _beta(seeds[1], alpha, half)
+
+    def pairs(x):
+        first, second = _halves(x)
+        return tf.concat([_blend(first, second, lam1),
+                          _blend(first, tf.reverse(second, axis=[0]), lam2)], axis=0)
+
+    return pairs(images), tf.nest.map_structure(pairs, targets), tf.concat([lam1, lam2], 0)

@@ -73,7 +73,6 @@ def upsample(masks, height: int, width: int):
 def mix_with_masks(images, targets, masks, perm, w1):
     """The R-Mix rule for given full-resolution masks [B, H, W], permutation and weight."""
     partner_x = tf.gather(images, perm)
-    partner_y = tf.gather(tf.cast(targets, tf.float32), perm)
     partner_m = tf.gather(masks, perm)
     eq = tf.cast(tf.equal(masks, partner_m), tf.float32)
     only1 = masks * (1.0 - partner_m)
@@ -87,9 +86,13 @@ def mix_with_masks(images, targets, masks, perm, w1):
     a_eq = tf.reduce_mean(eq, axis=[1, 2])[:, None]
     a_1 = tf.reduce_mean(only1, axis=[1, 2])[:, None]
     a_2 = tf.reduce_mean(only2, axis=[1, 2])[:, None]
-    y = tf.cast(targets, tf.float32)
-    mixed_targets = a_eq * (w1 * y + w2 * partner_y) + a_1 * y + a_2 * partner_y
-    return tf.cast(mixed, images.dtype), mixed_targets
+
+    def mix_target(t):  # targets may be a nest (labels, teacher distributions): same rule
+        y = tf.cast(t, tf.float32)
+        partner_y = tf.gather(y, perm)
+        return a_eq * (w1 * y + w2 * partner_y) + a_1 * y + a_2 * partner_y
+
+    return tf.cast(mixed, images.dtype), tf.nest.map_structure(mix_target, targets)
 
 
 def rmix(images, targets, saliency, seed, alpha: float = 1.0):

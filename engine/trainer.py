@@ -27,10 +27,11 @@ import preprocessing
 from datasets.errors import DataError
 from datasets.source import check_labels, resolve_source
 from engine import config as config_lib
+from preprocessing.multicrop import config_from_flags as multicrop_from_flags
 from preprocessing.randaugment import parse_randaugment_flag
 from preprocessing.train_augment import AugmentConfig, make_train_fn
-from engine import (distribute, finetune, inputs, losses, metrics, mixing, optim, rmix,
-                    schedules)
+from engine import (distribute, finetune, inputs, metrics, mixing, optim, schedules,
+                    train_step)
 from engine.checkpoints import RunCheckpoints, best_checkpoint_path
 from engine.errors import ConfigError, RunDirError, TrainingDiverged
 from engine.export import export_saved_model, verify_export
@@ -139,7 +140,12 @@ class Run:
             autoaugment_type=cfg["autoaugment_type"] or "",
             randaugment=(parse_randaugment_flag(cfg["randaugment"]) if cfg["randaugment"]
                          else None),
-            random_erasing=float(cfg["random_erasing"])))
+            random_erasing=float(cfg["random_erasing"])),
+            multicrop_from_flags(cfg, self.prep.train_size))
+        if cfg["mixup_type"] == "2" and (cfg["batch_size"] // self.replicas) % 2:
+            raise ConfigError(f"--mixup_type=2 mixes the two halves of each replica's batch: "
+                              f"--batch_size ({cfg['batch_size']}) / {self.replicas} "
+                              "replica(s) must be even")
         train_size = self.source.train_size or 0
         self.steps_per_epoch = train_size // cfg["batch_size"]
         if not cfg["eval_only"] and cfg["train_epochs"] > 0 and self.steps_per_epoch == 0:
@@ -152,8 +158,11 @@ class Run:
             self.total_steps = min(self.total_steps, cfg["max_train_steps"])
         shuffle = cfg["shuffle_buffer"] or (10_000 if cfg["dataset_name"] == "imagenet"
                                             else min(1_000, max(train_size, 1)))
+        # --mixup_type=1 reads 2x batch per step (the original's type 1; steps unchanged).
+        self.input_multiplier = mixing.INPUT_MULTIPLIER.get(str(cfg["mixup_type"]), 1)
         self.pipeline = inputs.PipelineConfig(self.num_classes, cfg["batch_size"], shuffle,
-                                              cfg["seed"], cfg["strict"])
+                                              cfg["seed"], cfg["strict"],
+                                              self.input_multiplier)
         self.eval_pipeline = inputs.PipelineConfig(self.num_classes, cfg["val_batch_size"],
                                                    shuffle, cfg["seed"], cfg["strict"])
         if cfg["clean"] and self.chief:
@@ -212,23 +221,13 @@ class Run:
 
     # --- steps
     def _make_train_loop(self):
-        strategy, model, optimizer = self.strategy, self.model, self.optimizer
-        num_classes, ls = self.num_classes, self.cfg["label_smoothing"]
-        global_batch, replicas = float(self.cfg["batch_size"]), float(self.replicas)
-        wd, decay_vars = self.cfg["weight_decay"], self.decay_vars
-        fp16 = self.cfg["dtype"] == "fp16"
-        mix_cfg, rmix_alpha = None, 0.0
-        if self.cfg["mixup_type"] == "rmix":
-            mix_cfg, rmix_alpha = "rmix", float(self.cfg["rmix_alpha"])
-        if self.cfg["mixup_type"] in mixing.MODES:
-            mix_cfg = mixing.MixConfig(self.cfg["mixup_type"], self.cfg["mixup_alpha"],
-                                       self.cfg["cutmix_alpha"], self.cfg["mix_prob"],
-                                       self.cfg["switch_prob"])
-        run_seed = int(self.cfg["seed"])
+        strategy, optimizer = self.strategy, self.optimizer
+        step_fn = train_step.make_step_fn(self.cfg, self.model, optimizer, self.num_classes,
+                                          self.replicas, self.decay_vars)
         # DropBlock layers read a keep_prob variable; it is set from the optimizer step
         # before every step, in cross-replica context, so it is right on every replica and
         # after a resume.
-        drop_blocks = nets.dropblock_layers(model)
+        drop_blocks = nets.dropblock_layers(self.model)
         kp_start, kp_end = self.cfg["dropblock_kp"]
         schedule_steps = self.schedule_steps
 
@@ -237,32 +236,6 @@ class Run:
                                                schedule_steps)
             for layer in drop_blocks:
                 layer.keep_prob.assign(kp)
-
-        def step_fn(batch):
-            images, labels = batch["image"], batch["label"]
-            targets = losses.one_hot_targets(labels, num_classes, ls)
-            if mix_cfg is not None:
-                # Stateless: (run seed, replica) x step, so a resumed run mixes identically.
-                replica = tf.distribute.get_replica_context().replica_id_in_sync_group
-                seed = tf.stack([tf.cast(run_seed * 1009 + replica, tf.int64),
-                                 tf.cast(optimizer.iterations, tf.int64)])
-                if rmix_alpha:
-                    saliency = rmix.input_saliency(model, images, targets)  # extra fwd+bwd
-                    images, targets = rmix.rmix(images, targets, saliency, seed, rmix_alpha)
-                else:
-                    images, targets, _ = mixing.mix(images, targets, seed, mix_cfg)
-                labels = tf.argmax(targets, -1, output_type=tf.int32)  # dominant label
-            with tf.GradientTape() as tape:
-                logits = tf.cast(model(images, training=True), tf.float32)
-                ce = tf.reduce_sum(losses.soft_cross_entropy(targets, logits)) / global_batch
-                loss = ce + optim.l2_penalty(decay_vars, wd) / replicas
-                scaled = optimizer.scale_loss(loss) if fp16 else loss
-            grads = tape.gradient(scaled, model.trainable_variables)
-            optimizer.apply(grads, model.trainable_variables)
-            correct = tf.reduce_sum(tf.cast(tf.equal(
-                tf.argmax(logits, -1, output_type=tf.int32), labels), tf.float32))
-            return {"loss": loss, "ce": ce, "correct": correct,
-                    "skipped": tf.cast(tf.reduce_sum(batch["skipped"]), tf.float32)}
 
         @tf.function
         def train_loop(iterator, steps):
@@ -345,7 +318,10 @@ class Run:
                          "restored (BN statistics included)")
         self.log.say(f"data: {self.source.description} | {self.num_classes} classes | "
                      f"preprocessing {self.prep.name} | {self.replicas} replica(s) | "
-                     f"{self.steps_per_epoch} steps/epoch | model_dir {self.model_dir}")
+                     f"{self.steps_per_epoch} steps/epoch"
+                     + (f" reading {self.input_multiplier}x batch (--mixup_type=1)"
+                        if self.input_multiplier > 1 else "")
+                     + f" | model_dir {self.model_dir}")
         train_loop = self._make_train_loop()
         result = None
         spl = cfg["steps_per_loop"]

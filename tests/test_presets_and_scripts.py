@@ -26,7 +26,7 @@ def test_preset_resolves_or_names_what_is_missing(preset):
         assert word in header, f"{preset} header lacks {word}"
     if "Status:   refused at start" in header:
         # Techniques of later issues are listed but refused, each named, never ignored.
-        with pytest.raises(config.ConfigError, match="not implemented yet: .*--mixup_type"):
+        with pytest.raises(config.ConfigError, match="not implemented yet: .*--kd_temp"):
             config.make_config([preset])
     else:
         assert config.make_config([preset])["config"] == [preset]

@@ -1,0 +1,94 @@
+"""One optimizer step on one replica: targets -> batch mixing -> forward -> loss -> update.
+
+- targets: one-hot labels, label-smoothed once (losses.py), so mixing blends smoothed
+  distributions and never smooths twice;
+- mixing (`--mixup_type`): mixup / CutMix / mixup_cutmix (mixing.py, timm semantics), the
+  original's types 1 and 2 (mixing.py), or R-Mix (rmix.py, one extra forward+backward for the
+  saliency). Randomness is stateless from (run seed, replica) x optimizer step, so a resumed
+  run mixes exactly as an uninterrupted one;
+- multi-crop (`--multicrop`): one forward pass per crop resolution (global, local), the
+  soft cross-entropy averaged over every crop of every image; accuracy on the global crops;
+- loss = CE / global batch + L2 / replicas (summed over replicas = the global mean).
+"""
+
+from __future__ import annotations
+
+import tensorflow as tf
+
+from engine import losses, mixing, optim, rmix
+
+
+def make_mixer(cfg: dict, model):
+    """(images, targets, seed) -> (images, targets) for cfg's --mixup_type; None when off."""
+    kind = str(cfg["mixup_type"])
+    if kind == "0":
+        return None
+    if kind == "rmix":
+        alpha = float(cfg["rmix_alpha"])
+
+        def rmix_mixer(images, targets, seed):
+            saliency = rmix.input_saliency(model, images, targets)  # extra fwd+bwd
+            return rmix.rmix(images, targets, saliency, seed, alpha)
+        return rmix_mixer
+    if kind in mixing.ORIGINAL_TYPES:
+        mix_fn = mixing.mix_type1 if kind == "1" else mixing.mix_type2
+        alpha = float(cfg["mixup_alpha"])
+        return lambda images, targets, seed: mix_fn(images, targets, seed, alpha)[:2]
+    mix_cfg = mixing.MixConfig(kind, float(cfg["mixup_alpha"]), float(cfg["cutmix_alpha"]),
+                               float(cfg["mix_prob"]), float(cfg["switch_prob"]))
+    return lambda images, targets, seed: mixing.mix(images, targets, seed, mix_cfg)[:2]
+
+
+def _flatten_views(views, targets):
+    """[B, V, H, W, 3] crops -> ([B·V, H, W, 3], targets repeated V times per image)."""
+    per_image = views.shape[1]
+    flat = tf.reshape(views, tf.concat([[-1], tf.shape(views)[2:]], axis=0))
+    return flat, tf.repeat(targets, per_image, axis=0), per_image
+
+
+def make_step_fn(cfg: dict, model, optimizer, num_classes: int, replicas: int, decay_vars):
+    """step_fn(batch) -> {"loss", "ce", "correct", "skipped"} (replica-local sums)."""
+    label_smoothing = float(cfg["label_smoothing"])
+    global_batch = float(cfg["batch_size"])
+    wd = float(cfg["weight_decay"])
+    fp16 = cfg["dtype"] == "fp16"
+    run_seed = int(cfg["seed"])
+    mixer = make_mixer(cfg, model)
+    multicrop = bool(cfg.get("multicrop"))
+
+    def step_fn(batch):
+        images, labels = batch["image"], batch["label"]
+        targets = losses.one_hot_targets(labels, num_classes, label_smoothing)
+        if mixer is not None:
+            replica = tf.distribute.get_replica_context().replica_id_in_sync_group
+            seed = tf.stack([tf.cast(run_seed * 1009 + replica, tf.int64),
+                             tf.cast(optimizer.iterations, tf.int64)])
+            images, targets = mixer(images, targets, seed)
+            labels = tf.argmax(targets, -1, output_type=tf.int32)  # dominant label
+        views, per_image = [(images, targets)], 1
+        if multicrop:
+            flat, view_targets, num_global = _flatten_views(images, targets)
+            views, per_image = [(flat, view_targets)], num_global
+            if "local" in batch:
+                local, local_targets, num_local = _flatten_views(batch["local"], targets)
+                views.append((local, local_targets))
+                per_image += num_local
+        with tf.GradientTape() as tape:
+            all_logits = [tf.cast(model(x, training=True), tf.float32) for x, _ in views]
+            ce_sum = tf.add_n([tf.reduce_sum(losses.soft_cross_entropy(t, logits))
+                               for (_, t), logits in zip(views, all_logits)])
+            ce = ce_sum / (global_batch * per_image)
+            loss = ce + optim.l2_penalty(decay_vars, wd) / replicas
+            scaled = optimizer.scale_loss(loss) if fp16 else loss
+        grads = tape.gradient(scaled, model.trainable_variables)
+        optimizer.apply(grads, model.trainable_variables)
+        first = all_logits[0]  # the (global) crops: accuracy per image over its global views
+        first_labels = tf.repeat(labels, tf.shape(first)[0] // tf.shape(labels)[0])
+        correct = tf.reduce_sum(tf.cast(tf.equal(
+            tf.argmax(first, -1, output_type=tf.int32), first_labels), tf.float32))
+        correct = correct * tf.cast(tf.shape(labels)[0], tf.float32) / tf.cast(
+            tf.shape(first)[0], tf.float32)
+        return {"loss": loss, "ce": ce, "correct": correct,
+                "skipped": tf.cast(tf.reduce_sum(batch["skipped"]), tf.float32)}
+
+    return step_fn
