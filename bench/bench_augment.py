@@ -1,0 +1,195 @@
+"""tf.data throughput of the training augmentations on Imagenette 224 px, per CPU core.
+
+Command (repository root, venv active; ../shared/data beside the repository):
+
+    python bench/bench_augment.py --threads 1 --num_images 400 --repeats 3 \
+        --json_out results/bench_augment.json
+
+Pipelines (all: JPEG bytes in memory -> `imagenet` preprocessing, i.e. fused decode + random-
+resized crop + flip + resize to 224, -> the augmentation -> normalised float32, batched 64):
+  base           decode + RRC + flip
+  autoaugment    + AutoAugment `imagenet` policy (preprocessing/autoaugment.py)
+  randaugment    + RandAugment(2, 9) (DR's 14 ops, preprocessing/randaugment.py)
+  ra+erasing     + RandAugment(2, 9) + RandomErasing(p=0.25)
+  aa+erasing     + AutoAugment imagenet + RandomErasing(p=0.25): the heaviest chain we ship
+  keras_ra       base uint8 + keras.layers.RandAugment(value_range (0, 255), num_ops 2,
+                 factor 0.9) per image (Keras 3 core; a different op set and scale)
+Every pipeline runs in one process, interleaved over `--repeats` rounds so machine noise hits
+all alike; the median img/s is reported. `--threads` bounds tf.data's private thread pool
+and intra-op parallelism, so img/s / threads is the per-core rate.
+
+The goal of issue #4: the heaviest chain delivers >= 2x what one core's share of a ResNet-50
+training step consumes. Two consumers are reported: (a) measured here, the CPU-only
+ResNet-50 train step of results/bench_resnet50.json (float32, 2 cores); (b) a GPU host given by
+--gpu_img_s (R50 train img/s of one GPU, an input you state) and --cores_per_gpu; the script
+also prints how many cores of this CPU one such GPU needs with 2x headroom.
+"""
+
+import argparse
+import json
+import os
+import pathlib
+import platform
+import statistics
+import sys
+import tarfile
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from preprocessing import get_preprocessing  # noqa: E402
+from preprocessing.common import normalize  # noqa: E402
+from preprocessing.train_augment import AugmentConfig, make_train_fn  # noqa: E402
+
+DEFAULT_TAR = ROOT.parent / "shared" / "data" / "imagenette2-224.tar.gz"
+AUGMENTS = {
+    "base": AugmentConfig(),
+    "autoaugment": AugmentConfig(autoaugment_type="imagenet"),
+    "randaugment": AugmentConfig(randaugment=(2, 9, 0.0)),
+    "ra+erasing": AugmentConfig(randaugment=(2, 9, 0.0), random_erasing=0.25),
+    "aa+erasing": AugmentConfig(autoaugment_type="imagenet", random_erasing=0.25),
+}
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--data", default=str(DEFAULT_TAR),
+                   help="Imagenette tar.gz (or a folder of JPEGs, searched recursively)")
+    p.add_argument("--num_images", type=int, default=400, help="training JPEGs held in memory")
+    p.add_argument("--threads", type=int, default=1, help="tf.data + intra-op threads")
+    p.add_argument("--repeats", type=int, default=3, help="interleaved rounds; median reported")
+    p.add_argument("--batch_size", type=int, default=64)
+    p.add_argument("--gpu_img_s", type=float, default=2500.0,
+                   help="assumed ResNet-50 train img/s of one GPU (state your GPU's figure)")
+    p.add_argument("--cores_per_gpu", type=float, default=16.0,
+                   help="host cores per GPU of that host (e.g. 128 cores / 8 GPUs)")
+    p.add_argument("--json_out", default=None)
+    return p.parse_args(argv)
+
+
+def load_jpegs(path: str, n: int) -> list[bytes]:
+    """The first n training JPEGs of the archive (or folder), as bytes."""
+    if not os.path.exists(path):
+        raise SystemExit(f"error: --data {path} does not exist (Imagenette tar from "
+                         "../shared/data, see its README)")
+    out = []
+    if os.path.isdir(path):
+        for f in sorted(pathlib.Path(path).rglob("*.JPEG")) + sorted(pathlib.Path(path).rglob("*.jpg")):
+            out.append(f.read_bytes())
+            if len(out) == n:
+                break
+    else:
+        with tarfile.open(path) as tar:
+            for member in tar:
+                name = member.name.lower()
+                if member.isfile() and ("/train/" in name or name.startswith("train/")) and name.endswith((".jpeg", ".jpg")):
+                    out.append(tar.extractfile(member).read())
+                    if len(out) == n:
+                        break
+    if len(out) < n:
+        raise SystemExit(f"error: --data {path} holds {len(out)} training JPEGs, need "
+                         f"--num_images {n}")
+    return out
+
+
+def keras_randaugment_fn(prep):
+    layer = keras.layers.RandAugment(value_range=(0, 255), num_ops=2, factor=0.9, seed=0)
+
+    def fn(encoded, seed):
+        image = tf.cast(prep.train_uint8(encoded, seed), tf.float32)
+        return normalize(layer(image, training=True))
+    return fn
+
+
+def make_dataset(jpegs, fn, threads: int, batch: int):
+    ds = tf.data.Dataset.from_tensor_slices(jpegs).enumerate()
+    ds = ds.map(lambda i, e: fn(e, tf.stack([tf.constant(0, tf.int64), i])),
+                num_parallel_calls=threads, deterministic=False)
+    ds = ds.batch(batch).prefetch(2)
+    options = tf.data.Options()
+    options.threading.private_threadpool_size = threads
+    options.threading.max_intra_op_parallelism = 1
+    options.autotune.enabled = False
+    return ds.with_options(options)
+
+
+def time_pass(ds) -> tuple[float, int]:
+    start, count = time.perf_counter(), 0
+    for batch in ds:
+        count += int(batch.shape[0])
+    return time.perf_counter() - start, count
+
+
+def consumer_rate_cpu() -> float | None:
+    """Images/s/core of the CPU ResNet-50 float32 train step measured by bench_resnet50."""
+    path = ROOT / "results" / "bench_resnet50.json"
+    if not path.exists():
+        return None
+    data = json.loads(path.read_text())
+    for row in data["results"]:
+        if row["mode"] == "train" and row["precision"] == "float32":
+            return row["ours_img_s"] / data["machine"]["cpu_count"]
+    return None
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    tf.config.threading.set_inter_op_parallelism_threads(max(args.threads, 1))
+    tf.config.threading.set_intra_op_parallelism_threads(max(args.threads, 1))
+    jpegs = load_jpegs(args.data, args.num_images)
+    prep = get_preprocessing("imagenet")
+    fns = {name: make_train_fn(prep, aug) for name, aug in AUGMENTS.items()}
+    fns["keras_ra"] = keras_randaugment_fn(prep)
+    datasets = {name: make_dataset(jpegs, fn, args.threads, args.batch_size)
+                for name, fn in fns.items()}
+    for ds in datasets.values():  # trace and warm every pipeline once
+        for _ in ds.take(1):
+            pass
+    samples = {name: [] for name in datasets}
+    for _ in range(args.repeats):
+        for name, ds in datasets.items():
+            seconds, count = time_pass(ds)
+            samples[name].append(count / seconds)
+    rows = []
+    for name, rates in samples.items():
+        img_s = statistics.median(rates)
+        rows.append({"pipeline": name, "img_s": img_s, "img_s_per_core": img_s / args.threads,
+                     "samples": rates})
+    heaviest = min(r["img_s_per_core"] for r in rows if r["pipeline"] != "keras_ra")
+    cpu_consumer = consumer_rate_cpu()
+    gpu_share = args.gpu_img_s / args.cores_per_gpu
+    goal = {
+        "heaviest_chain_img_s_per_core": heaviest,
+        "cpu_r50_train_img_s_per_core": cpu_consumer,
+        "ratio_vs_cpu_r50": heaviest / cpu_consumer if cpu_consumer else None,
+        "assumed_gpu_img_s": args.gpu_img_s, "assumed_cores_per_gpu": args.cores_per_gpu,
+        "gpu_r50_img_s_per_core": gpu_share, "ratio_vs_gpu_host": heaviest / gpu_share,
+        "cores_per_gpu_for_2x": 2 * args.gpu_img_s / heaviest,
+    }
+    report = {"config": vars(args), "results": rows, "goal": goal,
+              "versions": {"tensorflow": tf.__version__, "keras": keras.__version__,
+                           "python": platform.python_version()},
+              "machine": {"platform": platform.platform(), "cpu_count": os.cpu_count()},
+              "date": time.strftime("%Y-%m-%d")}
+    print(f"{'pipeline':<12} {'img/s':>8} {'img/s/core':>11}   ({args.threads} thread(s), "
+          f"{args.num_images} Imagenette JPEGs, median of {args.repeats})")
+    for r in rows:
+        print(f"{r['pipeline']:<12} {r['img_s']:>8.1f} {r['img_s_per_core']:>11.1f}")
+    print(f"heaviest chain {heaviest:.1f} img/s/core; CPU R50 train step consumes "
+          f"{cpu_consumer or float('nan'):.2f} img/s/core (ratio "
+          f"{goal['ratio_vs_cpu_r50'] or float('nan'):.0f}x); a GPU at {args.gpu_img_s:.0f} "
+          f"img/s with {args.cores_per_gpu:.0f} cores/GPU needs {gpu_share:.0f} img/s/core "
+          f"(ratio {goal['ratio_vs_gpu_host']:.2f}x; {goal['cores_per_gpu_for_2x']:.1f} cores of "
+          "this CPU per GPU give 2x headroom)")
+    if args.json_out:
+        pathlib.Path(args.json_out).write_text(json.dumps(report, indent=1))
+    return report
+
+
+if __name__ == "__main__":
+    main()
