@@ -139,8 +139,11 @@ def consumer_rate_cpu() -> float | None:
 
 def main(argv=None):
     args = parse_args(argv)
-    tf.config.threading.set_inter_op_parallelism_threads(max(args.threads, 1))
-    tf.config.threading.set_intra_op_parallelism_threads(max(args.threads, 1))
+    try:
+        tf.config.threading.set_inter_op_parallelism_threads(max(args.threads, 1))
+        tf.config.threading.set_intra_op_parallelism_threads(max(args.threads, 1))
+    except RuntimeError:  # TensorFlow already initialised (called from tests): the pipeline
+        pass              # options below still bound tf.data's own threads
     jpegs = load_jpegs(args.data, args.num_images)
     prep = get_preprocessing("imagenet")
     fns = {name: make_train_fn(prep, aug) for name, aug in AUGMENTS.items()}

@@ -1,0 +1,40 @@
+"""The issue-4 benchmark scripts run end to end at toy sizes and write their reports
+(timings themselves are never asserted: speed goals live in the benchmarks)."""
+
+import json
+import os
+
+import pytest
+
+from conftest import SHARED_DATA
+
+IMAGENETTE = os.path.join(SHARED_DATA, "imagenette2-224.tar.gz")
+
+
+def test_bench_mixing_reports_every_mode(tmp_path):
+    from bench import bench_mixing
+    out = tmp_path / "mixing.json"
+    report = bench_mixing.main(["--base_width", "4", "--image_size", "16", "--batch_size", "8",
+                                "--steps", "1", "--warmup", "1", "--repeats", "1",
+                                "--dtype", "fp32", "--json_out", str(out)])
+    modes = [r["mode"] for r in report["results"]]
+    assert modes == ["none", "mixup", "cutmix", "rmix"]
+    assert all(r["ms_per_step"] > 0 for r in report["results"])
+    assert json.loads(out.read_text())["results"][0]["vs_none"] == 1.0
+
+
+@pytest.mark.skipif(not os.path.exists(IMAGENETTE), reason="needs ../shared/data Imagenette")
+def test_bench_augment_runs_every_pipeline(tmp_path):
+    from bench import bench_augment
+    report = bench_augment.main(["--num_images", "8", "--batch_size", "4", "--repeats", "1",
+                                 "--json_out", str(tmp_path / "aug.json")])
+    names = [r["pipeline"] for r in report["results"]]
+    assert names == ["base", "autoaugment", "randaugment", "ra+erasing", "aa+erasing",
+                     "keras_ra"]
+    assert report["goal"]["cores_per_gpu_for_2x"] > 0
+
+
+def test_bench_augment_names_a_missing_archive(tmp_path):
+    from bench import bench_augment
+    with pytest.raises(SystemExit, match="--data .*does not exist"):
+        bench_augment.main(["--data", str(tmp_path / "none.tar.gz")])
