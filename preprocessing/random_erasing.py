@@ -107,19 +107,27 @@ def apply(image, params, mode="random", fill=MEAN_FILL):
         raise TypeError(f"RandomErasing expects a uint8 image, got {image.dtype}")
     box = tf.cast(params["box"], tf.int32)
     shape = tf.shape(image)
-    rows = tf.range(shape[0])
-    cols = tf.range(shape[1])
-    in_r = tf.logical_and(rows >= box[0], rows < box[0] + box[2])
-    in_c = tf.logical_and(cols >= box[1], cols < box[1] + box[3])
-    mask = tf.logical_and(in_r[:, None], in_c[None, :])
-    mask = tf.logical_and(mask, tf.cast(params["apply"], tf.bool))[:, :, None]
-    if mode == "random":
-        noise = tf.random.stateless_uniform(
-            shape, tf.cast(params["noise_seed"], tf.int32), 0, 256, dtype=tf.int32)
-        filler = tf.cast(noise, tf.uint8)
-    else:
-        filler = tf.broadcast_to(tf.cast(tf.constant(fill), tf.uint8), shape)
-    out = tf.where(mask, filler, image)
+
+    def erase():
+        # Noise only for the box (not the whole image): the same (box, noise_seed) always
+        # gives the same pixels, and images the coin skips cost nothing.
+        box_shape = tf.stack([box[2], box[3], shape[2]])
+        if mode == "random":
+            filler = tf.cast(tf.random.stateless_uniform(
+                box_shape, tf.cast(params["noise_seed"], tf.int32), 0, 256, dtype=tf.int32),
+                tf.uint8)
+        else:
+            filler = tf.broadcast_to(tf.cast(tf.constant(fill), tf.uint8), box_shape)
+        pads = tf.stack([[box[0], shape[0] - box[0] - box[2]],
+                         [box[1], shape[1] - box[1] - box[3]], [0, 0]])
+        rows = tf.range(shape[0])
+        cols = tf.range(shape[1])
+        in_r = tf.logical_and(rows >= box[0], rows < box[0] + box[2])
+        in_c = tf.logical_and(cols >= box[1], cols < box[1] + box[3])
+        mask = tf.logical_and(in_r[:, None], in_c[None, :])[:, :, None]
+        return tf.where(mask, tf.pad(filler, pads), image)
+
+    out = tf.cond(tf.cast(params["apply"], tf.bool), erase, lambda: tf.identity(image))
     return tf.ensure_shape(out, image.shape)
 
 
