@@ -40,8 +40,8 @@ from datasets.errors import DataError
 from datasets.folders import EVAL_SPLIT_DIRS, find_split_dirs, read_image_folder, scan_split
 from datasets.registry import DATASETS, DatasetInfo, get_dataset_info
 from datasets.tfds_source import read_tfds
-from datasets.tfrecords import count_records, read_dataset_info, read_label_file, \
-    read_tfrecords
+from datasets.tfrecords import count_records, parse_record, parse_record_with_logits, \
+    read_dataset_info, read_label_file, read_tfrecords
 
 DEFAULT_PREPROCESSING = "imagenet"
 
@@ -61,10 +61,23 @@ class DataSource:
     _train_fn: Callable = field(default=None, repr=False, compare=False)
     _eval_fn: Callable = field(default=None, repr=False, compare=False)
 
-    def train_records(self, *, seed: int, input_context=None) -> tf.data.Dataset:
+    train_files: list[str] | None = None  # TFRecord sources: the training shards
+
+    def train_records(self, *, seed: int, input_context=None, sidecar=None,
+                      record_logits: bool = False) -> tf.data.Dataset:
         """Records {"encoded", "label", "filename"} of this input pipeline: files shuffled
-        and interleaved with `seed`, not repeated, no record-level shuffle buffer."""
-        return self._train_fn(seed=seed, input_context=input_context)
+        and interleaved with `seed`, not repeated, no record-level shuffle buffer.
+        sidecar: (directory, parse_fn) of per-image side-car shards (TFRecord sources only;
+        datasets/sidecar.py) whose features join each record. record_logits: also read the
+        original's in-record teacher logits 'image/logit' as "teacher_logits"."""
+        if sidecar is None and not record_logits:
+            return self._train_fn(seed=seed, input_context=input_context)
+        if self.kind != "tfrecord":
+            raise DataError(f"per-image teacher data needs TFRecord shards, but the data is "
+                            f"{self.description}: build them with python -m "
+                            "datasets.build_tfrecords")
+        return self._train_fn(seed=seed, input_context=input_context, sidecar=sidecar,
+                              record_logits=record_logits)
 
     def eval_records(self, *, input_context=None) -> tf.data.Dataset:
         """Records of the eval split, fixed order; every example in exactly one pipeline."""
@@ -148,8 +161,10 @@ def _tfrecord_source(directory, train_files, entry, train_regex, val_regex, num_
         description=f"TFRecords in {directory} ({train_regex}: {len(train_files)} shards, "
                     f"{val_regex}: {len(eval_files)} shards)",
         data_dir=directory, label_range=label_range, has_eval=bool(eval_files),
-        _train_fn=lambda seed, input_context: read_tfrecords(
-            train_files, training=True, seed=seed, input_context=input_context),
+        train_files=list(train_files),
+        _train_fn=lambda seed, input_context, sidecar=None, record_logits=False: read_tfrecords(
+            train_files, training=True, seed=seed, input_context=input_context,
+            sidecar=sidecar, parse=parse_record_with_logits if record_logits else parse_record),
         _eval_fn=(lambda input_context: read_tfrecords(
             eval_files, training=False, seed=0, input_context=input_context))
         if eval_files else _no_eval(

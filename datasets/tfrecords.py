@@ -42,6 +42,9 @@ def list_shards(data_dir: str, pattern: str) -> list[str]:
     return files
 
 
+LOGIT_KEY = "image/logit"
+
+
 def parse_record(serialized):
     """One serialized tf.train.Example -> {"encoded", "label" (int32), "filename"}."""
     parsed = tf.io.parse_single_example(serialized, _FEATURES)
@@ -50,14 +53,27 @@ def parse_record(serialized):
             "filename": parsed["image/filename"]}
 
 
+def parse_record_with_logits(serialized):
+    """parse_record plus the original's in-record teacher logits 'image/logit' (float
+    list; empty when the key is absent -- the pipeline checks the length)."""
+    record = parse_record(serialized)
+    logit = tf.io.parse_single_example(
+        serialized, {LOGIT_KEY: tf.io.VarLenFeature(tf.float32)})[LOGIT_KEY]
+    return dict(record, teacher_logits=tf.sparse.to_dense(logit))
+
+
 def _pipelines(input_context) -> tuple[int, int]:
     if input_context is None:
         return 1, 0
     return input_context.num_input_pipelines, input_context.input_pipeline_id
 
 
-def read_tfrecords(files, *, training: bool, seed: int, input_context=None):
+def read_tfrecords(files, *, training: bool, seed: int, input_context=None, sidecar=None,
+                   parse=parse_record):
     """Parsed records of `files` for this input pipeline (not repeated, no record shuffle).
+
+    sidecar: (directory, parse_fn) of per-image side-car shards (datasets/sidecar.py) to
+    zip with the image shards when training; their parsed features join each record.
 
     training: files are sharded across input pipelines when there are at least as many
     files as pipelines (otherwise records are), the pipeline's file order is shuffled with
@@ -81,17 +97,24 @@ def read_tfrecords(files, *, training: bool, seed: int, input_context=None):
                 shard_records = True
         n_files = len(files) if shard_records else len(files[pipeline_id::num_pipelines])
         file_ds = file_ds.shuffle(max(1, n_files), seed=seed, reshuffle_each_iteration=True)
+        if sidecar is None:
+            def open_file(f):
+                return tf.data.TFRecordDataset(f, buffer_size=READ_BUFFER_BYTES).map(parse)
+        else:
+            from datasets.sidecar import zip_with_sidecar
+
+            def open_file(f):
+                return zip_with_sidecar(f, parse, *sidecar)
         ds = file_ds.interleave(
-            lambda f: tf.data.TFRecordDataset(f, buffer_size=READ_BUFFER_BYTES),
-            cycle_length=max(1, min(MAX_CYCLE_LENGTH, n_files)), block_length=1,
+            open_file, cycle_length=max(1, min(MAX_CYCLE_LENGTH, n_files)), block_length=1,
             num_parallel_calls=AUTOTUNE, deterministic=True)
         if shard_records:
             ds = ds.shard(num_pipelines, pipeline_id)
-    else:
-        ds = tf.data.TFRecordDataset(files, buffer_size=READ_BUFFER_BYTES)
-        if num_pipelines > 1:
-            ds = ds.shard(num_pipelines, pipeline_id)
-    return ds.map(parse_record, num_parallel_calls=AUTOTUNE, deterministic=True)
+        return ds
+    ds = tf.data.TFRecordDataset(files, buffer_size=READ_BUFFER_BYTES)
+    if num_pipelines > 1:
+        ds = ds.shard(num_pipelines, pipeline_id)
+    return ds.map(parse, num_parallel_calls=AUTOTUNE, deterministic=True)
 
 
 def count_records(files) -> int:

@@ -26,12 +26,6 @@ FLAGS = flags.FLAGS
 # Names of the flags this module defines, in definition order: the config tree's keys.
 _OUR_FLAGS: list[str] = []
 
-# Options accepted in presets/flags but provided by later issues: the run refuses to
-# start while they are set to anything but their neutral value (never silently ignored).
-NOT_IMPLEMENTED_YET: dict[str, tuple[Any, str]] = {
-    "kd_temp": (0.0, "knowledge distillation (issue #5)"),
-}
-
 AUTOAUGMENT_POLICIES = ("imagenet", "good", "v0", "cifar", "svhn")  # preprocessing/autoaugment.py
 MIXUP_TYPES = ("0", "mixup", "cutmix", "mixup_cutmix", "1", "2", "rmix")
 LR_DECAY_TYPES = ("fixed", "exponential", "polynomial", "piecewise", "cosine")
@@ -120,7 +114,7 @@ def define_flags() -> None:
     _bool("use_sk_block", False, "Selective-Kernel 3x3 (one conv to 2x width, r=2, L=32).")
     _string("anti_alias_type", "", "Blur-pool placement: comma list of sconv, max, proj.")
     _integer("anti_alias_filter_size", 0, "Binomial blur filter size 2..7 (with a type).")
-    # --- regularisation provided by later issues (refused until then, see NOT_IMPLEMENTED_YET)
+    # --- regularisation and distillation
     _string("mixup_type", "0", "Batch mixing: 0 = off; mixup, cutmix, mixup_cutmix (timm "
             "semantics); rmix (saliency-guided R-Mix); 1 (the original's: reads 2x batch per "
             "step and mixes the halves), 2 (the original's same-batch type).")
@@ -133,7 +127,17 @@ def define_flags() -> None:
            "official CIFAR default; it used 0.2 on ImageNet).")
     _string("autoaugment_type", "", "AutoAugment policy: imagenet, good, v0, cifar or svhn "
             "(empty = off).")
-    _float("kd_temp", 0.0, "Distillation temperature (0 = off).")
+    _float("kd_temp", 0.0, "Distillation temperature T (0 = off): loss = kd_label_weight * "
+           "CE(labels) + kd_weight * T^2 * CE(softmax(teacher/T), student/T).")
+    _float("kd_weight", 1.0, "Weight of the distillation term (the original: 1).")
+    _float("kd_label_weight", 1.0, "Weight of the label CE term under distillation (the "
+           "original: 1; dataset reinforcement: 0).")
+    _string("kd_logits_path", "", "Side-car directory of offline teacher logits "
+            "(python -m kd.extract_logits); empty with --kd_temp = read 'image/logit' from "
+            "the image TFRecords (the original's format).")
+    _string("teacher", "", "Online distillation: teacher spec(s) run inside the train step "
+            "on the same augmented view (run:DIR, keras:FILE[@prep], savedmodel:DIR[@prep]; "
+            "comma-separated = ensemble averaged in probability space).")
     _string("multicrop", "", "Multi-crop 'G,L': G global and L local random-resized crops "
             "per image, CE averaged over all crops (t-ReX: 1,8); empty = off.")
     _integer("multicrop_global_size", 0, "Global crop size (0 = the preprocessing's train "
@@ -333,9 +337,16 @@ def validate(cfg: dict[str, Any]) -> None:
             raise ConfigError(f"--multicrop: {e}") from None
         need(mix == "0", f"--multicrop cannot be combined with --mixup_type={mix} (mixing "
              "needs one view per image)")
-    pending = [f"--{key} ({what})" for key, (neutral, what) in NOT_IMPLEMENTED_YET.items()
-               if cfg.get(key, neutral) != neutral]
-    need(not pending, f"not implemented yet: {', '.join(pending)}; unset these flags to run")
+    need(cfg["kd_temp"] >= 0, f"--kd_temp must be >= 0, got {cfg['kd_temp']}")
+    need(cfg["kd_weight"] >= 0 and cfg["kd_label_weight"] >= 0,
+         "--kd_weight and --kd_label_weight must be >= 0")
+    if not cfg["kd_temp"]:
+        need(not cfg["kd_logits_path"] and not cfg["teacher"],
+             "--kd_logits_path / --teacher need --kd_temp > 0 (the distillation temperature)")
+    need(not (cfg["kd_logits_path"] and cfg["teacher"]),
+         "--kd_logits_path (offline logits) and --teacher (online) exclude each other")
+    need(not (cfg["teacher"] and cfg["multicrop"]),
+         "--teacher (online distillation) cannot be combined with --multicrop")
 
 
 def to_yaml(cfg: dict[str, Any]) -> str:

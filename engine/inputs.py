@@ -18,6 +18,9 @@ from dataclasses import dataclass
 
 import tensorflow as tf
 
+from datasets.sidecar import check_key
+from kd.targets import check_logits_length
+
 AUTOTUNE = tf.data.AUTOTUNE
 LABEL_ERROR_MARK = "label out of range"
 
@@ -64,7 +67,8 @@ def _drop_bad_images(ds, strict: bool):
 
 
 def train_dataset(source, preprocess_train, cfg: PipelineConfig, epoch: int,
-                  skip_steps: int, steps: int, input_context: tf.distribute.InputContext):
+                  skip_steps: int, steps: int, input_context: tf.distribute.InputContext,
+                  record_options: dict | None = None):
     """Batches of {"image", "label", "skipped"} (+ "local" with multi-crop) for one epoch of
     one input pipeline; per-replica batch x cfg.batch_multiplier examples per step."""
     pid = input_context.input_pipeline_id
@@ -74,7 +78,8 @@ def train_dataset(source, preprocess_train, cfg: PipelineConfig, epoch: int,
     batches = steps * replicas_here
     seed = _epoch_seed(cfg.seed, epoch, pid)
 
-    records = source.train_records(seed=seed, input_context=input_context).repeat()
+    records = source.train_records(seed=seed, input_context=input_context,
+                                   **(record_options or {})).repeat()
     records = records.shuffle(cfg.shuffle_buffer, seed=seed, reshuffle_each_iteration=False)
     ds = records.enumerate().skip(skip_steps * replicas_here * per_replica)
 
@@ -82,11 +87,13 @@ def train_dataset(source, preprocess_train, cfg: PipelineConfig, epoch: int,
         views = preprocess_train(record["encoded"], tf.stack([tf.constant(seed, tf.int64),
                                                              index]))
         views = views if isinstance(views, dict) else {"image": views}  # multi-crop: a dict
-        return dict(views, label=tf.cast(record["label"], tf.int32),
-                    filename=record["filename"], index=index)
+        extras = {k: v for k, v in record.items() if k not in ("encoded", "label")}
+        return dict(views, **extras, label=tf.cast(record["label"], tf.int32), index=index)
 
     ds = ds.map(decode, num_parallel_calls=AUTOTUNE)
     ds = _drop_bad_images(ds, cfg.strict)
+    ds = ds.map(check_key)
+    ds = ds.map(check_logits_length(cfg.num_classes, source.description))
     ds = ds.map(_check_label(cfg.num_classes, source.description))
     ds = ds.batch(per_replica, drop_remainder=True).take(batches - skip_steps * replicas_here)
     return ds.prefetch(AUTOTUNE)

@@ -8,7 +8,12 @@
   run mixes exactly as an uninterrupted one;
 - multi-crop (`--multicrop`): one forward pass per crop resolution (global, local), the
   soft cross-entropy averaged over every crop of every image; accuracy on the global crops;
-- loss = CE / global batch + L2 / replicas (summed over replicas = the global mean).
+- distillation (`--kd_temp`, kd/targets.py): offline teacher logits arrive with the batch
+  and their tempered distribution is mixed with the labels' λ; an online teacher (`--teacher`)
+  runs on the final (mixed) view instead. Per example: kd_label_weight * CE(labels)
+  + kd_weight * T² * CE(teacher_T, student_T);
+- loss = mean of that over the global batch + L2 / replicas (summed over replicas = the
+  global mean).
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from __future__ import annotations
 import tensorflow as tf
 
 from engine import losses, mixing, optim, rmix
+from kd.targets import distillation_term
 
 
 def make_mixer(cfg: dict, model):
@@ -27,7 +33,7 @@ def make_mixer(cfg: dict, model):
         alpha = float(cfg["rmix_alpha"])
 
         def rmix_mixer(images, targets, seed):
-            saliency = rmix.input_saliency(model, images, targets)  # extra fwd+bwd
+            saliency = rmix.input_saliency(model, images, targets["labels"])  # extra fwd+bwd
             return rmix.rmix(images, targets, saliency, seed, alpha)
         return rmix_mixer
     if kind in mixing.ORIGINAL_TYPES:
@@ -40,14 +46,29 @@ def make_mixer(cfg: dict, model):
 
 
 def _flatten_views(views, targets):
-    """[B, V, H, W, 3] crops -> ([B·V, H, W, 3], targets repeated V times per image)."""
+    """[B, V, H, W, 3] crops -> ([B·V, H, W, 3], targets (a nest) repeated V times per
+    image)."""
     per_image = views.shape[1]
     flat = tf.reshape(views, tf.concat([[-1], tf.shape(views)[2:]], axis=0))
-    return flat, tf.repeat(targets, per_image, axis=0), per_image
+    return flat, tf.nest.map_structure(lambda t: tf.repeat(t, per_image, axis=0),
+                                       targets), per_image
 
 
-def make_step_fn(cfg: dict, model, optimizer, num_classes: int, replicas: int, decay_vars):
-    """step_fn(batch) -> {"loss", "ce", "correct", "skipped"} (replica-local sums)."""
+def make_step_fn(cfg: dict, model, optimizer, num_classes: int, replicas: int, decay_vars,
+                 teacher=None):
+    """step_fn(batch) -> {"loss", "ce", "correct", "skipped"} (replica-local sums).
+    teacher: a kd.teachers.Ensemble for online distillation (None otherwise)."""
+    kd_temp = float(cfg.get("kd_temp") or 0.0)
+    kd_weight = float(cfg.get("kd_weight", 1.0))
+    label_weight = float(cfg.get("kd_label_weight", 1.0))
+
+    def example_losses(targets, logits):
+        ce = losses.soft_cross_entropy(targets["labels"], logits)
+        if "teacher" not in targets:
+            return ce
+        return label_weight * ce + kd_weight * distillation_term(targets["teacher"], logits,
+                                                                 kd_temp)
+
     label_smoothing = float(cfg["label_smoothing"])
     global_batch = float(cfg["batch_size"])
     wd = float(cfg["weight_decay"])
@@ -58,13 +79,20 @@ def make_step_fn(cfg: dict, model, optimizer, num_classes: int, replicas: int, d
 
     def step_fn(batch):
         images, labels = batch["image"], batch["label"]
-        targets = losses.one_hot_targets(labels, num_classes, label_smoothing)
+        targets = {"labels": losses.one_hot_targets(labels, num_classes, label_smoothing)}
+        if kd_temp and "teacher_logits" in batch:
+            targets["teacher"] = tf.nn.softmax(tf.cast(batch["teacher_logits"], tf.float32)
+                                               / kd_temp)
         if mixer is not None:
             replica = tf.distribute.get_replica_context().replica_id_in_sync_group
             seed = tf.stack([tf.cast(run_seed * 1009 + replica, tf.int64),
                              tf.cast(optimizer.iterations, tf.int64)])
             images, targets = mixer(images, targets, seed)
-            labels = tf.argmax(targets, -1, output_type=tf.int32)  # dominant label
+            labels = tf.argmax(targets["labels"], -1, output_type=tf.int32)  # dominant label
+        if teacher is not None:  # online: the teacher sees exactly the student's view
+            teacher_logits = tf.stop_gradient(teacher.logits_from_views(
+                tf.cast(images, tf.float32)))
+            targets["teacher"] = tf.nn.softmax(teacher_logits / kd_temp)
         views, per_image = [(images, targets)], 1
         if multicrop:
             flat, view_targets, num_global = _flatten_views(images, targets)
@@ -75,7 +103,7 @@ def make_step_fn(cfg: dict, model, optimizer, num_classes: int, replicas: int, d
                 per_image += num_local
         with tf.GradientTape() as tape:
             all_logits = [tf.cast(model(x, training=True), tf.float32) for x, _ in views]
-            ce_sum = tf.add_n([tf.reduce_sum(losses.soft_cross_entropy(t, logits))
+            ce_sum = tf.add_n([tf.reduce_sum(example_losses(t, logits))
                                for (_, t), logits in zip(views, all_logits)])
             ce = ce_sum / (global_batch * per_image)
             loss = ce + optim.l2_penalty(decay_vars, wd) / replicas

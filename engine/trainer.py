@@ -36,6 +36,9 @@ from engine.checkpoints import RunCheckpoints, best_checkpoint_path
 from engine.errors import ConfigError, RunDirError, TrainingDiverged
 from engine.export import export_saved_model, verify_export
 from engine.run_log import EpochProgress, RunLog
+from datasets.sidecar import KEY_MISMATCH_MARK
+from kd import targets as kd_targets
+from kd.teachers import Ensemble
 
 EVAL_SUM_SHAPES = {"count": [], "loss": [], "top1": [], "top5": [], "skipped": [],
                    "bin_count": [metrics.NUM_ECE_BINS], "bin_conf": [metrics.NUM_ECE_BINS],
@@ -131,6 +134,7 @@ class Run:
                                      num_classes=cfg["num_classes"] or None)
         self.num_classes = self.source.num_classes
         check_labels(self.source)
+        self.kd = kd_targets.from_config(cfg, self.source, self.num_classes)
         try:
             self.prep = preprocessing.get_preprocessing(cfg["preprocessing_type"]
                                                         or self.source.default_preprocessing)
@@ -185,6 +189,9 @@ class Run:
             self.optimizer = optim.make_optimizer(cfg, self.lr)
             self.optimizer.build(self.model.trainable_variables)
             self.decay_vars = optim.decayed_variables(self.model)
+            # Online distillation: the teacher's variables live under the strategy too.
+            self.teacher = (Ensemble(cfg["teacher"], self.num_classes)
+                            if self.kd.mode == "online" else None)
             checkpoint = tf.train.Checkpoint(model=self.model, optimizer=self.optimizer)
         self.ckpts = RunCheckpoints(checkpoint, self.model_dir, cfg["keep_checkpoint_max"],
                                     self.chief, distribute.worker_id(self.strategy))
@@ -206,7 +213,8 @@ class Run:
     def _train_iterator(self, epoch: int, skip_steps: int):
         def fn(ctx):
             return inputs.train_dataset(self.source, self.train_fn, self.pipeline, epoch,
-                                        skip_steps, self.steps_per_epoch, ctx)
+                                        skip_steps, self.steps_per_epoch, ctx,
+                                        self.kd.record_options)
         return iter(self.strategy.distribute_datasets_from_function(fn))
 
     def _eval_iterator(self):
@@ -223,7 +231,7 @@ class Run:
     def _make_train_loop(self):
         strategy, optimizer = self.strategy, self.optimizer
         step_fn = train_step.make_step_fn(self.cfg, self.model, optimizer, self.num_classes,
-                                          self.replicas, self.decay_vars)
+                                          self.replicas, self.decay_vars, self.teacher)
         # DropBlock layers read a keep_prob variable; it is set from the optimizer step
         # before every step, in cross-replica context, so it is right on every replica and
         # after a resume.
@@ -423,10 +431,13 @@ def run(cfg: dict) -> dict:
 def data_error_from(error: Exception, cfg: dict) -> Exception:
     """Turns an in-pipeline failure into one readable line (or keeps a real bug as is)."""
     text = " ".join(str(error).split())
-    if inputs.LABEL_ERROR_MARK in text:
-        start = text.index(inputs.LABEL_ERROR_MARK)
-        detail = text[start:].split("[[")[0].split(" [Op:")[0].strip()
-        return DataError(detail)
+    for mark in (inputs.LABEL_ERROR_MARK, kd_targets.LOGITS_ERROR_MARK, KEY_MISMATCH_MARK):
+        if mark in text:
+            start = text.index(mark)
+            detail = text[start:].split("[[")[0].split(" [Op:")[0].strip()
+            # tf.debugging.Assert prints "msg] [value] [msg] [value": make it one sentence
+            detail = detail.replace("\\'", "'").replace("] [", " ").rstrip("]").strip()
+            return DataError(detail)
     if cfg["strict"] and any(w in text for w in ("JPEG", "jpeg", "decode", "image")):
         first = str(error).strip().splitlines()[0][:200]
         return DataError(f"undecodable image in {cfg['dataset_name']} (--strict): {first}")
