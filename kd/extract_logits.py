@@ -19,7 +19,6 @@ after each process finishes. A rerun with a different teacher or class count is 
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 
@@ -32,93 +31,24 @@ from datasets.errors import DataError  # noqa: E402
 from datasets.source import resolve_source  # noqa: E402
 from datasets.tfrecords import list_shards, parse_record  # noqa: E402
 from engine.errors import UserError  # noqa: E402
+from kd import shards  # noqa: E402
 from kd.teachers import Ensemble  # noqa: E402
 
 KIND = "logits"
-DONE_DIR = ".done"
+IDENTITY = ("kind", "num_classes", "teacher", "source_dir", "pattern")
 
 
-def _float_feature(values):
-    return tf.train.Feature(float_list=tf.train.FloatList(value=values))
-
-
-def _bytes_feature(value: bytes):
-    return tf.train.Feature(bytes_list=tf.train.BytesList(value=[value]))
-
-
-def assigned(files: list[str], num_shards: int, shard_index: int) -> list[str]:
-    if num_shards < 1 or not 0 <= shard_index < num_shards:
-        raise DataError(f"--shard_index must be in [0, --num_shards={num_shards}), got "
-                        f"{shard_index}")
-    return files[shard_index::num_shards]
-
-
-def _worker_from_tf_config() -> tuple[int, int] | None:
-    raw = os.environ.get("TF_CONFIG")
-    if not raw:
-        return None
-    cfg = json.loads(raw)
-    workers = cfg.get("cluster", {}).get("worker", [])
-    task = cfg.get("task", {})
-    if not workers or task.get("type") != "worker":
-        return None
-    return len(workers), int(task.get("index", 0))
-
-
-def _start_header(output_dir: str, header: dict) -> None:
-    """Creates the header, or checks that an existing one was written for the same job."""
-    path = sidecar.header_path(output_dir)
-    if tf.io.gfile.exists(path):
-        old = sidecar.read_header(output_dir)
-        for key in ("kind", "num_classes", "teacher", "source_dir", "pattern"):
-            if old.get(key) != header.get(key):
-                raise DataError(f"{output_dir} holds side-car data of another job ({key}: "
-                                f"{old.get(key)!r} there, {header.get(key)!r} now): use a new "
-                                "--output_dir or delete it")
-        return
-    tf.io.gfile.makedirs(os.path.join(output_dir, DONE_DIR))
-    sidecar.write_header(output_dir, dict(header, shards={}))
-
-
-def _finish_header(output_dir: str) -> dict:
-    header = sidecar.read_header(output_dir)
-    shards = {}
-    for path in tf.io.gfile.glob(os.path.join(output_dir, DONE_DIR, "*.json")):
-        with tf.io.gfile.GFile(path) as f:
-            entry = json.load(f)
-        shards[entry.pop("name")] = entry
-    header["shards"] = dict(sorted(shards.items()))
-    sidecar.write_header(output_dir, header)
-    return header
-
-
-def extract_shard(teacher: Ensemble, image_file: str, output_dir: str, batch_size: int,
-                  logits_fn) -> dict:
-    """Writes the side-car shard of one image shard; returns its statistics."""
-    name = os.path.basename(image_file)
+def shard_examples(teacher: Ensemble, image_file: str, batch_size: int, logits_fn):
+    """Serialized side-car records {image/filename, image/logit} of one image shard."""
     ds = tf.data.TFRecordDataset(image_file).map(parse_record)
     ds = ds.map(lambda r: (r["filename"], teacher.eval_inputs(r["encoded"])),
                 num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    ds = ds.batch(batch_size).prefetch(2)
-    final = os.path.join(output_dir, name)
-    tmp = os.path.join(output_dir, f".{name}.tmp-{os.getpid()}")
-    count = 0
-    with tf.io.TFRecordWriter(tmp) as writer:
-        for keys, inputs in ds:
-            logits = logits_fn(inputs).numpy()
-            for key, row in zip(keys.numpy(), logits):
-                example = tf.train.Example(features=tf.train.Features(feature={
-                    sidecar.KEY: _bytes_feature(key), "image/logit": _float_feature(row)}))
-                writer.write(example.SerializeToString())
-                count += 1
-    tf.io.gfile.rename(tmp, final, overwrite=True)
-    entry = {"name": name, "records": count, "image_bytes": sidecar.file_size(image_file),
-             "sidecar_bytes": sidecar.file_size(final)}
-    done = os.path.join(output_dir, DONE_DIR, name + ".json")
-    with tf.io.gfile.GFile(done + ".tmp", "w") as f:
-        json.dump(entry, f)
-    tf.io.gfile.rename(done + ".tmp", done, overwrite=True)
-    return entry
+    for keys, inputs in ds.batch(batch_size).prefetch(2):
+        logits = logits_fn(inputs).numpy()
+        for key, row in zip(keys.numpy(), logits):
+            yield tf.train.Example(features=tf.train.Features(feature={
+                sidecar.KEY: shards.bytes_feature(key),
+                "image/logit": shards.float_feature(row)})).SerializeToString()
 
 
 def extract_logits(teacher_spec: str, data_dir: str, output_dir: str, *,
@@ -128,22 +58,14 @@ def extract_logits(teacher_spec: str, data_dir: str, output_dir: str, *,
     files = list_shards(data_dir, pattern)
     source = resolve_source(data_dir, None, train_regex=pattern)
     teacher = Ensemble(teacher_spec, num_classes=source.num_classes)
-    tf.io.gfile.makedirs(output_dir)
-    _start_header(output_dir, {"kind": KIND, "num_classes": teacher.num_classes,
-                               "teacher": teacher.identity, "source_dir": os.path.abspath(data_dir),
-                               "pattern": pattern, "eval_preprocessing": [
-                                   t.prep.name for t in teacher.members]})
+    shards.start_header(output_dir, {
+        "kind": KIND, "num_classes": teacher.num_classes, "teacher": teacher.identity,
+        "source_dir": os.path.abspath(data_dir), "pattern": pattern,
+        "eval_preprocessing": [t.prep.name for t in teacher.members]}, IDENTITY)
     logits_fn = tf.function(teacher.logits_from_inputs)
-    mine = assigned(files, num_shards, shard_index)
-    for i, image_file in enumerate(mine):
-        name = os.path.basename(image_file)
-        if tf.io.gfile.exists(os.path.join(output_dir, DONE_DIR, name + ".json")):
-            log(f"[{i + 1}/{len(mine)}] {name}: done already, skipped")
-            continue
-        entry = extract_shard(teacher, image_file, output_dir, batch_size, logits_fn)
-        log(f"[{i + 1}/{len(mine)}] {name}: {entry['records']} records, "
-            f"{entry['sidecar_bytes'] / max(entry['records'], 1):.0f} bytes/record")
-    return _finish_header(output_dir)
+    return shards.run_over_shards(
+        files, output_dir, num_shards, shard_index,
+        lambda f: shard_examples(teacher, f, batch_size, logits_fn), log)
 
 
 def main(argv=None) -> int:
@@ -155,9 +77,7 @@ def main(argv=None) -> int:
     flags.DEFINE_string("output_dir", None, "Side-car directory to write.")
     flags.DEFINE_string("pattern", "train-*", "Glob of the image shards.")
     flags.DEFINE_integer("batch_size", 256, "Teacher batch size.")
-    flags.DEFINE_integer("num_shards", None, "Processes sharing the work (default: TF_CONFIG "
-                         "workers, else 1).")
-    flags.DEFINE_integer("shard_index", None, "This process's index in [0, num_shards).")
+    shards.add_cli_sharding_flags(flags)
     try:
         flags.FLAGS(argv or sys.argv)
     except flags.Error as e:
@@ -168,13 +88,11 @@ def main(argv=None) -> int:
         if not f[name].value:
             print(f"error: --{name} is required", file=sys.stderr)
             return 2
-    num_shards, shard_index = f.num_shards, f.shard_index
-    if num_shards is None and shard_index is None:
-        num_shards, shard_index = _worker_from_tf_config() or (1, 0)
+    num_shards, shard_index = shards.cli_sharding(f.num_shards, f.shard_index)
     try:
         header = extract_logits(f.teacher, f.data_dir, f.output_dir, pattern=f.pattern,
-                                batch_size=f.batch_size, num_shards=num_shards or 1,
-                                shard_index=shard_index or 0)
+                                batch_size=f.batch_size, num_shards=num_shards,
+                                shard_index=shard_index)
     except (UserError, DataError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -16,6 +16,7 @@ from datasets.build_tfrecords import make_example
 from datasets.errors import DataError
 from engine import config, train_step, trainer
 from kd import extract_logits as extract
+from kd import shards
 from kd.targets import distillation_term
 from kd.teachers import Ensemble, TeacherError
 
@@ -108,7 +109,7 @@ def test_two_processes_give_the_records_of_one_and_a_rerun_resumes(tmp_path, dat
     extract.extract_logits(teacher, data, two, num_shards=2, shard_index=0, log=lambda *_: None)
     assert read_sidecar(one) == read_sidecar(two)
     # a killed run: one shard lost its completion mark and left a temp file behind
-    os.remove(os.path.join(two, extract.DONE_DIR, "train-00002-of-00003.json"))
+    os.remove(os.path.join(two, shards.DONE_DIR, "train-00002-of-00003.json"))
     open(os.path.join(two, ".train-00002-of-00003.tmp-1"), "w").write("partial")
     log = []
     extract.extract_logits(teacher, data, two, log=log.append)

@@ -1,0 +1,125 @@
+"""Writing side-car shards (datasets/sidecar.py) in parallel and resumably.
+
+Shared by `kd.extract_logits` and `kd.reinforce`: image shards are split over processes by
+(num_shards, shard_index) -- or over the TF_CONFIG workers -- and each side-car shard is
+written to a temp file and renamed, then marked done in ``.done/<name>.json`` with its
+statistics. A rerun skips marked shards (resume after a kill); the header's shard table is
+rebuilt from the marks after each process finishes, so the last process to finish leaves a
+complete header. A rerun into the same directory with another job (teacher, class count,
+augmentation, NS, K) is refused.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Callable
+
+import tensorflow as tf
+
+from datasets import sidecar
+from datasets.errors import DataError
+
+DONE_DIR = ".done"
+
+
+def assigned(files: list[str], num_shards: int, shard_index: int) -> list[str]:
+    if num_shards < 1 or not 0 <= shard_index < num_shards:
+        raise DataError(f"--shard_index must be in [0, --num_shards={num_shards}), got "
+                        f"{shard_index}")
+    return files[shard_index::num_shards]
+
+
+def worker_from_tf_config() -> tuple[int, int] | None:
+    """(number of workers, this worker's index) from TF_CONFIG, or None."""
+    raw = os.environ.get("TF_CONFIG")
+    if not raw:
+        return None
+    cfg = json.loads(raw)
+    workers = cfg.get("cluster", {}).get("worker", [])
+    task = cfg.get("task", {})
+    if not workers or task.get("type") != "worker":
+        return None
+    return len(workers), int(task.get("index", 0))
+
+
+def start_header(output_dir: str, header: dict, identity_keys) -> None:
+    """Creates the header, or checks that an existing one was written for the same job."""
+    tf.io.gfile.makedirs(os.path.join(output_dir, DONE_DIR))
+    if tf.io.gfile.exists(sidecar.header_path(output_dir)):
+        old = sidecar.read_header(output_dir)
+        for key in identity_keys:
+            if old.get(key) != header.get(key):
+                raise DataError(f"{output_dir} holds side-car data of another job ({key}: "
+                                f"{old.get(key)!r} there, {header.get(key)!r} now): use a new "
+                                "--output_dir or delete it")
+        return
+    sidecar.write_header(output_dir, dict(header, shards={}))
+
+
+def finish_header(output_dir: str) -> dict:
+    header = sidecar.read_header(output_dir)
+    shards = {}
+    for path in tf.io.gfile.glob(os.path.join(output_dir, DONE_DIR, "*.json")):
+        with tf.io.gfile.GFile(path) as f:
+            entry = json.load(f)
+        shards[entry.pop("name")] = entry
+    header["shards"] = dict(sorted(shards.items()))
+    sidecar.write_header(output_dir, header)
+    return header
+
+
+def write_shard(image_file: str, output_dir: str, examples) -> dict:
+    """Writes `examples` (an iterable of serialized side-car records) as the side-car shard
+    of `image_file`, atomically, and marks it done; returns its statistics."""
+    name = os.path.basename(image_file)
+    final = os.path.join(output_dir, name)
+    tmp = os.path.join(output_dir, f".{name}.tmp-{os.getpid()}")
+    count = 0
+    with tf.io.TFRecordWriter(tmp) as writer:
+        for serialized in examples:
+            writer.write(serialized)
+            count += 1
+    tf.io.gfile.rename(tmp, final, overwrite=True)
+    entry = {"name": name, "records": count, "image_bytes": sidecar.file_size(image_file),
+             "sidecar_bytes": sidecar.file_size(final)}
+    done = os.path.join(output_dir, DONE_DIR, name + ".json")
+    with tf.io.gfile.GFile(done + ".tmp", "w") as f:
+        json.dump(entry, f)
+    tf.io.gfile.rename(done + ".tmp", done, overwrite=True)
+    return entry
+
+
+def run_over_shards(files: list[str], output_dir: str, num_shards: int, shard_index: int,
+                    examples_of: Callable[[str], object], log=print) -> dict:
+    """Writes this process's side-car shards (skipping finished ones); returns the header."""
+    mine = assigned(files, num_shards, shard_index)
+    for i, image_file in enumerate(mine):
+        name = os.path.basename(image_file)
+        if tf.io.gfile.exists(os.path.join(output_dir, DONE_DIR, name + ".json")):
+            log(f"[{i + 1}/{len(mine)}] {name}: done already, skipped")
+            continue
+        entry = write_shard(image_file, output_dir, examples_of(image_file))
+        log(f"[{i + 1}/{len(mine)}] {name}: {entry['records']} records, "
+            f"{entry['sidecar_bytes'] / max(entry['records'], 1):.0f} bytes/record")
+    return finish_header(output_dir)
+
+
+def bytes_feature(value: bytes):
+    return tf.train.Feature(bytes_list=tf.train.BytesList(value=[value]))
+
+
+def float_feature(values):
+    return tf.train.Feature(float_list=tf.train.FloatList(value=values))
+
+
+def add_cli_sharding_flags(flags) -> None:
+    flags.DEFINE_integer("num_shards", None, "Processes sharing the work (default: TF_CONFIG "
+                         "workers, else 1).")
+    flags.DEFINE_integer("shard_index", None, "This process's index in [0, num_shards).")
+
+
+def cli_sharding(num_shards, shard_index) -> tuple[int, int]:
+    if num_shards is None and shard_index is None:
+        return worker_from_tf_config() or (1, 0)
+    return num_shards or 1, shard_index or 0
