@@ -135,6 +135,11 @@ def define_flags() -> None:
     _string("kd_logits_path", "", "Side-car directory of offline teacher logits "
             "(python -m kd.extract_logits); empty with --kd_temp = read 'image/logit' from "
             "the image TFRecords (the original's format).")
+    _string("reinforce_data_path", "", "Dataset reinforcement: side-car directory written "
+            "by python -m kd.reinforce; each image replays one of its stored augmentations "
+            "with the teacher's densified top-K probabilities as target (needs --kd_temp=1).")
+    _float("reinforce_p", 0.99, "Probability of replaying a stored sample (else a fresh view "
+           "of the same augmentation with a one-hot target), as DR.")
     _string("teacher", "", "Online distillation: teacher spec(s) run inside the train step "
             "on the same augmented view (run:DIR, keras:FILE[@prep], savedmodel:DIR[@prep]; "
             "comma-separated = ensemble averaged in probability space).")
@@ -341,10 +346,20 @@ def validate(cfg: dict[str, Any]) -> None:
     need(cfg["kd_weight"] >= 0 and cfg["kd_label_weight"] >= 0,
          "--kd_weight and --kd_label_weight must be >= 0")
     if not cfg["kd_temp"]:
-        need(not cfg["kd_logits_path"] and not cfg["teacher"],
-             "--kd_logits_path / --teacher need --kd_temp > 0 (the distillation temperature)")
-    need(not (cfg["kd_logits_path"] and cfg["teacher"]),
-         "--kd_logits_path (offline logits) and --teacher (online) exclude each other")
+        need(not (cfg["kd_logits_path"] or cfg["teacher"] or cfg["reinforce_data_path"]),
+             "--kd_logits_path / --teacher / --reinforce_data_path need --kd_temp > 0 (the "
+             "distillation temperature)")
+    sources = [k for k in ("kd_logits_path", "teacher", "reinforce_data_path") if cfg[k]]
+    need(len(sources) <= 1, f"--{' and --'.join(sources)} exclude each other (one teacher-"
+         "target source per run)")
+    if cfg["reinforce_data_path"]:
+        need(cfg["kd_temp"] == 1.0, "--reinforce_data_path needs --kd_temp=1 (the stored "
+             f"teacher probabilities are at T=1), got {cfg['kd_temp']}")
+        clash = [k for k in ("autoaugment_type", "randaugment", "random_erasing", "multicrop")
+                 if cfg[k]]
+        need(not clash, f"--reinforce_data_path replays the stored augmentation: unset "
+             f"--{', --'.join(clash)}")
+        need(0.0 <= cfg["reinforce_p"] <= 1.0, "--reinforce_p must be in [0, 1]")
     need(not (cfg["teacher"] and cfg["multicrop"]),
          "--teacher (online distillation) cannot be combined with --multicrop")
 

@@ -68,7 +68,7 @@ def _drop_bad_images(ds, strict: bool):
 
 def train_dataset(source, preprocess_train, cfg: PipelineConfig, epoch: int,
                   skip_steps: int, steps: int, input_context: tf.distribute.InputContext,
-                  record_options: dict | None = None):
+                  record_options: dict | None = None, replay_fn=None):
     """Batches of {"image", "label", "skipped"} (+ "local" with multi-crop) for one epoch of
     one input pipeline; per-replica batch x cfg.batch_multiplier examples per step."""
     pid = input_context.input_pipeline_id
@@ -84,8 +84,12 @@ def train_dataset(source, preprocess_train, cfg: PipelineConfig, epoch: int,
     ds = records.enumerate().skip(skip_steps * replicas_here * per_replica)
 
     def decode(index, record):
-        views = preprocess_train(record["encoded"], tf.stack([tf.constant(seed, tf.int64),
-                                                             index]))
+        element_seed = tf.stack([tf.constant(seed, tf.int64), index])
+        if replay_fn is not None:  # dataset reinforcement: a stored view and its target
+            views = replay_fn(record, element_seed)
+            record = {k: v for k, v in record.items() if not k.startswith("dr_")}
+        else:
+            views = preprocess_train(record["encoded"], element_seed)
         views = views if isinstance(views, dict) else {"image": views}  # multi-crop: a dict
         extras = {k: v for k, v in record.items() if k not in ("encoded", "label")}
         return dict(views, **extras, label=tf.cast(record["label"], tf.int32), index=index)

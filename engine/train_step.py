@@ -83,6 +83,8 @@ def make_step_fn(cfg: dict, model, optimizer, num_classes: int, replicas: int, d
         if kd_temp and "teacher_logits" in batch:
             targets["teacher"] = tf.nn.softmax(tf.cast(batch["teacher_logits"], tf.float32)
                                                / kd_temp)
+        if "teacher_probs" in batch:  # dataset reinforcement: stored, densified, T = 1
+            targets["teacher"] = tf.cast(batch["teacher_probs"], tf.float32)
         if mixer is not None:
             replica = tf.distribute.get_replica_context().replica_id_in_sync_group
             seed = tf.stack([tf.cast(run_seed * 1009 + replica, tf.int64),

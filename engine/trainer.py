@@ -134,7 +134,6 @@ class Run:
                                      num_classes=cfg["num_classes"] or None)
         self.num_classes = self.source.num_classes
         check_labels(self.source)
-        self.kd = kd_targets.from_config(cfg, self.source, self.num_classes)
         try:
             self.prep = preprocessing.get_preprocessing(cfg["preprocessing_type"]
                                                         or self.source.default_preprocessing)
@@ -150,6 +149,7 @@ class Run:
             raise ConfigError(f"--mixup_type=2 mixes the two halves of each replica's batch: "
                               f"--batch_size ({cfg['batch_size']}) / {self.replicas} "
                               "replica(s) must be even")
+        self.kd = kd_targets.from_config(cfg, self.source, self.num_classes, self.prep.name)
         train_size = self.source.train_size or 0
         self.steps_per_epoch = train_size // cfg["batch_size"]
         if not cfg["eval_only"] and cfg["train_epochs"] > 0 and self.steps_per_epoch == 0:
@@ -214,7 +214,7 @@ class Run:
         def fn(ctx):
             return inputs.train_dataset(self.source, self.train_fn, self.pipeline, epoch,
                                         skip_steps, self.steps_per_epoch, ctx,
-                                        self.kd.record_options)
+                                        self.kd.record_options, self.kd.replay_fn)
         return iter(self.strategy.distribute_datasets_from_function(fn))
 
     def _eval_iterator(self):

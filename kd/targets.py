@@ -4,7 +4,9 @@
   with the image shards (datasets/sidecar.py), checked for coverage before any work;
 - offline, in-record (`--kd_temp` alone): the original's ``image/logit`` key of the image
   TFRecords; a record without it, or with the wrong length, stops the run naming the file;
-- online (`--teacher=SPEC`): the teacher runs in the train step on the (mixed) view.
+- online (`--teacher=SPEC`): the teacher runs in the train step on the (mixed) view;
+- reinforced (`--reinforce_data_path=DIR`, kd/reinforce.py): stored augmentations replayed in
+  the input pipeline with the densified stored teacher probabilities as "teacher_probs".
 
 Loss (spec assemble-resnet.md §2): kd_label_weight * CE(labels, student)
 + kd_weight * T^2 * CE(softmax(teacher / T), log_softmax(student / T)). Offline teacher
@@ -26,13 +28,14 @@ LOGITS_ERROR_MARK = "teacher logits"
 
 @dataclass
 class TargetSource:
-    mode: str  # "off" | "sidecar" | "record" | "online"
+    mode: str  # "off" | "sidecar" | "record" | "online" | "reinforce"
     temperature: float = 0.0
     sidecar: tuple | None = None  # (directory, parse_fn) for DataSource.train_records
+    replay_fn: object = None  # reinforce: (record, seed) -> {"image", "teacher_probs", ...}
 
     @property
     def record_options(self) -> dict:
-        if self.mode == "sidecar":
+        if self.mode in ("sidecar", "reinforce"):
             return {"sidecar": self.sidecar}
         if self.mode == "record":
             return {"record_logits": True}
@@ -49,16 +52,30 @@ def parse_logits_sidecar(num_classes: int):
     return parse
 
 
-def from_config(cfg: dict, source, num_classes: int) -> TargetSource:
+def from_config(cfg: dict, source, num_classes: int, prep_name: str) -> TargetSource:
     temperature = float(cfg["kd_temp"])
     if not temperature:
         return TargetSource("off")
     if cfg["teacher"]:
         return TargetSource("online", temperature)
     if source.kind != "tfrecord":
-        raise DataError(f"--kd_temp: offline teacher logits need TFRecord shards, but the data "
-                        f"is {source.description}; build TFRecords (python -m "
+        raise DataError(f"--kd_temp: offline teacher targets need TFRecord shards, but the "
+                        f"data is {source.description}; build TFRecords (python -m "
                         "datasets.build_tfrecords) or distil online with --teacher")
+    if cfg["reinforce_data_path"]:
+        from kd import reinforce
+        path = cfg["reinforce_data_path"]
+        header = sidecar.check_coverage(path, source.train_files, reinforce.KIND,
+                                        expect={"num_classes": num_classes})
+        stored = header["augmentation"]["preprocessing_type"]
+        if stored != prep_name:
+            raise DataError(f"{sidecar.header_path(path)}: augmentation was generated with "
+                            f"preprocessing {stored!r}, this run uses {prep_name!r} (pass "
+                            f"--preprocessing_type={stored})")
+        parse = reinforce.parse_sidecar(header["num_samples"], header["top_k"],
+                                        header["words_per_sample"])
+        replay_fn, _ = reinforce.make_replay_fn(header, num_classes, float(cfg["reinforce_p"]))
+        return TargetSource("reinforce", temperature, (path, parse), replay_fn)
     if cfg["kd_logits_path"]:
         sidecar.check_coverage(cfg["kd_logits_path"], source.train_files, "logits",
                                expect={"num_classes": num_classes})

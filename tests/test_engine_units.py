@@ -56,6 +56,8 @@ def test_bad_presets_name_file_and_key(tmp_path, text, message):
     (dict(eval_only=True, clean=True), "would delete"),
     (dict(kd_logits_path="/x"), "need --kd_temp > 0"),
     (dict(kd_temp=1.0, kd_logits_path="/x", teacher="run:/y"), "exclude each other"),
+    (dict(kd_temp=2.0, reinforce_data_path="/x"), "needs --kd_temp=1"),
+    (dict(kd_temp=1.0, reinforce_data_path="/x", randaugment="2,9"), "unset --randaugment"),
     (dict(kd_temp=-1.0), "--kd_temp must be >= 0"),
     (dict(multicrop="1,8", mixup_type="cutmix"), "--multicrop cannot be combined"),
     (dict(multicrop="1"), "--multicrop: expected 'G,L'"),

@@ -1,0 +1,339 @@
+"""Dataset reinforcement: store augmentation parameters and the teacher's top-K
+probabilities per sample once, replay them exactly in training (library + CLI).
+
+    python -m kd.reinforce --teacher=run:runs/teacher --data_dir=$TFR \
+        --output_dir=$TFR/reinforced --num_samples=20 --top_k=10 \
+        --preprocessing_type=small_32 --randaugment=2,9 --random_erasing=0.25
+    python main_classification.py --dataset_name=$TFR --reinforce_data_path=$TFR/reinforced \
+        --kd_temp=1 --kd_label_weight=0
+
+Faghri et al. 2023, "Reinforce Data, Multiply Impact" (ml-dr; spec dataset-reinforcement.md).
+For every training image and j = 0..NS-1: parameters are drawn from a stateless seed of
+(--seed, a hash of the image's key, j) -- crop window, flip, RandAugment ops and signed
+magnitudes, RandomErasing decision and box --, packed into a fixed-width int16 record,
+unpacked again, and the view rendered from the *unpacked* parameters is what the teacher
+sees; so replay, which renders from the same unpacked record with the same functions, gives
+the teacher's view pixel for pixel. The teacher's probabilities (T = 1) are kept as top-K
+class ids (int16) and probabilities (float16).
+
+Record of one sample (int16 words): crop (y, x, h, w), flip, then per RandAugment op
+(op index, float16 bits of sign*magnitude), then RandomErasing (apply, y, x, h, w); the
+erasing noise is re-derived from (key hash, j), not stored. Per sample: 2*(5 + 2N + 5) + 4K
+bytes, 68 B for N = 2 with erasing and K = 10 (DR's released ImageNet+ is 73 B/sample
+gzipped). One side-car record per image holds its NS samples (datasets/sidecar.py).
+
+Replay (`make_replay_fn`): with probability p (DR: 0.99) one stored sample j, uniform, is
+rendered and its densified teacher distribution is the target ("smooth": the K stored
+probabilities in place, the rest of the mass spread evenly over the other classes; when the
+fp16 probabilities sum above 1 they are renormalised); otherwise a fresh view from the same
+augmentation config with a one-hot target. Mixing samples (DR's M* variants) are not stored.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import asdict, dataclass
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+import preprocessing as preprocessing_lib  # noqa: E402
+from datasets import sidecar  # noqa: E402
+from datasets.errors import DataError  # noqa: E402
+from datasets.tfrecords import parse_record  # noqa: E402
+from preprocessing import random_erasing, randaugment  # noqa: E402
+from preprocessing.common import normalize  # noqa: E402
+
+KIND = "reinforce"
+IDENTITY = ("kind", "num_classes", "teacher", "source_dir", "pattern", "augmentation",
+            "num_samples", "top_k")
+
+
+@dataclass(frozen=True)
+class AugmentationSpec:
+    """What generation sampled and replay must render; saved in the header."""
+    preprocessing_type: str
+    randaugment: tuple | None = None  # (N, M, std)
+    random_erasing: float = 0.0
+    seed: int = 0
+
+    @property
+    def num_ops(self) -> int:
+        return int(self.randaugment[0]) if self.randaugment else 0
+
+    @property
+    def words(self) -> int:
+        return 5 + 2 * self.num_ops + (5 if self.random_erasing else 0)
+
+    def as_header(self) -> dict:
+        d = asdict(self)
+        d["randaugment"] = list(self.randaugment) if self.randaugment else None
+        return d
+
+    @classmethod
+    def from_header(cls, d: dict) -> "AugmentationSpec":
+        ra = d.get("randaugment")
+        return cls(d["preprocessing_type"], tuple(ra) if ra else None,
+                   float(d.get("random_erasing", 0.0)), int(d.get("seed", 0)))
+
+
+def key_hash(key):
+    return tf.strings.to_hash_bucket_fast(key, 2**31 - 1)
+
+
+def sample_seed(spec: AugmentationSpec, key, j):
+    base = tf.stack([tf.constant(spec.seed, tf.int64), key_hash(key)])
+    return tf.random.experimental.stateless_fold_in(base, tf.cast(j, tf.int64))
+
+
+def _sub(seed, k: int):
+    return tf.random.experimental.stateless_fold_in(seed, k)
+
+
+def sample_words(encoded, seed, spec: AugmentationSpec, prep):
+    """int16 [W]: the packed parameters of one sample."""
+    geo = prep.sample_params(encoded, _sub(seed, 1))
+    words = [tf.cast(geo["crop"], tf.int16), tf.cast(geo["flip"], tf.int16)[None]]
+    if spec.randaugment:
+        n, m, std = spec.randaugment
+        ra = randaugment.sample_params(_sub(seed, 2), int(n), float(m), float(std))
+        signed = tf.cast(ra["magnitudes"] * ra["signs"], tf.float16)
+        words.append(tf.reshape(tf.stack([tf.cast(ra["op_indices"], tf.int16),
+                                          tf.bitcast(signed, tf.int16)], axis=1), [-1]))
+    if spec.random_erasing:
+        size = prep.train_size
+        er = random_erasing.sample_params(_sub(seed, 3), (size, size), spec.random_erasing)
+        words.append(tf.cast(er["apply"], tf.int16)[None])
+        words.append(tf.cast(er["box"], tf.int16))
+    return tf.concat(words, axis=0)
+
+
+def unpack_words(words, seed, spec: AugmentationSpec) -> dict:
+    """The parameters of `sample_words`' record (the erasing noise seed from `seed`)."""
+    w = tf.cast(words, tf.int32)
+    params = {"geo": {"crop": w[0:4], "flip": w[4]}}
+    at = 5
+    if spec.randaugment:
+        n = spec.num_ops
+        pairs = tf.reshape(tf.cast(words[at:at + 2 * n], tf.int16), [n, 2])
+        signed = tf.cast(tf.bitcast(pairs[:, 1], tf.float16), tf.float32)
+        params["ra"] = {"op_indices": tf.cast(pairs[:, 0], tf.int32),
+                        "magnitudes": tf.abs(signed),
+                        "signs": tf.where(signed < 0, -1.0, 1.0)}
+        at += 2 * n
+    if spec.random_erasing:
+        params["re"] = {"apply": w[at], "box": w[at + 1:at + 5],
+                        "noise_seed": tf.cast(_sub(seed, 4), tf.int32)}
+    return params
+
+
+def render(encoded, params: dict, spec: AugmentationSpec, prep):
+    """uint8 [S, S, 3]: the view of unpacked parameters."""
+    image = prep.train_uint8_from_params(encoded, params["geo"])
+    if "ra" in params:
+        image = randaugment.apply(image, params["ra"])
+    if "re" in params:
+        image = random_erasing.apply(image, params["re"])
+    return image
+
+
+def sample_views(encoded, key, spec: AugmentationSpec, prep, num_samples: int):
+    """(words int16 [NS, W], views uint8 [NS, S, S, 3]) of one image."""
+    words, views = [], []
+    for j in range(num_samples):
+        seed = sample_seed(spec, key, j)
+        w = sample_words(encoded, seed, spec, prep)
+        words.append(w)
+        views.append(render(encoded, unpack_words(w, seed, spec), spec, prep))
+    return tf.stack(words), tf.stack(views)
+
+
+def densify(ids, probs, num_classes: int):
+    """Dense [C] distribution from top-K (ids, probs): "smooth" (see module doc)."""
+    probs = tf.cast(probs, tf.float32)
+    total = tf.reduce_sum(probs)
+    probs = tf.where(total > 1.0, probs / total, probs)
+    rest = tf.maximum(1.0 - tf.reduce_sum(probs), 0.0)
+    k = tf.shape(probs)[0]
+    others = tf.cast(tf.maximum(num_classes - k, 1), tf.float32)
+    dense = tf.fill([num_classes], rest / others)
+    return tf.tensor_scatter_nd_update(dense, tf.cast(ids, tf.int32)[:, None], probs)
+
+
+# ------------------------------------------------------------------ generation
+def shard_examples(image_file, spec, prep, teacher, num_samples, top_k, batch_size,
+                   probs_fn):
+    def per_image(record):
+        words, views = sample_views(record["encoded"], record["filename"], spec, prep,
+                                    num_samples)
+        return record["filename"], words, views
+
+    ds = tf.data.TFRecordDataset(image_file).map(parse_record)
+    ds = ds.map(per_image, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    for keys, words, views in ds.batch(batch_size).prefetch(2):
+        b = int(keys.shape[0])
+        flat = tf.reshape(views, [b * num_samples] + views.shape[2:].as_list())
+        probs = probs_fn(flat)
+        top_p, top_i = tf.math.top_k(probs, k=top_k)
+        top_p = tf.reshape(tf.cast(top_p, tf.float16), [b, num_samples, top_k]).numpy()
+        top_i = tf.reshape(tf.cast(top_i, tf.int16), [b, num_samples, top_k]).numpy()
+        for i, key in enumerate(keys.numpy()):
+            yield tf.train.Example(features=tf.train.Features(feature={
+                sidecar.KEY: _bytes(key),
+                "dr/params": _bytes(words[i].numpy().astype("<i2").tobytes()),
+                "dr/topk_ids": _bytes(top_i[i].astype("<i2").tobytes()),
+                "dr/topk_probs": _bytes(top_p[i].astype("<f2").tobytes()),
+            })).SerializeToString()
+
+
+def _bytes(value: bytes):
+    return tf.train.Feature(bytes_list=tf.train.BytesList(value=[value]))
+
+
+def reinforce(teacher_spec: str, data_dir: str, output_dir: str, spec: AugmentationSpec, *,
+              num_samples: int = 20, top_k: int = 10, pattern: str = "train-*",
+              batch_size: int = 16, num_shards: int = 1, shard_index: int = 0,
+              log=print) -> dict:
+    """Generates this process's reinforcement side-car shards; returns the header."""
+    from datasets.source import resolve_source
+    from datasets.tfrecords import list_shards
+    from kd import shards
+    from kd.teachers import Ensemble
+
+    if num_samples < 1 or top_k < 1:
+        raise DataError(f"--num_samples and --top_k must be >= 1, got {num_samples}, {top_k}")
+    try:
+        prep = preprocessing_lib.get_preprocessing(spec.preprocessing_type)
+    except ValueError as e:
+        raise DataError(f"--preprocessing_type: {e}") from None
+    files = list_shards(data_dir, pattern)
+    source = resolve_source(data_dir, None, train_regex=pattern)
+    teacher = Ensemble(teacher_spec, num_classes=source.num_classes)
+    if top_k > teacher.num_classes:
+        raise DataError(f"--top_k ({top_k}) exceeds the {teacher.num_classes} classes")
+    shards.start_header(output_dir, {
+        "kind": KIND, "num_classes": teacher.num_classes, "teacher": teacher.identity,
+        "source_dir": os.path.abspath(data_dir), "pattern": pattern,
+        "augmentation": spec.as_header(), "num_samples": num_samples, "top_k": top_k,
+        "words_per_sample": spec.words,
+        "bytes_per_sample_payload": 2 * spec.words + 4 * top_k}, IDENTITY)
+    probs_fn = tf.function(lambda views: tf.nn.softmax(
+        teacher.logits_from_views(normalize(views))))
+    header = shards.run_over_shards(
+        files, output_dir, num_shards, shard_index,
+        lambda f: shard_examples(f, spec, prep, teacher, num_samples, top_k, batch_size,
+                                 probs_fn), log)
+    records = sum(e["records"] for e in header["shards"].values())
+    size = sum(e["sidecar_bytes"] for e in header["shards"].values())
+    header["bytes_per_sample"] = size / max(records * num_samples, 1)
+    sidecar.write_header(output_dir, header)
+    return header
+
+
+# ------------------------------------------------------------------ replay
+def parse_sidecar(num_samples: int, top_k: int, words: int):
+    features = {sidecar.KEY: tf.io.FixedLenFeature([], tf.string),
+                "dr/params": tf.io.FixedLenFeature([], tf.string),
+                "dr/topk_ids": tf.io.FixedLenFeature([], tf.string),
+                "dr/topk_probs": tf.io.FixedLenFeature([], tf.string)}
+
+    def parse(serialized):
+        p = tf.io.parse_single_example(serialized, features)
+        return {"key": p[sidecar.KEY],
+                "dr_params": tf.reshape(tf.io.decode_raw(p["dr/params"], tf.int16,
+                                                         little_endian=True),
+                                        [num_samples, words]),
+                "dr_ids": tf.reshape(tf.io.decode_raw(p["dr/topk_ids"], tf.int16,
+                                                      little_endian=True),
+                                     [num_samples, top_k]),
+                "dr_probs": tf.reshape(tf.io.decode_raw(p["dr/topk_probs"], tf.float16,
+                                                        little_endian=True),
+                                       [num_samples, top_k])}
+    return parse
+
+
+def make_replay_fn(header: dict, num_classes: int, p: float = 0.99):
+    """(record with dr_* fields, element seed) -> {"image" (normalised float),
+    "teacher_probs" [C]}."""
+    spec = AugmentationSpec.from_header(header["augmentation"])
+    prep = preprocessing_lib.get_preprocessing(spec.preprocessing_type)
+    ns = int(header["num_samples"])
+
+    def replay(record, seed):
+        seed = tf.cast(seed, tf.int64)
+        use_stored = tf.random.stateless_uniform([], _sub(seed, 7)) < p
+        j = tf.random.stateless_uniform([], _sub(seed, 8), 0, ns, tf.int32)
+
+        def stored():
+            s = sample_seed(spec, record["filename"], j)
+            image = render(record["encoded"], unpack_words(record["dr_params"][j], s, spec),
+                           spec, prep)
+            return image, densify(record["dr_ids"][j], record["dr_probs"][j], num_classes)
+
+        def fresh():
+            s = _sub(seed, 9)
+            words = sample_words(record["encoded"], s, spec, prep)
+            image = render(record["encoded"], unpack_words(words, s, spec), spec, prep)
+            return image, tf.one_hot(record["label"], num_classes, dtype=tf.float32)
+
+        image, target = tf.cond(use_stored, stored, fresh)
+        return {"image": normalize(image), "teacher_probs": target}
+
+    return replay, prep
+
+
+# ------------------------------------------------------------------ CLI
+def main(argv=None) -> int:
+    from absl import flags
+
+    from engine.errors import UserError
+    from kd import shards
+
+    flags.DEFINE_string("teacher", None, "Teacher spec(s), as kd.extract_logits.")
+    flags.DEFINE_string("data_dir", None, "TFRecord directory of the images.")
+    flags.DEFINE_string("output_dir", None, "Side-car directory to write.")
+    flags.DEFINE_string("pattern", "train-*", "Glob of the image shards.")
+    flags.DEFINE_integer("num_samples", 20, "NS: stored augmentations per image.")
+    flags.DEFINE_integer("top_k", 10, "K: teacher probabilities kept per sample.")
+    flags.DEFINE_string("preprocessing_type", "imagenet", "Crop/flip path and view size.")
+    flags.DEFINE_string("randaugment", "2,9", "RandAugment 'N,M[,std]' (empty = off).")
+    flags.DEFINE_float("random_erasing", 0.25, "RandomErasing probability (0 = off).")
+    flags.DEFINE_integer("seed", 0, "Seed of the stored augmentations.")
+    flags.DEFINE_integer("batch_size", 16, "Images per teacher batch (x NS views).")
+    shards.add_cli_sharding_flags(flags)
+    try:
+        flags.FLAGS(argv or sys.argv)
+    except flags.Error as e:
+        print(f"error: {str(e).splitlines()[0]}", file=sys.stderr)
+        return 2
+    f = flags.FLAGS
+    for name in ("teacher", "data_dir", "output_dir"):
+        if not f[name].value:
+            print(f"error: --{name} is required", file=sys.stderr)
+            return 2
+    try:
+        ra = randaugment.parse_randaugment_flag(f.randaugment) if f.randaugment else None
+    except ValueError as e:
+        print(f"error: --randaugment: {e}", file=sys.stderr)
+        return 2
+    spec = AugmentationSpec(f.preprocessing_type, ra, f.random_erasing, f.seed)
+    num_shards, shard_index = shards.cli_sharding(f.num_shards, f.shard_index)
+    try:
+        header = reinforce(f.teacher, f.data_dir, f.output_dir, spec,
+                           num_samples=f.num_samples, top_k=f.top_k, pattern=f.pattern,
+                           batch_size=f.batch_size, num_shards=num_shards,
+                           shard_index=shard_index)
+    except (UserError, DataError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(f"{len(header['shards'])} side-car shard(s) in {f.output_dir}: NS={f.num_samples}, "
+          f"K={f.top_k}, {header['bytes_per_sample']:.1f} bytes/sample on disk "
+          f"({header['bytes_per_sample_payload']} payload)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
