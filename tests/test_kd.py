@@ -237,7 +237,7 @@ def test_in_record_logits_as_the_original(tmp_path):
 
 def test_offline_logits_need_tfrecords(tmp_path):
     cfg = config.make_config(model_dir=str(tmp_path / "run"), kd_temp=1.0, **TINY)
-    with pytest.raises(DataError, match="offline teacher logits need TFRecord shards"):
+    with pytest.raises(DataError, match="offline teacher targets need TFRecord shards"):
         trainer.run(cfg)
 
 
