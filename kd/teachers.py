@@ -3,6 +3,7 @@
 A teacher spec is ``KIND:PATH[@PREPROCESSING]``; several, comma-separated, form an ensemble.
 - ``run:DIR`` -- a run directory of ours: the network is rebuilt from its config.yaml and
   restored from best/ when there is one, else the latest checkpoint; its own preprocessing.
+  ``run:DIR/ckpt-N`` (or ``run:DIR/best/ckpt-N``) picks that checkpoint.
 - ``keras:FILE.keras`` -- a saved Keras model.
 - ``savedmodel:DIR`` -- a SavedModel; its ``preprocessed`` signature (our exports) or else
   ``serving_default`` with one float image input, the first output taken as logits.
@@ -70,13 +71,18 @@ def _load_run(path: str, spec: str) -> Teacher:
     from engine.checkpoints import best_checkpoint_path
     from engine.trainer import build_model
 
+    prefix = None
+    if not os.path.isdir(path) and tf.io.gfile.exists(path + ".index"):  # a checkpoint prefix
+        prefix, path = path, os.path.dirname(path)
+        if not os.path.isfile(os.path.join(path, "config.yaml")):  # best/ckpt-N
+            path = os.path.dirname(path)
     config_path = os.path.join(path, "config.yaml")
     if not os.path.isfile(config_path):
         raise TeacherError(f"--teacher {spec!r}: {config_path} does not exist (not a run "
                            "directory of ours)")
     with open(config_path) as f:
         cfg = yaml.safe_load(f)
-    prefix = best_checkpoint_path(path) or tf.train.latest_checkpoint(path)
+    prefix = prefix or best_checkpoint_path(path) or tf.train.latest_checkpoint(path)
     if prefix is None:
         raise TeacherError(f"--teacher {spec!r}: no checkpoint in {path}")
     num_classes = int(cfg.get("resolved_num_classes") or cfg.get("num_classes") or 0)

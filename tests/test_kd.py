@@ -257,3 +257,38 @@ def test_run_directory_teacher(tmp_path, data):
                                     log=lambda *_: None)
     assert header["teacher"][0]["spec"] == f"run:{run_dir}"
     assert json.dumps(header)  # the header is plain JSON
+    prefix = tf.train.latest_checkpoint(run_dir)
+    x = tf.random.stateless_normal([2, 32, 32, 3], [0, 1]) * 40
+    np.testing.assert_allclose(Ensemble(f"run:{prefix}").logits_from_views(x).numpy(),
+                               ens.logits_from_views(x).numpy(), rtol=1e-5, atol=1e-5)
+
+
+def test_work_split_from_tf_config(monkeypatch):
+    cluster = {"worker": ["localhost:1", "localhost:2", "localhost:3"]}
+    monkeypatch.setenv("TF_CONFIG", json.dumps({"cluster": cluster,
+                                                "task": {"type": "worker", "index": 2}}))
+    assert shards.cli_sharding(None, None) == (3, 2)
+    assert shards.cli_sharding(4, 1) == (4, 1)  # explicit flags win
+    files = [f"train-{i}" for i in range(7)]
+    assert shards.assigned(files, 3, 2) == ["train-2", "train-5"]
+    with pytest.raises(DataError, match="--shard_index must be in \[0, --num_shards=3\)"):
+        shards.assigned(files, 3, 3)
+
+
+@pytest.mark.parametrize("module", ["kd.extract_logits", "kd.reinforce"])
+def test_cli_bad_input_is_one_line(tmp_path, module):
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    proc = subprocess.run([sys.executable, "-m", module, "--teacher=keras:/none.keras",
+                           f"--data_dir={tmp_path}/missing", f"--output_dir={tmp_path}/o"],
+                          capture_output=True, text=True, cwd=ROOT, env=env, timeout=120)
+    assert proc.returncode == 2
+    lines = [l for l in proc.stderr.splitlines() if l.startswith("error:")]
+    assert lines == [f"error: no TFRecord shard matches {tmp_path}/missing/train-* "
+                     f"({tmp_path}/missing is not a directory)"]
+    proc = subprocess.run([sys.executable, "-m", module, f"--data_dir={tmp_path}"],
+                          capture_output=True, text=True, cwd=ROOT, env=env, timeout=120)
+    assert proc.returncode == 2 and "error: --teacher is required" in proc.stderr
