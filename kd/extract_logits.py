@@ -48,7 +48,7 @@ def shard_examples(teacher: Ensemble, image_file: str, batch_size: int, logits_f
         for key, row in zip(keys.numpy(), logits):
             yield tf.train.Example(features=tf.train.Features(feature={
                 sidecar.KEY: shards.bytes_feature(key),
-                "image/logit": shards.float_feature(row)})).SerializeToString()
+                "image/logit": shards.float_feature(row)})).SerializeToString(deterministic=True)
 
 
 def extract_logits(teacher_spec: str, data_dir: str, output_dir: str, *,

@@ -186,7 +186,7 @@ def shard_examples(image_file, spec, prep, teacher, num_samples, top_k, batch_si
                 "dr/params": _bytes(words[i].numpy().astype("<i2").tobytes()),
                 "dr/topk_ids": _bytes(top_i[i].astype("<i2").tobytes()),
                 "dr/topk_probs": _bytes(top_p[i].astype("<f2").tobytes()),
-            })).SerializeToString()
+            })).SerializeToString(deterministic=True)
 
 
 def _bytes(value: bytes):

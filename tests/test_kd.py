@@ -292,3 +292,27 @@ def test_cli_bad_input_is_one_line(tmp_path, module):
     proc = subprocess.run([sys.executable, "-m", module, f"--data_dir={tmp_path}"],
                           capture_output=True, text=True, cwd=ROOT, env=env, timeout=120)
     assert proc.returncode == 2 and "error: --teacher is required" in proc.stderr
+
+
+def test_two_concurrent_processes_write_what_one_writes(tmp_path, teacher):
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+    data = write_digit_shards(str(tmp_path / "tfr"), num_shards=4, limit=200)
+    one = str(tmp_path / "one")
+    extract.extract_logits(teacher, data, one, log=lambda *_: None)
+    two = str(tmp_path / "two")
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    procs = [subprocess.Popen([sys.executable, "-m", "kd.extract_logits", f"--teacher={teacher}",
+                               f"--data_dir={data}", f"--output_dir={two}", "--num_shards=2",
+                               f"--shard_index={i}"], cwd=ROOT, env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+             for i in range(2)]
+    for p in procs:
+        _, err = p.communicate(timeout=180)
+        assert p.returncode == 0, err.decode()[-500:]
+    assert read_sidecar(one) == read_sidecar(two)
+    header = sidecar.read_header(two)  # the last process to finish saw every shard
+    assert len(header["shards"]) == 4
+    sidecar.check_coverage(two, sorted(tf.io.gfile.glob(data + "/train-*")), "logits")
