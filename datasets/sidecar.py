@@ -29,6 +29,7 @@ HEADER = "sidecar.json"
 FORMAT_VERSION = 1
 KEY = "image/filename"
 KEY_MISMATCH_MARK = "side-car key mismatch"
+PARSE_BATCH = 256
 
 
 def header_path(directory: str) -> str:
@@ -114,7 +115,10 @@ def zip_with_sidecar(image_file, parse_image, directory: str, parse_sidecar):
     rides along as "sidecar_key" for `check_key` (which must run after the pipeline's
     ignore_errors(), so a mismatch stops the run instead of being skipped as a bad image)."""
     images = tf.data.TFRecordDataset(image_file).map(parse_image)
-    side = tf.data.TFRecordDataset(sidecar_file(directory, image_file)).map(parse_sidecar)
+    # parse_sidecar takes a vector of serialized records: parsing 256 at a time is several
+    # times cheaper per record than one by one.
+    side = tf.data.TFRecordDataset(sidecar_file(directory, image_file)).batch(
+        PARSE_BATCH).map(parse_sidecar).unbatch()
 
     def merge(record, extra):
         extra = dict(extra)

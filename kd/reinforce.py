@@ -240,18 +240,16 @@ def parse_sidecar(num_samples: int, top_k: int, words: int):
                 "dr/topk_ids": tf.io.FixedLenFeature([], tf.string),
                 "dr/topk_probs": tf.io.FixedLenFeature([], tf.string)}
 
-    def parse(serialized):
-        p = tf.io.parse_single_example(serialized, features)
+    def parse(serialized):  # a vector of records
+        p = tf.io.parse_example(serialized, features)
+
+        def raw(key, dtype, shape):
+            return tf.reshape(tf.io.decode_raw(p[key], dtype, little_endian=True),
+                              [-1] + shape)
         return {"key": p[sidecar.KEY],
-                "dr_params": tf.reshape(tf.io.decode_raw(p["dr/params"], tf.int16,
-                                                         little_endian=True),
-                                        [num_samples, words]),
-                "dr_ids": tf.reshape(tf.io.decode_raw(p["dr/topk_ids"], tf.int16,
-                                                      little_endian=True),
-                                     [num_samples, top_k]),
-                "dr_probs": tf.reshape(tf.io.decode_raw(p["dr/topk_probs"], tf.float16,
-                                                        little_endian=True),
-                                       [num_samples, top_k])}
+                "dr_params": raw("dr/params", tf.int16, [num_samples, words]),
+                "dr_ids": raw("dr/topk_ids", tf.int16, [num_samples, top_k]),
+                "dr_probs": raw("dr/topk_probs", tf.float16, [num_samples, top_k])}
     return parse
 
 
@@ -267,19 +265,18 @@ def make_replay_fn(header: dict, num_classes: int, p: float = 0.99):
         use_stored = tf.random.stateless_uniform([], _sub(seed, 7)) < p
         j = tf.random.stateless_uniform([], _sub(seed, 8), 0, ns, tf.int32)
 
-        def stored():
-            s = sample_seed(spec, record["filename"], j)
-            image = render(record["encoded"], unpack_words(record["dr_params"][j], s, spec),
-                           spec, prep)
-            return image, densify(record["dr_ids"][j], record["dr_probs"][j], num_classes)
-
-        def fresh():
-            s = _sub(seed, 9)
-            words = sample_words(record["encoded"], s, spec, prep)
-            image = render(record["encoded"], unpack_words(words, s, spec), spec, prep)
-            return image, tf.one_hot(record["label"], num_classes, dtype=tf.float32)
-
-        image, target = tf.cond(use_stored, stored, fresh)
+        # One render path for both cases (no tf.cond): the stored record j, or a fresh one
+        # drawn from the element's seed with the same augmentation config.
+        stored_seed = sample_seed(spec, record["filename"], j)
+        fresh_seed = _sub(seed, 9)
+        fresh_words = sample_words(record["encoded"], fresh_seed, spec, prep)
+        words = tf.where(use_stored, tf.cast(record["dr_params"][j], tf.int16), fresh_words)
+        render_seed = tf.where(use_stored, tf.cast(stored_seed, tf.int64),
+                               tf.cast(fresh_seed, tf.int64))
+        image = render(record["encoded"], unpack_words(words, render_seed, spec), spec, prep)
+        target = tf.where(use_stored,
+                          densify(record["dr_ids"][j], record["dr_probs"][j], num_classes),
+                          tf.one_hot(record["label"], num_classes, dtype=tf.float32))
         return {"image": normalize(image), "teacher_probs": target}
 
     return replay, prep

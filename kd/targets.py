@@ -46,8 +46,8 @@ def parse_logits_sidecar(num_classes: int):
     features = {sidecar.KEY: tf.io.FixedLenFeature([], tf.string),
                 "image/logit": tf.io.FixedLenFeature([num_classes], tf.float32)}
 
-    def parse(serialized):
-        parsed = tf.io.parse_single_example(serialized, features)
+    def parse(serialized):  # a vector of records
+        parsed = tf.io.parse_example(serialized, features)
         return {"key": parsed[sidecar.KEY], "teacher_logits": parsed["image/logit"]}
     return parse
 

@@ -34,7 +34,7 @@ def setup(tmp_path_factory):
 def stored_records(out, name="train-00000-of-00002"):
     h = sidecar.read_header(out)
     parse = dr.parse_sidecar(h["num_samples"], h["top_k"], h["words_per_sample"])
-    return list(tf.data.TFRecordDataset(os.path.join(out, name)).map(parse))
+    return list(tf.data.TFRecordDataset(os.path.join(out, name)).batch(8).map(parse).unbatch())
 
 
 def image_records(data, name="train-00000-of-00002"):
