@@ -29,7 +29,6 @@ import argparse
 import json
 import os
 import pathlib
-import platform
 import statistics
 import sys
 import tarfile
@@ -42,6 +41,7 @@ import tensorflow as tf  # noqa: E402
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from bench import environment  # noqa: E402
 from preprocessing import get_preprocessing  # noqa: E402
 from preprocessing.common import normalize  # noqa: E402
 from preprocessing.train_augment import AugmentConfig, make_train_fn  # noqa: E402
@@ -175,10 +175,7 @@ def main(argv=None):
         "cores_per_gpu_for_2x": 2 * args.gpu_img_s / heaviest,
     }
     report = {"config": vars(args), "results": rows, "goal": goal,
-              "versions": {"tensorflow": tf.__version__, "keras": keras.__version__,
-                           "python": platform.python_version()},
-              "machine": {"platform": platform.platform(), "cpu_count": os.cpu_count()},
-              "date": time.strftime("%Y-%m-%d")}
+              **environment.describe()}
     print(f"{'pipeline':<12} {'img/s':>8} {'img/s/core':>11}   ({args.threads} thread(s), "
           f"{args.num_images} Imagenette JPEGs, median of {args.repeats})")
     for r in rows:

@@ -24,7 +24,6 @@ import argparse
 import json
 import os
 import pathlib
-import platform
 import shutil
 import sys
 import time
@@ -32,8 +31,8 @@ import time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+from bench import environment  # noqa: E402
 import keras  # noqa: E402
-import tensorflow as tf  # noqa: E402
 
 from engine import config, trainer  # noqa: E402
 from kd import reinforce as dr  # noqa: E402
@@ -118,10 +117,7 @@ def main(argv=None):
     for r in rows:
         r["vs_erm"] = r["ms_per_step"] / erm
     report = {"config": vars(args), "generation": generation, "training": rows,
-              "versions": {"tensorflow": tf.__version__, "keras": keras.__version__,
-                           "python": platform.python_version()},
-              "machine": {"platform": platform.platform(), "cpu_count": os.cpu_count()},
-              "date": time.strftime("%Y-%m-%d")}
+              **environment.describe()}
     print(f"generation: {images} images x NS {args.num_samples} = "
           f"{generation['samples']} samples in {gen_seconds:.1f} s "
           f"({generation['samples_per_s']:.1f} samples/s), "

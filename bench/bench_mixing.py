@@ -17,7 +17,6 @@ import argparse
 import json
 import os
 import pathlib
-import platform
 import statistics
 import sys
 import time
@@ -28,6 +27,7 @@ import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+from bench import environment  # noqa: E402
 from engine import config, optim, train_step  # noqa: E402
 from engine.trainer import POLICIES, build_model  # noqa: E402
 
@@ -98,10 +98,7 @@ def main(argv=None):
         print(f"{r['mode']:<8} {r['ms_per_step']:8.1f} ms/step  {r['vs_none']:5.2f}x none  "
               f"{r['ms_per_step'] / cutmix:5.2f}x cutmix")
     report = {"config": vars(args), "results": rows,
-              "versions": {"tensorflow": tf.__version__, "keras": keras.__version__,
-                           "python": platform.python_version()},
-              "machine": {"platform": platform.platform(), "cpu_count": os.cpu_count()},
-              "date": time.strftime("%Y-%m-%d")}
+              **environment.describe()}
     if args.json_out:
         pathlib.Path(args.json_out).write_text(json.dumps(report, indent=1))
     return report

@@ -71,23 +71,10 @@ def extract_logits(teacher_spec: str, data_dir: str, output_dir: str, *,
 def main(argv=None) -> int:
     from absl import flags
 
-    flags.DEFINE_string("teacher", None, "Teacher spec(s): run:DIR, keras:FILE[@prep], "
-                        "savedmodel:DIR[@prep]; comma-separated = ensemble.")
-    flags.DEFINE_string("data_dir", None, "TFRecord directory of the images.")
-    flags.DEFINE_string("output_dir", None, "Side-car directory to write.")
-    flags.DEFINE_string("pattern", "train-*", "Glob of the image shards.")
-    flags.DEFINE_integer("batch_size", 256, "Teacher batch size.")
-    shards.add_cli_sharding_flags(flags)
-    try:
-        flags.FLAGS(argv or sys.argv)
-    except flags.Error as e:
-        print(f"error: {str(e).splitlines()[0]}", file=sys.stderr)
+    shards.define_cli_flags(flags, 256, "Teacher batch size.")
+    f = shards.parse_cli(flags, argv or sys.argv)
+    if f is None:
         return 2
-    f = flags.FLAGS
-    for name in ("teacher", "data_dir", "output_dir"):
-        if not f[name].value:
-            print(f"error: --{name} is required", file=sys.stderr)
-            return 2
     num_shards, shard_index = shards.cli_sharding(f.num_shards, f.shard_index)
     try:
         header = extract_logits(f.teacher, f.data_dir, f.output_dir, pattern=f.pattern,

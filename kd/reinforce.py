@@ -37,7 +37,6 @@ from dataclasses import asdict, dataclass
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 import preprocessing as preprocessing_lib  # noqa: E402
@@ -289,28 +288,16 @@ def main(argv=None) -> int:
     from engine.errors import UserError
     from kd import shards
 
-    flags.DEFINE_string("teacher", None, "Teacher spec(s), as kd.extract_logits.")
-    flags.DEFINE_string("data_dir", None, "TFRecord directory of the images.")
-    flags.DEFINE_string("output_dir", None, "Side-car directory to write.")
-    flags.DEFINE_string("pattern", "train-*", "Glob of the image shards.")
+    shards.define_cli_flags(flags, 16, "Images per teacher batch (x NS views).")
     flags.DEFINE_integer("num_samples", 20, "NS: stored augmentations per image.")
     flags.DEFINE_integer("top_k", 10, "K: teacher probabilities kept per sample.")
     flags.DEFINE_string("preprocessing_type", "imagenet", "Crop/flip path and view size.")
     flags.DEFINE_string("randaugment", "2,9", "RandAugment 'N,M[,std]' (empty = off).")
     flags.DEFINE_float("random_erasing", 0.25, "RandomErasing probability (0 = off).")
     flags.DEFINE_integer("seed", 0, "Seed of the stored augmentations.")
-    flags.DEFINE_integer("batch_size", 16, "Images per teacher batch (x NS views).")
-    shards.add_cli_sharding_flags(flags)
-    try:
-        flags.FLAGS(argv or sys.argv)
-    except flags.Error as e:
-        print(f"error: {str(e).splitlines()[0]}", file=sys.stderr)
+    f = shards.parse_cli(flags, argv or sys.argv)
+    if f is None:
         return 2
-    f = flags.FLAGS
-    for name in ("teacher", "data_dir", "output_dir"):
-        if not f[name].value:
-            print(f"error: --{name} is required", file=sys.stderr)
-            return 2
     try:
         ra = randaugment.parse_randaugment_flag(f.randaugment) if f.randaugment else None
     except ValueError as e:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from typing import Callable
 
 import tensorflow as tf
@@ -113,10 +114,34 @@ def float_feature(values):
     return tf.train.Feature(float_list=tf.train.FloatList(value=values))
 
 
-def add_cli_sharding_flags(flags) -> None:
+REQUIRED_FLAGS = ("teacher", "data_dir", "output_dir")
+
+
+def define_cli_flags(flags, batch_size: int, batch_help: str) -> None:
+    """The flags both side-car CLIs share: teacher, data, output, shards and sharding."""
+    flags.DEFINE_string("teacher", None, "Teacher spec(s): run:DIR[/ckpt-N], "
+                        "keras:FILE[@prep], savedmodel:DIR[@prep]; comma-separated = ensemble.")
+    flags.DEFINE_string("data_dir", None, "TFRecord directory of the images.")
+    flags.DEFINE_string("output_dir", None, "Side-car directory to write.")
+    flags.DEFINE_string("pattern", "train-*", "Glob of the image shards.")
+    flags.DEFINE_integer("batch_size", batch_size, batch_help)
     flags.DEFINE_integer("num_shards", None, "Processes sharing the work (default: TF_CONFIG "
                          "workers, else 1).")
     flags.DEFINE_integer("shard_index", None, "This process's index in [0, num_shards).")
+
+
+def parse_cli(flags, argv):
+    """Parsed FLAGS, or None after printing one `error:` line (bad or missing flag)."""
+    try:
+        flags.FLAGS(argv)
+    except flags.Error as e:
+        print(f"error: {str(e).splitlines()[0]}", file=sys.stderr)
+        return None
+    for name in REQUIRED_FLAGS:
+        if not flags.FLAGS[name].value:
+            print(f"error: --{name} is required", file=sys.stderr)
+            return None
+    return flags.FLAGS
 
 
 def cli_sharding(num_shards, shard_index) -> tuple[int, int]:
