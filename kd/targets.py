@@ -29,7 +29,6 @@ LOGITS_ERROR_MARK = "teacher logits"
 @dataclass
 class TargetSource:
     mode: str  # "off" | "sidecar" | "record" | "online" | "reinforce"
-    temperature: float = 0.0
     sidecar: tuple | None = None  # (directory, parse_fn) for DataSource.train_records
     replay_fn: object = None  # reinforce: (record, seed) -> {"image", "teacher_probs", ...}
 
@@ -53,11 +52,10 @@ def parse_logits_sidecar(num_classes: int):
 
 
 def from_config(cfg: dict, source, num_classes: int, prep_name: str) -> TargetSource:
-    temperature = float(cfg["kd_temp"])
-    if not temperature:
+    if not cfg["kd_temp"]:
         return TargetSource("off")
     if cfg["teacher"]:
-        return TargetSource("online", temperature)
+        return TargetSource("online")
     if source.kind != "tfrecord":
         raise DataError(f"--kd_temp: offline teacher targets need TFRecord shards, but the "
                         f"data is {source.description}; build TFRecords (python -m "
@@ -75,13 +73,12 @@ def from_config(cfg: dict, source, num_classes: int, prep_name: str) -> TargetSo
         parse = reinforce.parse_sidecar(header["num_samples"], header["top_k"],
                                         header["words_per_sample"])
         replay_fn, _ = reinforce.make_replay_fn(header, num_classes, float(cfg["reinforce_p"]))
-        return TargetSource("reinforce", temperature, (path, parse), replay_fn)
+        return TargetSource("reinforce", (path, parse), replay_fn)
     if cfg["kd_logits_path"]:
         sidecar.check_coverage(cfg["kd_logits_path"], source.train_files, "logits",
                                expect={"num_classes": num_classes})
-        return TargetSource("sidecar", temperature,
-                            (cfg["kd_logits_path"], parse_logits_sidecar(num_classes)))
-    return TargetSource("record", temperature)
+        return TargetSource("sidecar", (cfg["kd_logits_path"], parse_logits_sidecar(num_classes)))
+    return TargetSource("record")
 
 
 def check_logits_length(num_classes: int, description: str):
