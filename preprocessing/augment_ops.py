@@ -81,11 +81,14 @@ SOLARIZE_ADD_THRESHOLD = 128
 
 
 # ------------------------------------------------------------------ helpers
-def _as_image(image):
+def as_uint8_image(image, who: str = "an augment op"):
+    """The image as a tensor; TypeError naming `who` unless it is uint8."""
     image = tf.convert_to_tensor(image)
     if image.dtype != tf.uint8:
-        raise TypeError(f"augment ops expect a uint8 image, got {image.dtype}")
+        raise TypeError(f"{who} expects a uint8 image, got {image.dtype}")
     return image
+
+
 
 
 def _as_arg(arg):
@@ -130,7 +133,7 @@ def _apply_lut(image, lut):
 
 def _transform(image, transform):
     """Projective transform (8 floats, output -> input coords), NEAREST, fill 128."""
-    image = _as_image(image)
+    image = as_uint8_image(image)
     shape = tf.shape(image)
     out = tf.raw_ops.ImageProjectiveTransformV3(
         images=image[tf.newaxis],
@@ -145,17 +148,17 @@ def _transform(image, transform):
 # --------------------------------------------------------------------- ops
 def identity(image, arg=None, center=None):
     """Returns the image unchanged."""
-    return tf.identity(_as_image(image))
+    return tf.identity(as_uint8_image(image))
 
 
 def invert(image, arg=None, center=None):
     """255 - x."""
-    return tf.constant(255, tf.uint8) - _as_image(image)
+    return tf.constant(255, tf.uint8) - as_uint8_image(image)
 
 
 def auto_contrast(image, arg=None, center=None):
     """Per-channel min/max stretch to [0, 255] (PIL autocontrast, cutoff 0)."""
-    image = _as_image(image)
+    image = as_uint8_image(image)
     flat = tf.reshape(image, [-1, 3])
     lo = tf.cast(tf.reduce_min(flat, axis=0), tf.float64)[:, None]
     hi = tf.cast(tf.reduce_max(flat, axis=0), tf.float64)[:, None]
@@ -170,7 +173,7 @@ def auto_contrast(image, arg=None, center=None):
 
 def equalize(image, arg=None, center=None):
     """Per-channel histogram equalisation, as PIL ``ImageOps.equalize``."""
-    image = _as_image(image)
+    image = as_uint8_image(image)
     hist = _channel_hist(image)  # [3, 256]
     total = tf.reduce_sum(hist, axis=1, keepdims=True)
     bins = tf.range(256, dtype=tf.int32)[None, :]
@@ -188,7 +191,7 @@ def equalize(image, arg=None, center=None):
 
 def posterize(image, arg, center=None):
     """Keeps the ``arg`` most significant bits (0..8) of every value."""
-    image = _as_image(image)
+    image = as_uint8_image(image)
     bits = tf.clip_by_value(tf.cast(tf.floor(_as_arg(arg)), tf.int32), 0, 8)
     mask = tf.bitwise.bitwise_and(
         tf.bitwise.left_shift(tf.constant(255, tf.int32), 8 - bits), 255)
@@ -197,13 +200,13 @@ def posterize(image, arg, center=None):
 
 def solarize(image, arg, center=None):
     """Inverts the pixels ``>= arg`` (threshold in 0..256)."""
-    image = _as_image(image)
+    image = as_uint8_image(image)
     return tf.where(tf.cast(image, tf.float32) >= _as_arg(arg), 255 - image, image)
 
 
 def solarize_add(image, arg, center=None):
     """Adds ``arg`` (clipped to [0, 255]) to the pixels ``< 128``."""
-    image = _as_image(image)
+    image = as_uint8_image(image)
     x = tf.cast(image, tf.float32)
     added = tf.cast(tf.clip_by_value(x + _as_arg(arg), 0.0, 255.0), tf.uint8)
     return tf.where(image < SOLARIZE_ADD_THRESHOLD, added, image)
@@ -211,14 +214,14 @@ def solarize_add(image, arg, center=None):
 
 def color(image, arg, center=None):
     """Saturation: blend with the grayscale image (factor 1 = identity)."""
-    image = _as_image(image)
+    image = as_uint8_image(image)
     gray = tf.tile(_grayscale(image), [1, 1, 3])
     return _blend(gray, image, arg)
 
 
 def contrast(image, arg, center=None):
     """Blend with the rounded mean grayscale value (PIL ImageEnhance.Contrast)."""
-    image = _as_image(image)
+    image = as_uint8_image(image)
     mean = tf.cast(tf.floor(
         tf.reduce_mean(tf.cast(_grayscale(image), tf.float64)) + 0.5), tf.float32)
     return _blend(tf.fill(tf.shape(image), mean), image, arg)
@@ -226,7 +229,7 @@ def contrast(image, arg, center=None):
 
 def brightness(image, arg, center=None):
     """Blend with black (factor 0 = black, 1 = identity)."""
-    image = _as_image(image)
+    image = as_uint8_image(image)
     return _blend(tf.zeros_like(image), image, arg)
 
 
@@ -235,7 +238,7 @@ _SMOOTH_KERNEL = [[1.0, 1.0, 1.0], [1.0, 5.0, 1.0], [1.0, 1.0, 1.0]]
 
 def sharpness(image, arg, center=None):
     """Blend with the PIL SMOOTH-filtered image, border pixels unchanged."""
-    image = _as_image(image)
+    image = as_uint8_image(image)
     x = tf.cast(image, tf.float32)[tf.newaxis]
     k = tf.constant(_SMOOTH_KERNEL, tf.float32) / 13.0
     k = tf.tile(k[:, :, None, None], [1, 1, 3, 1])
@@ -253,7 +256,7 @@ def sharpness(image, arg, center=None):
 
 def rotate(image, arg, center=None):
     """Rotates by ``arg`` degrees counter-clockwise about the image centre."""
-    image = _as_image(image)
+    image = as_uint8_image(image)
     theta = _as_arg(arg) * (math.pi / 180.0)
     shape = tf.cast(tf.shape(image), tf.float32)
     h1, w1 = shape[0] - 1.0, shape[1] - 1.0
@@ -296,7 +299,7 @@ def cutout(image, arg, center=None):
     """
     if center is None:
         raise ValueError("Cutout needs an explicit center=(row, col)")
-    image = _as_image(image)
+    image = as_uint8_image(image)
     pad = tf.cast(tf.floor(_as_arg(arg)), tf.int32)
     center = tf.cast(tf.convert_to_tensor(center), tf.int32)
     shape = tf.shape(image)
@@ -342,7 +345,7 @@ def apply_op(image, op_index, arg, center=(0, 0), names=OP_NAMES):
 
     ``center`` is only used by Cutout.  Dispatch is a ``tf.switch_case``.
     """
-    image = _as_image(image)
+    image = as_uint8_image(image)
     arg = _as_arg(arg)
     center = tf.cast(tf.convert_to_tensor(center), tf.int32)
     branches = [(lambda fn=OPS[n]: fn(image, arg, center)) for n in names]

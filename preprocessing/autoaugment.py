@@ -359,9 +359,7 @@ def apply(image, policy_name, params):
     input's shape.
     """
     t = _tables(policy_name)
-    image = tf.convert_to_tensor(image)
-    if image.dtype != tf.uint8:
-        raise TypeError(f"AutoAugment expects a uint8 image, got {image.dtype}")
+    image = A.as_uint8_image(image, "AutoAugment")
     sub = tf.cast(params["sub_policy"], tf.int32)
     applied = tf.cast(params["applied"], tf.bool)
     signs = tf.cast(params["signs"], tf.float32)

@@ -162,9 +162,7 @@ def apply(image, params, names=A.RANDAUGMENT_NAMES, scale="torchvision"):
     """
     if scale not in SCALES:
         raise ValueError(f"scale must be one of {SCALES}, got {scale!r}")
-    image = tf.convert_to_tensor(image)
-    if image.dtype != tf.uint8:
-        raise TypeError(f"RandAugment expects a uint8 image, got {image.dtype}")
+    image = A.as_uint8_image(image, "RandAugment")
     idx = tf.cast(params["op_indices"], tf.int32)
     mags = tf.cast(params["magnitudes"], tf.float32)
     signs = tf.cast(params["signs"], tf.float32)

@@ -41,6 +41,7 @@ import math
 
 import tensorflow as tf
 
+from preprocessing import augment_ops as A
 from preprocessing.common import as_int32_seed as _seed
 
 DEFAULT_AREA = (0.02, 1.0 / 3.0)
@@ -102,9 +103,7 @@ def apply(image, params, mode="random", fill=MEAN_FILL):
     """
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
-    image = tf.convert_to_tensor(image)
-    if image.dtype != tf.uint8:
-        raise TypeError(f"RandomErasing expects a uint8 image, got {image.dtype}")
+    image = A.as_uint8_image(image, "RandomErasing")
     box = tf.cast(params["box"], tf.int32)
     shape = tf.shape(image)
 
