@@ -1,0 +1,149 @@
+"""Numerics shared by the ImageNet-C corruptions (Hendrycks & Dietterich, "Benchmarking
+Neural Network Robustness to Common Corruptions and Perturbations", ICLR 2019).
+
+Every corruption is ``fn(image, severity, seed) -> image``: ``image`` uint8 [H, W, 3] with
+static H and W, ``severity`` a Python int in 1..5, ``seed`` an int32/int64 [2] stateless
+seed. The same seed gives the same pixels, in eager mode, in a ``tf.function`` and inside
+a tf.data map, which is what lets the JPEG generator and the on-the-fly evaluation share
+one code path. The reference is the ``imagecorruptions-imaug`` package (the maintained
+fork of Hendrycks' code); the helpers here reproduce the SciPy / scikit-image numerics it
+relies on (filter boundary modes, ``scipy.ndimage.zoom`` with ``order=1``) so that the
+deterministic corruptions match it pixel for pixel.
+"""
+
+import numpy as np
+import tensorflow as tf
+
+from preprocessing.common import as_seed, split_seed  # noqa: F401 (re-exported)
+
+SEVERITIES = (1, 2, 3, 4, 5)
+
+# SciPy boundary mode -> numpy.pad mode giving the same index pattern.
+_PAD_MODES = {"nearest": "edge", "reflect": "symmetric", "mirror": "reflect",
+              "wrap": "wrap"}
+
+
+def check_severity(name, severity):
+    if severity not in SEVERITIES:
+        raise ValueError(f"{name}: severity must be one of 1..5, got {severity!r}")
+    return severity - 1
+
+
+def static_hw(image):
+    """(H, W) as Python ints; the corruptions build their index tables from them."""
+    height, width = image.shape[-3], image.shape[-2]
+    if height is None or width is None:
+        raise ValueError("corruptions need a static image height and width "
+                         f"(got shape {image.shape}); crop or resize to a fixed size first")
+    return int(height), int(width)
+
+
+def to_unit(image):
+    """uint8 [0, 255] -> float32 [0, 1] (the reference's ``np.array(x) / 255.``)."""
+    return tf.cast(image, tf.float32) / 255.0
+
+
+def to_uint8(x255):
+    """float on the 0-255 scale -> uint8 by clipping and truncation: the reference returns
+    floats that ``imagecorruptions.corrupt`` converts with ``np.uint8`` (which truncates)."""
+    return tf.cast(tf.clip_by_value(x255, 0.0, 255.0), tf.uint8)
+
+
+def unit_to_uint8(x):
+    """float [0, 1] -> uint8 as the reference's ``np.clip(x, 0, 1) * 255`` then ``np.uint8``."""
+    return to_uint8(tf.clip_by_value(x, 0.0, 1.0) * 255.0)
+
+
+def pad_indices(size, before, after, mode):
+    """int32 numpy indices that pad an axis of length ``size`` in a SciPy boundary mode."""
+    if mode not in _PAD_MODES:
+        raise ValueError(f"unknown boundary mode {mode!r} (one of {sorted(_PAD_MODES)})")
+    return np.pad(np.arange(size), (before, after), mode=_PAD_MODES[mode]).astype(np.int32)
+
+
+def pad(x, pads, mode):
+    """Pads the leading axes of ``x`` (``pads`` = [(before, after), ...] per axis) in a SciPy
+    boundary mode ('nearest', 'reflect', 'mirror', 'wrap') or 'constant' (zeros)."""
+    if mode == "constant":
+        return tf.pad(x, list(pads) + [(0, 0)] * (x.shape.rank - len(pads)))
+    for axis, (before, after) in enumerate(pads):
+        if before or after:
+            idx = pad_indices(int(x.shape[axis]), before, after, mode)
+            x = tf.gather(x, idx, axis=axis)
+    return x
+
+
+def gaussian_kernel_1d(sigma, truncate=4.0):
+    """``scipy.ndimage.gaussian_filter1d``'s weights: radius int(truncate*sigma + 0.5)."""
+    radius = int(truncate * float(sigma) + 0.5)
+    t = np.arange(-radius, radius + 1, dtype=np.float64)
+    w = np.exp(-0.5 * (t / float(sigma)) ** 2)
+    return (w / w.sum()).astype(np.float32)
+
+
+def separable_filter(x, kernel_h, kernel_w, mode):
+    """Correlates float [H, W, C] with the outer product of two odd 1-D kernels per channel
+    (depthwise), padding in a SciPy boundary mode so the output keeps its size."""
+    channels = int(x.shape[-1])
+    rh, rw = len(kernel_h) // 2, len(kernel_w) // 2
+    x = pad(x, [(rh, rh), (rw, rw)], mode)[tf.newaxis]
+    kh = np.tile(np.asarray(kernel_h, np.float32)[:, None, None, None], (1, 1, channels, 1))
+    kw = np.tile(np.asarray(kernel_w, np.float32)[None, :, None, None], (1, 1, channels, 1))
+    x = tf.nn.depthwise_conv2d(x, kh, [1, 1, 1, 1], "VALID")
+    x = tf.nn.depthwise_conv2d(x, kw, [1, 1, 1, 1], "VALID")
+    return x[0]
+
+
+def gaussian_filter(x, sigma, mode="nearest", truncate=4.0):
+    """skimage ``gaussian(x, sigma, channel_axis=-1)`` on float [H, W, C] (SciPy
+    ``gaussian_filter`` over H and W; default mode 'nearest', truncate 4)."""
+    k = gaussian_kernel_1d(sigma, truncate)
+    return separable_filter(x, k, k, mode)
+
+
+def filter2d(x, kernel, mode="mirror"):
+    """Correlates float [H, W, C] with a 2-D kernel per channel; the default 'mirror' is
+    OpenCV's BORDER_REFLECT_101 (``cv2.filter2D``'s default), kernel anchor at its centre."""
+    kernel = np.asarray(kernel, np.float32)
+    kh, kw = kernel.shape
+    channels = int(x.shape[-1])
+    x = pad(x, [(kh // 2, kh - 1 - kh // 2), (kw // 2, kw - 1 - kw // 2)], mode)[tf.newaxis]
+    k = np.tile(kernel[:, :, None, None], (1, 1, channels, 1))
+    return tf.nn.depthwise_conv2d(x, k, [1, 1, 1, 1], "VALID")[0]
+
+
+def _linear_table(size_in, size_out):
+    """Indices and weights of ``scipy.ndimage.zoom(order=1)`` along one axis (grid_mode False:
+    output sample o reads input coordinate o * (in - 1) / (out - 1))."""
+    if size_out == 1 or size_in == 1:
+        coords = np.zeros(size_out)
+    else:
+        coords = np.arange(size_out, dtype=np.float64) * (size_in - 1) / (size_out - 1)
+    lo = np.clip(np.floor(coords).astype(np.int32), 0, size_in - 1)
+    hi = np.minimum(lo + 1, size_in - 1)
+    frac = (coords - lo).astype(np.float32)
+    return lo, hi, frac
+
+
+def zoom_linear(x, out_h, out_w):
+    """``scipy.ndimage.zoom(x, (out_h/H, out_w/W, 1), order=1)`` for float [H, W, C]."""
+    h, w = static_hw(x[tf.newaxis])
+    for axis, (size_in, size_out) in enumerate(((h, out_h), (w, out_w))):
+        lo, hi, frac = _linear_table(size_in, size_out)
+        shape = [-1, 1, 1] if axis == 0 else [1, -1, 1]
+        frac = tf.reshape(tf.constant(frac), shape)
+        x = tf.gather(x, lo, axis=axis) * (1.0 - frac) + tf.gather(x, hi, axis=axis) * frac
+    return x
+
+
+def clipped_zoom(x, zoom):
+    """The reference's ``clipped_zoom``: centre crop ceil(n / zoom) per axis, zoom it by
+    ``zoom`` with ``scipy.ndimage.zoom(order=1)`` (output round(crop * zoom)), then keep the
+    top-left H x W (the callers' ``[:H, :W]``)."""
+    h, w = static_hw(x[tf.newaxis])
+    ch, cw = int(np.ceil(h / float(zoom))), int(np.ceil(w / float(zoom)))
+    top, left = (h - ch) // 2, (w - cw) // 2
+    crop = x[top:top + ch, left:left + cw]
+    # scipy's output size: round(in * zoom), computed in float64 like zoom() does.
+    out_h, out_w = int(round(ch * float(zoom))), int(round(cw * float(zoom)))
+    return zoom_linear(crop, out_h, out_w)[:h, :w]
