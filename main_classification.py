@@ -4,6 +4,9 @@
     python main_classification.py --config configs/vanilla_r50_imagenet.yaml \
         --data_dir /data/imagenet-tfrecords --model_dir /runs/r50
     python main_classification.py --dataset_name /data/cifar10 --preprocessing_type small_32
+    python main_classification.py --config configs/vanilla_r50_imagenet.yaml \
+        --data_dir /data/imagenet-tfrecords --model_dir /runs/r50 \
+        --robustness on_the_fly                          # ImageNet-C mCE, corrupted in-graph
 
 Flags keep the names and meanings of clovaai/assembled-cnn (see `--helpfull` and
 `engine/config.py`); `--config` takes YAML presets, and flags on the command line win.
@@ -48,6 +51,13 @@ def main(argv):
     except DataError as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(2)
+    if "robustness" in result:
+        report = result["robustness"]
+        mce = "  ".join(f"{k} {report[k]:.4f}" for k in ("mce_15", "mce_19", "mce_evaluated")
+                        if report[k] is not None)
+        print(f"final: clean error {report['clean']['error']:.4f} | {mce} | normalised by "
+              f"{report['normaliser']} | {result['out_dir']}")
+        return
     print(f"final: top-1 {result['top1']:.4f} | top-5 {result['top5']:.4f} | "
           f"ECE {result['ece']:.4f} | loss {result['loss']:.4f} | "
           f"{result['count']} eval images | model_dir {cfg['model_dir']}")

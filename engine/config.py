@@ -175,6 +175,24 @@ def define_flags() -> None:
     _string("pretrained_model_checkpoint_path", None, "Fine-tune from this run directory or "
             "checkpoint prefix of ours: every weight except the classifier is restored, BN "
             "statistics included.")
+    # --- robustness (ImageNet-C; engine/robustness_eval.py)
+    _string("robustness", None, "Evaluate the --eval_checkpoint of model_dir on corrupted "
+            "data and exit: on_the_fly (corrupt the eval split in the input pipeline), "
+            "tree:DIR (ImageNet-C layout DIR/<corruption>/<severity>/<class>/<file>) or "
+            "tfds:NAME[@DATA_DIR] (imagenet2012_corrupted, cifar10_corrupted).")
+    _string("corruptions", "all", "Corruptions for --robustness: all (19), standard (15), "
+            "extra (4) or a comma list of names.")
+    _string("severities", "1-5", "Severities for --robustness: e.g. 1-5 or 1,3,5.")
+    _integer("corruption_seed", 0, "Seed of the on-the-fly corruptions (the same seed as "
+             "python -m datasets.build_corrupted gives the same pixels).")
+    _integer("corruption_jpeg_quality", 85, "On the fly: JPEG-encode each corrupted image at "
+             "this quality, as ImageNet-C's files are (0 = off).")
+    _integer("robustness_max_images", 0, "On the fly: evaluate only the first N eval images "
+             "(0 = all); the same images for every corruption.")
+    _string("robustness_baseline", None, "report.json of another run's --robustness to "
+            "normalise CE by instead of AlexNet (use it for any dataset but ImageNet).")
+    _string("robustness_dir", None, "Where the report, table and plots go "
+            "(default model_dir/robustness/<tree|tfds|on_the_fly>).")
     _string("export_dir", None, "Write a SavedModel here after training and verify it.")
     _integer("keep_checkpoint_max", 5, "Checkpoints kept in model_dir (plus the best).")
 
@@ -306,6 +324,24 @@ def validate(cfg: dict[str, Any]) -> None:
     need(not (cfg["eval_only"] and cfg["pretrained_model_checkpoint_path"]),
          "--eval_only evaluates model_dir; use --model_dir, not "
          "--pretrained_model_checkpoint_path")
+    if cfg["robustness"]:
+        need(not cfg["clean"], "--robustness with --clean would delete the checkpoint to "
+             "evaluate")
+        need(not cfg["pretrained_model_checkpoint_path"], "--robustness evaluates model_dir; "
+             "use --model_dir, not --pretrained_model_checkpoint_path")
+        from preprocessing.corruptions.registry import parse_corruptions, parse_severities
+        for key, parse in (("corruptions", parse_corruptions), ("severities", parse_severities)):
+            try:
+                parse(cfg[key])
+            except ValueError as e:
+                raise ConfigError(f"--{key}: {e}") from None
+        need(0 <= cfg["corruption_jpeg_quality"] <= 100,
+             "--corruption_jpeg_quality must be in 0..100")
+        need(cfg["robustness_max_images"] >= 0, "--robustness_max_images must be >= 0")
+        baseline = cfg["robustness_baseline"]
+        need(not baseline or os.path.isfile(baseline),
+             f"--robustness_baseline: file not found: {baseline}")
+        cfg["eval_only"] = True  # a robustness run only reads model_dir
     need(not cfg["preprocessing_type"] or re.fullmatch(r"[a-z0-9_]+", cfg["preprocessing_type"]),
          f"--preprocessing_type: bad name {cfg['preprocessing_type']!r}")
     need(cfg["resnet_version"] in (1, 2), f"--resnet_version must be 1 or 2, got "

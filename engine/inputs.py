@@ -110,16 +110,17 @@ def eval_steps(eval_size: int, global_batch: int, num_pipelines: int) -> int:
     return max(1, math.ceil(per_pipeline / per_step))
 
 
-def eval_dataset(source, preprocess_eval, image_size: int, cfg: PipelineConfig,
+def eval_dataset(source, preprocess_record, image_size: int, cfg: PipelineConfig,
                  eval_size: int, input_context: tf.distribute.InputContext):
-    """Batches of {"image", "label", "weight", "skipped"}; every example counted once."""
+    """Batches of {"image", "label", "weight", "skipped"}; every example counted once.
+    preprocess_record: record {"encoded", "label", "filename"} -> float image."""
     per_replica = input_context.get_per_replica_batch_size(cfg.global_batch)
     replicas_here = input_context.num_replicas_in_sync // input_context.num_input_pipelines
     steps = eval_steps(eval_size, cfg.global_batch, input_context.num_input_pipelines)
     total = steps * replicas_here * per_replica
 
     def decode(index, record):
-        return {"image": preprocess_eval(record["encoded"]),
+        return {"image": preprocess_record(record),
                 "label": tf.cast(record["label"], tf.int32),
                 "filename": record["filename"], "weight": tf.constant(1.0),
                 "index": index}

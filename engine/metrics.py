@@ -53,11 +53,13 @@ class Accumulator:
             value = np.asarray(value, dtype=np.float64)
             self.sums[key] = self.sums.get(key, 0.0) + value
 
-    def result(self) -> dict[str, float]:
+    def result(self, reliability: bool = False) -> dict:
+        """count, loss, top1, top5, ece; with ``reliability``, also the per-bin count, mean
+        confidence and accuracy (the reliability diagram's data)."""
         n = float(self.sums.get("count", 0.0))
         if n == 0:
             return {"count": 0}
-        return {
+        out = {
             "count": int(round(n)),
             "loss": float(self.sums["loss"] / n),
             "top1": float(self.sums["top1"] / n),
@@ -65,6 +67,14 @@ class Accumulator:
             "ece": ece_from_bins(self.sums["bin_count"], self.sums["bin_conf"],
                                  self.sums["bin_correct"]),
         }
+        if reliability:
+            count = np.asarray(self.sums["bin_count"], np.float64)
+            safe = np.maximum(count, 1.0)
+            out["reliability"] = {
+                "count": [int(round(c)) for c in count],
+                "confidence": (np.asarray(self.sums["bin_conf"]) / safe).tolist(),
+                "accuracy": (np.asarray(self.sums["bin_correct"]) / safe).tolist()}
+        return out
 
 
 def ece_from_bins(bin_count, bin_conf, bin_correct) -> float:

@@ -217,12 +217,15 @@ class Run:
                                         self.kd.record_options, self.kd.replay_fn)
         return iter(self.strategy.distribute_datasets_from_function(fn))
 
-    def _eval_iterator(self):
-        eval_size = self.source.eval_size
+    def _eval_iterator(self, source=None, preprocess_record=None):
+        source = source or self.source
+        preprocess_record = preprocess_record or (lambda record: self.prep.eval(
+            record["encoded"]))
+        eval_size = source.eval_size
         pipelines = distribute.num_workers(self.strategy)
 
         def fn(ctx):
-            return inputs.eval_dataset(self.source, self.prep.eval, self.prep.eval_size,
+            return inputs.eval_dataset(source, preprocess_record, self.prep.eval_size,
                                        self.eval_pipeline, eval_size, ctx)
         steps = inputs.eval_steps(eval_size, self.cfg["val_batch_size"], pipelines)
         return iter(self.strategy.distribute_datasets_from_function(fn)), steps
@@ -277,16 +280,19 @@ class Run:
         return eval_loop
 
     # --- evaluation
-    def evaluate(self) -> dict:
-        iterator, steps = self._eval_iterator()
+    def evaluate(self, source=None, preprocess_record=None, reliability=False) -> dict:
+        """Metrics of the model on ``source``'s eval split (default: the run's), images made
+        by ``preprocess_record`` (default: the run's eval preprocessing)."""
+        source = source or self.source
+        iterator, steps = self._eval_iterator(source, preprocess_record)
         if not hasattr(self, "_eval_loop"):
             self._eval_loop = self._make_eval_loop()
         t0 = time.time()
         sums = self._eval_loop(iterator, tf.constant(steps))
         acc = metrics.Accumulator()
         acc.add({k: v.numpy() for k, v in sums.items() if k != "skipped"})
-        result = acc.result()
-        result["skipped"] = int(self.source.eval_size - result.get("count", 0))
+        result = acc.result(reliability)
+        result["skipped"] = int(source.eval_size - result.get("count", 0))
         result["seconds"] = round(time.time() - t0, 2)
         return result
 
@@ -302,13 +308,18 @@ class Run:
         self.log.record(tag, step=step, epoch=epoch, **result)
 
     # --- modes
-    def eval_only(self) -> dict:
+    def restore_for_eval(self, mode: str = "--eval_only") -> str:
+        """Restores the --eval_checkpoint (latest or best) of model_dir; returns its path."""
         which = self.cfg["eval_checkpoint"]
         path = (best_checkpoint_path(self.model_dir) if which == "best"
                 else self.ckpts.latest())
         if path is None:
-            raise RunDirError(f"--eval_only: no {which} checkpoint in {self.model_dir}")
+            raise RunDirError(f"{mode}: no {which} checkpoint in {self.model_dir}")
         self.ckpts.checkpoint.restore(path).expect_partial().assert_existing_objects_matched()
+        return path
+
+    def eval_only(self) -> dict:
+        path = self.restore_for_eval()
         self.log.say(f"evaluating {path} on {self.source.description}")
         result = self.evaluate()
         self._report_eval(result, self.step // max(self.steps_per_epoch, 1), "eval_only")
@@ -421,6 +432,9 @@ class Run:
 def run(cfg: dict) -> dict:
     the_run = Run(cfg)
     try:
+        if cfg["robustness"]:
+            from engine import robustness_eval
+            return robustness_eval.run(the_run)
         if cfg["eval_only"] or cfg["train_epochs"] == 0:
             return the_run.eval_only()
         return the_run.train()

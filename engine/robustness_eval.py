@@ -1,0 +1,175 @@
+"""``main_classification.py --robustness=...``: clean and corrupted evaluation of one
+checkpoint, reported as CE / mCE (``engine.robustness``), a text table, report.json, and
+PNG figures (error per corruption, error versus severity, reliability diagrams).
+
+On the fly, each eval image goes through the model's eval preprocessing to uint8 (the
+ImageNet-C generator's resize + centre crop), then the corruption with its per-image seed
+(``registry.image_seed``), then -- like the published files -- a JPEG round trip at
+``--corruption_jpeg_quality``, then the model's normalisation. Nothing is written to disk.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+import tensorflow as tf
+
+from datasets import corrupted
+from datasets.source import DataSource
+from engine import plots, robustness
+from engine.errors import ConfigError
+from preprocessing import common
+from preprocessing.corruptions import registry
+
+
+def corrupt_record_fn(prep, name: str, severity: int, seed: int, jpeg_quality: int):
+    """record -> normalised float image: eval crop, corruption, JPEG round trip."""
+    def preprocess(record):
+        image = prep.eval_uint8(record["encoded"])
+        image_seed = registry.image_seed(record["filename"], record["encoded"], name,
+                                         severity, seed)
+        image = registry.corrupt(image, name, severity, image_seed)
+        if jpeg_quality:
+            image = tf.io.decode_jpeg(tf.io.encode_jpeg(image, quality=jpeg_quality),
+                                      dct_method=common.DCT_METHOD)
+            image = tf.ensure_shape(image, [prep.eval_size, prep.eval_size, 3])
+        return common.normalize(image)
+    return preprocess
+
+
+def stored_record_fn(size: int):
+    """record -> normalised float image for files already at their final size (resized to
+    ``size`` only when they are not)."""
+    def preprocess(record):
+        image = common.decode(record["encoded"])
+        shape = tf.shape(image)
+        image = tf.cond(tf.logical_and(shape[0] == size, shape[1] == size),
+                        lambda: tf.cast(image, tf.float32),
+                        lambda: tf.image.resize(image, [size, size]))
+        return common.normalize(tf.ensure_shape(image, [size, size, 3]))
+    return preprocess
+
+
+def _first_images(source: DataSource, count: int) -> DataSource:
+    """The first ``count`` eval images of ``source`` (the same ones for every corruption)."""
+    if not count or count >= (source.eval_size or 0):
+        return source
+
+    def records(input_context=None):
+        ds = source.eval_records().take(count)
+        if input_context is not None and input_context.num_input_pipelines > 1:
+            ds = ds.shard(input_context.num_input_pipelines, input_context.input_pipeline_id)
+        return ds
+
+    return DataSource(kind=source.kind, num_classes=source.num_classes,
+                      class_names=source.class_names, train_size=None, eval_size=count,
+                      default_preprocessing=source.default_preprocessing,
+                      description=f"first {count} eval images of {source.description}",
+                      _eval_fn=records)
+
+
+def _label_offset(run, name: str) -> int:
+    # TFDS imagenet2012_corrupted labels are 0..999; the original's 1001-class layout
+    # (label 0 = background) needs +1.
+    return 1 if name == "imagenet2012_corrupted" and run.num_classes == 1001 else 0
+
+
+def _inputs(run, kind, location, data_dir, name, severity):
+    cfg = run.cfg
+    if kind == "on_the_fly":
+        return (_first_images(run.source, cfg["robustness_max_images"]),
+                corrupt_record_fn(run.prep, name, severity, cfg["corruption_seed"],
+                                  cfg["corruption_jpeg_quality"]))
+    if kind == "tree":
+        source = corrupted.tree_source(location, name, severity, run.source.class_names,
+                                       run.num_classes)
+    else:
+        source = corrupted.tfds_source(location, name, severity, data_dir, run.num_classes,
+                                       _label_offset(run, location))
+    return source, stored_record_fn(run.prep.eval_size)
+
+
+def _load_baseline(path):
+    if not path:
+        return None
+    try:
+        with open(path) as f:
+            report = json.load(f)
+        report["clean"]["error"], report["corruptions"]
+    except (OSError, ValueError, KeyError, TypeError):
+        raise ConfigError(f"--robustness_baseline {path}: not a report.json of "
+                          "--robustness") from None
+    return report
+
+
+def run(the_run) -> dict:
+    cfg = the_run.cfg
+    kind, location, data_dir = corrupted.parse_flag(cfg["robustness"])
+    names = registry.parse_corruptions(cfg["corruptions"])
+    severities = registry.parse_severities(cfg["severities"])
+    baseline = _load_baseline(cfg["robustness_baseline"])
+    out_dir = cfg["robustness_dir"] or os.path.join(the_run.model_dir, "robustness", kind)
+    path = the_run.restore_for_eval("--robustness")
+    log = the_run.log.say
+    log(f"robustness of {path}: {len(names)} corruption(s) x severities "
+        f"{','.join(map(str, severities))} ({cfg['robustness']})")
+
+    clean_source = (_first_images(the_run.source, cfg["robustness_max_images"])
+                    if kind == "on_the_fly" else the_run.source)
+    clean = the_run.evaluate(clean_source, reliability=True)
+    log(f"clean: top-1 {clean['top1']:.4f} | ECE {clean['ece']:.4f} ({clean['count']} images)")
+    results = {}
+    for name in names:
+        results[name] = {}
+        for severity in severities:
+            source, preprocess = _inputs(the_run, kind, location, data_dir, name, severity)
+            result = the_run.evaluate(source, preprocess, reliability=True)
+            results[name][severity] = result
+            log(f"{name} {severity}: top-1 {result['top1']:.4f} | ECE {result['ece']:.4f} "
+                f"({result['count']} images, {result['seconds']:.0f} s)")
+
+    report = robustness.summarize(results, clean, baseline, cfg["robustness_baseline"] or "")
+    report.update(checkpoint=path, source=cfg["robustness"], seed=cfg["corruption_seed"],
+                  jpeg_quality=(cfg["corruption_jpeg_quality"] if kind == "on_the_fly"
+                                else None),
+                  images=clean["count"])
+    report["reliability"] = {"clean": clean["reliability"]}
+    for name, per_severity in results.items():
+        for severity, result in per_severity.items():
+            report["reliability"][f"{name}_{severity}"] = result["reliability"]
+    if the_run.chief:
+        _write(report, out_dir, os.path.basename(os.path.normpath(the_run.model_dir)))
+    table = robustness.format_table(report)
+    print(table)
+    log(f"report, table and figures in {out_dir}")
+    return {"robustness": report, "table": table, "out_dir": out_dir}
+
+
+def _write(report: dict, out_dir: str, title: str) -> None:
+    os.makedirs(out_dir, exist_ok=True)
+    with open(os.path.join(out_dir, "report.json"), "w") as f:
+        json.dump(report, f, indent=1)
+    with open(os.path.join(out_dir, "table.txt"), "w") as f:
+        f.write(robustness.format_table(report) + "\n")
+    plots.robustness_figures(report, out_dir, title)
+    reliability = report["reliability"]
+    plots.reliability_diagram(reliability["clean"],
+                              os.path.join(out_dir, "reliability_clean.png"),
+                              f"{title}: clean (ECE {report['clean']['ece']:.3f})")
+    # One corrupted diagram: all corrupted images pooled (per-severity diagrams would be 95).
+    pooled = {"count": [0] * len(reliability["clean"]["count"])}
+    pooled["confidence"] = [0.0] * len(pooled["count"])
+    pooled["accuracy"] = [0.0] * len(pooled["count"])
+    for key, r in reliability.items():
+        if key == "clean":
+            continue
+        for b, n in enumerate(r["count"]):
+            pooled["count"][b] += n
+            pooled["confidence"][b] += n * r["confidence"][b]
+            pooled["accuracy"][b] += n * r["accuracy"][b]
+    for b, n in enumerate(pooled["count"]):
+        pooled["confidence"][b] /= max(n, 1)
+        pooled["accuracy"][b] /= max(n, 1)
+    plots.reliability_diagram(pooled, os.path.join(out_dir, "reliability_corrupted.png"),
+                              f"{title}: all corrupted images")
