@@ -27,16 +27,20 @@ from absl import app, flags
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string("image_dir", None, "Class-folder split or TFRecord dir (validation-*).")
-flags.DEFINE_string("output_dir", None, "Root of the corrupted tree to write.")
-flags.DEFINE_string("corruptions", "all", "all, standard, extra or a comma list of names.")
-flags.DEFINE_string("severities", "1-5", "e.g. 1-5 or 1,3,5.")
-flags.DEFINE_integer("resize_size", 256, "Shorter side before the centre crop.")
-flags.DEFINE_integer("crop_size", 224, "Centre crop size (the corrupted images' size).")
-flags.DEFINE_integer("jpeg_quality", 85, "JPEG quality of the written files.")
-flags.DEFINE_integer("seed", 0, "Corruption seed (as --corruption_seed of the evaluation).")
-flags.DEFINE_integer("num_shards", 1, "Processes sharing the files.")
-flags.DEFINE_integer("shard_index", 0, "This process's index in [0, num_shards).")
+
+
+def define_flags():
+    """The CLI's flags (defined on demand: engine.config owns --seed in the main program)."""
+    flags.DEFINE_string("image_dir", None, "Class-folder split or TFRecord dir (validation-*).")
+    flags.DEFINE_string("output_dir", None, "Root of the corrupted tree to write.")
+    flags.DEFINE_string("corruptions", "all", "all, standard, extra or a comma list of names.")
+    flags.DEFINE_string("severities", "1-5", "e.g. 1-5 or 1,3,5.")
+    flags.DEFINE_integer("resize_size", 256, "Shorter side before the centre crop.")
+    flags.DEFINE_integer("crop_size", 224, "Centre crop size (the corrupted images' size).")
+    flags.DEFINE_integer("jpeg_quality", 85, "JPEG quality of the written files.")
+    flags.DEFINE_integer("seed", 0, "Corruption seed (as --corruption_seed of the evaluation).")
+    flags.DEFINE_integer("num_shards", 1, "Processes sharing the files.")
+    flags.DEFINE_integer("shard_index", 0, "This process's index in [0, num_shards).")
 
 
 def list_inputs(image_dir: str):
@@ -152,4 +156,5 @@ def build(image_dir, output_dir, corruptions="all", severities="1-5", resize_siz
 
 
 if __name__ == "__main__":
+    define_flags()
     app.run(main)

@@ -73,7 +73,10 @@ def tfds_source(name: str, corruption: str, severity: int, data_dir: str | None,
     full_name = f"{name}/{corruption}_{severity}"
     records, info = read_tfds(full_name, split, data_dir=data_dir, training=False, seed=0,
                               label_offset=label_offset)
-    size = info.splits[split].num_examples
+    try:
+        size = info.splits[split].num_examples
+    except KeyError:  # no split metadata (a hand-made or mocked copy): count the records
+        size = int(records.reduce(0, lambda n, _: n + 1))
     return DataSource(
         kind="tfds", num_classes=num_classes, class_names=None, train_size=None,
         eval_size=int(size), default_preprocessing="",

@@ -40,8 +40,14 @@ def pooled_error(per_severity: dict) -> float:
     return wrong / count if count else float("nan")
 
 
+def _ratio(num, den):
+    # A baseline that no corruption hurts (error equal to its clean error) has no relative
+    # CE: reported as None ("--"), never as inf.
+    return num / den if abs(den) > 1e-12 else None
+
+
 def _mean(values):
-    return float(np.mean(values)) if values else None
+    return float(np.mean(values)) if values and None not in values else None
 
 
 def summarize(results: dict, clean: dict, baseline: dict | None = None,
@@ -77,8 +83,8 @@ def summarize(results: dict, clean: dict, baseline: dict | None = None,
             "severity_ece": {int(s): r["ece"] for s, r in sorted(per_severity.items())
                              if "ece" in r},
             "error": error,
-            "ce": error / norm_error[name],
-            "relative_ce": (error - clean_error) / (norm_error[name] - norm_clean),
+            "ce": _ratio(error, norm_error[name]),
+            "relative_ce": _ratio(error - clean_error, norm_error[name] - norm_clean),
         }
 
     def over(group, key):
