@@ -36,13 +36,6 @@ _ZOOMS = (np.arange(1, 1.11, 0.01), np.arange(1, 1.16, 0.01), np.arange(1, 1.21,
 _DOUBLINGS = 6
 
 
-def to_unit(image):
-    """uint8 -> float32 [0, 1] as ``x * (1 / 255)``. Not ``common.to_unit``'s ``x / 255``:
-    grappler rewrites a division by a constant into that multiplication inside a
-    tf.function but not eagerly nor in a tf.data map, and the 1-ulp difference can move a
-    truncated output by one level; written as a multiplication it is the same everywhere."""
-    return tf.cast(image, tf.float32) * np.float32(1.0 / 255.0)
-
 
 def _prepare(image, name, severity):
     level = common.check_severity(name, severity)
@@ -122,7 +115,7 @@ def defocus_blur(image, severity, seed):
     radius, alias_blur, bias = _DEFOCUS[level]
     kernel = disk_kernel(radius, alias_blur)
     filt = common.filter2d if kernel.shape[0] <= 11 else filter2d_fft
-    x = filt(to_unit(image), kernel)
+    x = filt(common.to_unit(image), kernel)
     if bias:
         x = x * (1.0 - bias)
     return common.unit_to_uint8(x)
@@ -133,7 +126,7 @@ def gaussian_blur(image, severity, seed):
     """skimage ``gaussian`` (mode 'nearest', truncate 4) with sigma 1/2/3/4/6.
     Deterministic: ``seed`` is ignored."""
     level, image = _prepare(image, "gaussian_blur", severity)
-    return common.unit_to_uint8(common.gaussian_filter(to_unit(image),
+    return common.unit_to_uint8(common.gaussian_filter(common.to_unit(image),
                                                        _GAUSSIAN[level]))
 
 
@@ -183,12 +176,12 @@ def glass_blur_with_offsets(image, severity, offsets):
     height, width = common.static_hw(image)
     offsets = tf.ensure_shape(tf.cast(offsets, tf.int32),
                               glass_offsets_shape(height, width, severity))
-    x = common.unit_to_uint8(common.gaussian_filter(to_unit(image), sigma))
+    x = common.unit_to_uint8(common.gaussian_filter(common.to_unit(image), sigma))
     flat = tf.reshape(x, [height * width, 3])
     for i in range(iterations):
         flat = tf.gather(flat, _glass_sources(offsets[i], height, width, delta))
     x = tf.reshape(flat, [height, width, 3])
-    return common.unit_to_uint8(common.gaussian_filter(to_unit(x), sigma))
+    return common.unit_to_uint8(common.gaussian_filter(common.to_unit(x), sigma))
 
 
 def glass_blur(image, severity, seed):
@@ -267,7 +260,7 @@ def _zoom_tables(size, zooms):
     for zoom in zooms:
         crop = int(np.ceil(size / float(zoom)))
         top = (size - crop) // 2
-        l, h, f = common._linear_table(crop, int(round(crop * float(zoom))))
+        l, h, f = common.linear_table(crop, int(round(crop * float(zoom))))
         lo.append(l[:size] + top)
         hi.append(h[:size] + top)
         frac.append(f[:size])
@@ -284,7 +277,7 @@ def zoom_blur(image, severity, seed):
     zooms = _ZOOMS[level]
     height, width = common.static_hw(image)
     k = len(zooms)
-    x = to_unit(image)
+    x = common.to_unit(image)
     lo, hi, frac = _zoom_tables(height, zooms)
     frac = tf.constant(frac[:, :, None, None])
     rows = (tf.reshape(tf.gather(x, lo.ravel()), [k, height, width, 3]) * (1.0 - frac)
@@ -295,4 +288,4 @@ def zoom_blur(image, severity, seed):
     layers = (tf.gather(rows, lo, axis=1, batch_dims=1) * (1.0 - frac)
               + tf.gather(rows, hi, axis=1, batch_dims=1) * frac)
     total = x + tf.transpose(tf.reduce_sum(layers, 0), [1, 0, 2])
-    return common.unit_to_uint8(total * np.float32(1.0 / (k + 1)))  # not "/": see to_unit
+    return common.unit_to_uint8(total * np.float32(1.0 / (k + 1)))  # not "/": see common.exact_div

@@ -38,9 +38,17 @@ def static_hw(image):
     return int(height), int(width)
 
 
+def exact_div(x, constant):
+    """x / constant with the same bits in eager mode, tf.function and tf.data: Grappler
+    rewrites a division by a constant into a multiplication by its reciprocal inside
+    graphs (1 ulp off, enough to flip a truncation to uint8 now and then, which would break
+    "same seed, same pixels"); DivNoNan is left alone."""
+    return tf.math.divide_no_nan(x, tf.constant(constant, x.dtype))
+
+
 def to_unit(image):
     """uint8 [0, 255] -> float32 [0, 1] (the reference's ``np.array(x) / 255.``)."""
-    return tf.cast(image, tf.float32) / 255.0
+    return exact_div(tf.cast(image, tf.float32), 255.0)
 
 
 def to_uint8(x255):
@@ -112,7 +120,7 @@ def filter2d(x, kernel, mode="mirror"):
     return tf.nn.depthwise_conv2d(x, k, [1, 1, 1, 1], "VALID")[0]
 
 
-def _linear_table(size_in, size_out):
+def linear_table(size_in, size_out):
     """Indices and weights of ``scipy.ndimage.zoom(order=1)`` along one axis (grid_mode False:
     output sample o reads input coordinate o * (in - 1) / (out - 1))."""
     if size_out == 1 or size_in == 1:
@@ -129,7 +137,7 @@ def zoom_linear(x, out_h, out_w):
     """``scipy.ndimage.zoom(x, (out_h/H, out_w/W, 1), order=1)`` for float [H, W, C]."""
     h, w = static_hw(x[tf.newaxis])
     for axis, (size_in, size_out) in enumerate(((h, out_h), (w, out_w))):
-        lo, hi, frac = _linear_table(size_in, size_out)
+        lo, hi, frac = linear_table(size_in, size_out)
         shape = [-1, 1, 1] if axis == 0 else [1, -1, 1]
         frac = tf.reshape(tf.constant(frac), shape)
         x = tf.gather(x, lo, axis=axis) * (1.0 - frac) + tf.gather(x, hi, axis=axis) * frac

@@ -24,19 +24,12 @@ _JPEG_QUALITY = (25, 18, 15, 10, 7)
 _PIL_PRECISION_BITS = 32 - 8 - 2
 
 
-def _div(x, constant):
-    """x / constant, bit for bit in eager mode, tf.function and tf.data alike: Grappler's
-    constant folding rewrites a (Real)Div by a constant into a multiplication by its
-    reciprocal in graphs (1 ulp off), which can flip a truncation to uint8. DivNoNan is
-    not rewritten."""
-    return tf.math.divide_no_nan(x, tf.constant(constant, x.dtype))
-
 
 def _planes64(image):
     """uint8 [H, W, 3] -> three float64 [H, W] planes r, g, b of the reference's
     ``np.array(x) / 255.`` (channel-first, since slicing and stacking the last axis of a
     float64 image costs more than the HSV arithmetic itself)."""
-    planes = _div(tf.cast(tf.transpose(image, [2, 0, 1]), tf.float64), 255.0)
+    planes = common.exact_div(tf.cast(tf.transpose(image, [2, 0, 1]), tf.float64), 255.0)
     return tf.unstack(planes, axis=0)
 
 
@@ -60,7 +53,7 @@ def rgb_to_hsv(r, g, b):
     numerator = tf.where(blue, r - g, tf.where(green, b - r, g - b))
     offset = tf.where(blue, 4.0 * ones, tf.where(green, 2.0 * ones, zeros))
     h = offset + numerator / tf.where(grey, ones, delta)
-    h = tf.where(grey, zeros, tf.math.floormod(_div(h, 6.0), 1.0))
+    h = tf.where(grey, zeros, tf.math.floormod(common.exact_div(h, 6.0), 1.0))
     return h, s, v
 
 
@@ -112,8 +105,8 @@ def contrast(image, severity, seed):
     h, w = common.static_hw(image)
     # int32 sums are exact up to 8M pixels per channel.
     sums = tf.reduce_sum(tf.cast(tf.reshape(image, [-1, 3]), tf.int32), axis=0)
-    means = _div(tf.cast(sums, tf.float64), 255.0 * h * w)
-    x = _div(tf.cast(image, tf.float64), 255.0)
+    means = common.exact_div(tf.cast(sums, tf.float64), 255.0 * h * w)
+    x = common.exact_div(tf.cast(image, tf.float64), 255.0)
     return common.unit_to_uint8((x - means) * c + means)
 
 

@@ -24,12 +24,6 @@ _SPECKLE = (0.15, 0.2, 0.35, 0.45, 0.6)
 _BINS = 256
 
 
-def _div(x, constant):
-    """x / constant with the same bits in eager mode and in graphs: Grappler rewrites a
-    division by a constant into a multiplication by its reciprocal (1 ulp off, enough to
-    flip a truncation to uint8 now and then); DivNoNan is left alone."""
-    return tf.math.divide_no_nan(x, tf.constant(constant, x.dtype))
-
 
 def _prepare(image, name, severity, seed):
     """Validated severity index, the static image shape and the seed as a tensor."""
@@ -38,15 +32,11 @@ def _prepare(image, name, severity, seed):
     return level, image.shape, common.as_seed(seed)
 
 
-def _unit(image):
-    """uint8 -> float32 [0, 1] (the reference's ``np.array(x) / 255.``)."""
-    return _div(tf.cast(image, tf.float32), 255.0)
-
 
 def gaussian_noise(image, severity, seed):
     """clip(x + N(0, sigma^2), 0, 1) per element, sigma = .08/.12/.18/.26/.38."""
     level, shape, seed = _prepare(image, "gaussian_noise", severity, seed)
-    x = _unit(image)
+    x = common.to_unit(image)
     noise = tf.random.stateless_normal(shape, seed, stddev=_GAUSSIAN[level])
     return common.unit_to_uint8(x + noise)
 
@@ -108,7 +98,7 @@ def shot_noise(image, severity, seed):
     levels = tf.reshape(tf.cast(image, tf.int32), [-1])
     u = tf.random.stateless_uniform(levels.shape, seed, dtype=tf.float64)
     k = poisson_quantile(levels, u, lam_scale)
-    return tf.reshape(common.unit_to_uint8(_div(k, lam_scale)), shape)
+    return tf.reshape(common.unit_to_uint8(common.exact_div(k, lam_scale)), shape)
 
 
 def impulse_noise(image, severity, seed):
@@ -133,6 +123,6 @@ def impulse_noise(image, severity, seed):
 def speckle_noise(image, severity, seed):
     """clip(x + x * N(0, sigma^2), 0, 1) per element, sigma = .15/.2/.35/.45/.6."""
     level, shape, seed = _prepare(image, "speckle_noise", severity, seed)
-    x = _unit(image)
+    x = common.to_unit(image)
     noise = tf.random.stateless_normal(shape, seed, stddev=_SPECKLE[level])
     return common.unit_to_uint8(x + x * noise)

@@ -12,7 +12,7 @@ import numpy as np
 import tensorflow as tf
 
 from preprocessing.corruptions import common
-from preprocessing.corruptions.blur import motion_blur_layer, to_unit
+from preprocessing.corruptions.blur import motion_blur_layer
 
 # loc, scale, zoom, threshold, blur radius, blur sigma, image weight
 _SNOW = ((0.1, 0.3, 3, 0.5, 10, 4, 0.8),
@@ -48,9 +48,9 @@ def snow_from_layer(image, severity, layer, angle):
     layer = tf.clip_by_value(tf.where(layer < threshold, 0.0, layer), 0.0, 1.0)
     layer = motion_blur_layer(layer, radius, sigma, angle)
     # tf.round and np.round both round halves to even.
-    layer = to_unit(tf.round(layer * 255.0)[:height, :width])  # not "/": see to_unit
+    layer = common.to_unit(tf.round(layer * 255.0)[:height, :width])
 
-    x = to_unit(tf.convert_to_tensor(image, tf.uint8))
+    x = common.to_unit(tf.convert_to_tensor(image, tf.uint8))
     gray = tf.tensordot(x, tf.constant(_GRAY, tf.float32), 1)[..., tf.newaxis]
     x = keep * x + (1.0 - keep) * tf.maximum(x, gray * 1.5 + 0.5)
     return common.unit_to_uint8(x + layer + tf.reverse(layer, [0, 1]))
