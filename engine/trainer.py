@@ -52,7 +52,8 @@ def check_model_dir(cfg: dict) -> str:
     model_dir = cfg["model_dir"]
     if cfg["eval_only"]:
         if not os.path.isdir(model_dir):
-            raise RunDirError(f"--eval_only: model_dir {model_dir} does not exist")
+            mode = "--robustness" if cfg.get("robustness") else "--eval_only"
+            raise RunDirError(f"{mode}: model_dir {model_dir} does not exist")
         return model_dir
     try:
         os.makedirs(model_dir, exist_ok=True)
