@@ -94,20 +94,14 @@ def _frost_size(texture_hw, image_hw):
     return int(math.ceil(th * factor)), int(math.ceil(tw * factor))
 
 
-def _window(taps, out):
-    """The largest span of source indices that ``out`` consecutive outputs read."""
-    return int(np.max(taps[out - 1:, 3] - taps[:len(taps) - out + 1, 0])) + 1
-
-
 @functools.lru_cache(maxsize=None)
 def _frost_tables(idx, h, w):
-    """Enlarged size, tap tables and source window sizes of texture ``idx`` for H x W."""
+    """Enlarged size and tap tables of texture ``idx`` for H x W images."""
     th, tw = frost_textures()[idx].shape[:2]
     rows, cols = _frost_size((th, tw), (h, w))
     row_taps, row_w = _cubic_table(th, rows)
     col_taps, col_w = _cubic_table(tw, cols)
-    return (rows, cols, row_taps, row_w, col_taps, col_w,
-            min(_window(row_taps, h), th), min(_window(col_taps, w), tw))
+    return rows, cols, row_taps, row_w, col_taps, col_w
 
 
 def frost_layout(image_hw):
@@ -117,33 +111,29 @@ def frost_layout(image_hw):
     return [_frost_tables(i, h, w)[:2] for i in range(len(_FROST_FILES))]
 
 
-def _local_taps(taps, weights, start, out, window, size):
-    """Taps and weights of outputs start..start+out-1, the taps relative to the first
-    source index of a ``window``-long span kept inside the source."""
-    taps = tf.slice(tf.constant(taps), [start, 0], [out, 4])
-    weights = tf.slice(tf.constant(weights), [start, 0], [out, 4])
-    first = tf.minimum(taps[0, 0], size - window)
-    return taps - first, weights, first
+@functools.lru_cache(maxsize=None)
+def _enlarged_texture(idx, h, w):
+    """Texture ``idx`` after the reference's bicubic enlargement for H x W images, as uint8
+    NumPy, computed once (eagerly, even while a graph is being traced) and cached: per image
+    only a crop of it is taken."""
+    _, _, row_taps, row_w, col_taps, col_w = _frost_tables(idx, h, w)
+    with tf.init_scope():
+        src = tf.cast(tf.constant(frost_textures()[idx]), tf.float32)
+        # OpenCV (5.x) interpolates in float32: each source row horizontally first, then
+        # the columns of those rows; it rounds half to even. Both passes gather along the
+        # leading axis (whole rows, much faster than gathering columns).
+        horiz = tf.gather(tf.transpose(src, [1, 0, 2]), col_taps)  # [cols, 4, th, 3]
+        horiz = tf.transpose(tf.reduce_sum(horiz * col_w[:, :, None, None], axis=1),
+                             [1, 0, 2])
+        out = tf.reduce_sum(tf.gather(horiz, row_taps) * row_w[:, :, None, None], axis=1)
+        return tf.cast(tf.clip_by_value(tf.round(out), 0.0, 255.0), tf.uint8).numpy()
 
 
 def _frost_crop_texture(idx, x_start, y_start, h, w):
     """Rows x_start.. and columns y_start.. (H x W) of texture ``idx`` (a Python int) after
-    the reference's bicubic enlargement; only the source window under the crop is read and
-    only the cropped pixels are interpolated."""
-    _, _, row_taps, row_w, col_taps, col_w, win_h, win_w = _frost_tables(idx, h, w)
-    texture = frost_textures()[idx]
-    th, tw = texture.shape[:2]
-    row_taps, row_w, top = _local_taps(row_taps, row_w, x_start, h, win_h, th)
-    col_taps, col_w, left = _local_taps(col_taps, col_w, y_start, w, win_w, tw)
-    src = tf.cast(tf.slice(tf.constant(texture), [top, left, 0], [win_h, win_w, 3]),
-                  tf.float32)
-    # OpenCV (5.x) interpolates in float32: each source row horizontally first, then the
-    # columns of those rows; it rounds half to even. Both passes gather along the leading
-    # axis (whole rows, much faster than gathering columns), hence the transposes.
-    horiz = tf.gather(tf.transpose(src, [1, 0, 2]), col_taps)  # [w, 4, win_h, 3]
-    horiz = tf.transpose(tf.reduce_sum(horiz * col_w[:, :, None, None], axis=1), [1, 0, 2])
-    out = tf.reduce_sum(tf.gather(horiz, row_taps) * row_w[:, :, None, None], axis=1)
-    return tf.clip_by_value(tf.round(out), 0.0, 255.0)
+    the reference's bicubic enlargement, float32."""
+    texture = tf.constant(_enlarged_texture(idx, h, w))
+    return tf.cast(tf.slice(texture, [x_start, y_start, 0], [h, w, 3]), tf.float32)
 
 
 def frost_crop(image, severity, idx, x_start, y_start):
