@@ -322,8 +322,15 @@ class Run:
     def eval_only(self) -> dict:
         path = self.restore_for_eval()
         self.log.say(f"evaluating {path} on {self.source.description}")
-        result = self.evaluate()
+        result = self.evaluate(reliability=True)
+        reliability = result.pop("reliability", None)
         self._report_eval(result, self.step // max(self.steps_per_epoch, 1), "eval_only")
+        if self.chief and reliability:
+            from engine import plots
+            path = plots.reliability_diagram(
+                reliability, os.path.join(self.model_dir, "reliability_eval.png"),
+                f"{os.path.basename(os.path.normpath(self.model_dir))} (ECE {result['ece']:.3f})")
+            self.log.say(f"reliability diagram: {path}")
         return result
 
     def train(self) -> dict:

@@ -144,6 +144,7 @@ def test_eval_only_latest_and_best(tmp_path):
     assert again["top1"] == pytest.approx(trained["top1"])
     best = trainer.run(dict(cfg, eval_only=True, eval_checkpoint="best"))
     assert best["count"] == 360
+    assert os.path.getsize(os.path.join(cfg["model_dir"], "reliability_eval.png")) > 1000
 
 
 def test_bf16_training_step(tmp_path):
