@@ -38,3 +38,15 @@ def test_bench_augment_names_a_missing_archive(tmp_path):
     from bench import bench_augment
     with pytest.raises(SystemExit, match="--data .*does not exist"):
         bench_augment.main(["--data", str(tmp_path / "none.tar.gz")])
+
+
+@pytest.mark.skipif(not os.path.exists(IMAGENETTE), reason="needs ../shared/data Imagenette")
+def test_bench_corruptions_compares_with_the_reference(tmp_path):
+    from bench import bench_corruptions
+    out = tmp_path / "corruptions.json"
+    rows = bench_corruptions.main(["--num_images", "5", "--size", "64",
+                                   "--corruptions", "contrast,zoom_blur",
+                                   "--json_out", str(out)])
+    assert [r["corruption"] for r in rows] == ["contrast", "zoom_blur"]
+    assert all(r["ours_img_s_per_core"] > 0 and r["reference_img_s_per_core"] > 0 for r in rows)
+    assert json.loads(out.read_text())["summary"] == {}  # a partial list has no averages
