@@ -46,7 +46,7 @@ def stored_record_fn(size: int):
         shape = tf.shape(image)
         image = tf.cond(tf.logical_and(shape[0] == size, shape[1] == size),
                         lambda: tf.cast(image, tf.float32),
-                        lambda: tf.image.resize(image, [size, size]))
+                        lambda: tf.image.resize(image, [size, size], antialias=True))
         return common.normalize(tf.ensure_shape(image, [size, size, 3]))
     return preprocess
 
