@@ -190,6 +190,44 @@ def _next_power_of_2(n):
     return 1 if n == 0 else 2 ** (n - 1).bit_length()
 
 
+def _plasma_levels(mapsize, wibbledecay, flat):
+    """The diamond-square levels of ``plasma_from_uniforms`` on ``flat``, the levels'
+    uniforms concatenated (level k: 3 * 4**k values), as one ``tf.while_loop``: unrolled,
+    the 8 levels of a 256 map made a graph of ~550 ops, and a tf.data map instantiates its
+    function again for every iterator (~0.25 ms per op), which cost more than the fractal."""
+    levels = int(math.log2(mapsize))
+    # The per-level wibbles in Python floats (as the reference's ``wibble /= decay``),
+    # looked up rather than divided in the graph (where a division by a constant becomes a
+    # reciprocal multiply).
+    wibbles, wibble = [], 100.0
+    for _ in range(max(levels, 1)):
+        wibbles.append(wibble)
+        wibble /= wibbledecay
+    wibbles = tf.constant(wibbles, tf.float64)
+    flat = tf.cast(flat, tf.float64)
+
+    def level(k, grid):
+        n = tf.bitwise.left_shift(1, k)
+        uniforms = tf.reshape(tf.slice(flat, [n * n - 1], [3 * n * n]), [3, n, n])
+        wib = tf.gather(wibbles, k)
+        noise = wib * (-wib + 2.0 * wib * uniforms)
+        down = tf.roll(grid, -1, axis=0)
+        right = tf.roll(grid, -1, axis=1)
+        centres = (grid + down + right + tf.roll(down, -1, axis=1)) / 4.0 + noise[0]
+        top = (centres + tf.roll(centres, 1, axis=0) + grid + right) / 4.0 + noise[1]
+        left = (centres + tf.roll(centres, 1, axis=1) + grid + down) / 4.0 + noise[2]
+        even = tf.reshape(tf.stack([grid, top], axis=-1), [n, 2 * n])
+        odd = tf.reshape(tf.stack([left, centres], axis=-1), [n, 2 * n])
+        return k + 1, tf.reshape(tf.stack([even, odd], axis=1), [2 * n, 2 * n])
+
+    _, grid = tf.while_loop(lambda k, _: k < levels, level,
+                            (tf.constant(0), tf.zeros([1, 1], tf.float64)),
+                            shape_invariants=(tf.TensorShape([]), tf.TensorShape([None, None])))
+    grid = tf.ensure_shape(grid, [mapsize, mapsize])
+    grid -= tf.reduce_min(grid)
+    return tf.cast(grid / tf.reduce_max(grid), tf.float32)
+
+
 def plasma_from_uniforms(mapsize, wibbledecay, uniforms):
     """The reference's ``plasma_fractal`` (diamond-square, normalised to [0, 1]) from its
     uniform draws: ``uniforms[k]`` is [3, n, n] in [0, 1), n = 2**k, the draws of level k
@@ -203,32 +241,17 @@ def plasma_from_uniforms(mapsize, wibbledecay, uniforms):
     end): graph optimisers reorder the four-term sums, which in float32 made tf.function
     round differently from eager mode; in float64 the reordering stays far below float32
     resolution."""
-    grid = tf.zeros([1, 1], tf.float64)
-    wibble = 100.0
-    for level in range(int(math.log2(mapsize))):
-        n = 2 ** level
-        noise = wibble * (-wibble + 2.0 * wibble * tf.cast(uniforms[level], tf.float64))
-        down = tf.roll(grid, -1, axis=0)
-        right = tf.roll(grid, -1, axis=1)
-        centres = (grid + down + right + tf.roll(down, -1, axis=1)) / 4.0 + noise[0]
-        top = (centres + tf.roll(centres, 1, axis=0) + grid + right) / 4.0 + noise[1]
-        left = (centres + tf.roll(centres, 1, axis=1) + grid + down) / 4.0 + noise[2]
-        even = tf.reshape(tf.stack([grid, top], axis=-1), [n, 2 * n])
-        odd = tf.reshape(tf.stack([left, centres], axis=-1), [n, 2 * n])
-        grid = tf.reshape(tf.stack([even, odd], axis=1), [2 * n, 2 * n])
-        wibble /= wibbledecay
-    grid -= tf.reduce_min(grid)
-    return tf.cast(grid / tf.reduce_max(grid), tf.float32)
+    levels = int(math.log2(mapsize))
+    flat = [tf.reshape(tf.cast(uniforms[k], tf.float64), [-1]) for k in range(levels)]
+    flat = tf.concat(flat, 0) if flat else tf.zeros([0], tf.float64)
+    return _plasma_levels(mapsize, wibbledecay, flat)
 
 
 def plasma_fractal(mapsize, wibbledecay, seed):
     """``plasma_from_uniforms`` with stateless uniform draws (one draw, cut per level)."""
     levels = int(math.log2(mapsize))
-    sizes = [3 * 4 ** k for k in range(levels)]
-    flat = tf.random.stateless_uniform([sum(sizes)], common.as_seed(seed))
-    parts = tf.split(flat, sizes) if levels else []
-    uniforms = [tf.reshape(u, [3, 2 ** k, 2 ** k]) for k, u in enumerate(parts)]
-    return plasma_from_uniforms(mapsize, wibbledecay, uniforms)
+    flat = tf.random.stateless_uniform([4 ** levels - 1], common.as_seed(seed))
+    return _plasma_levels(mapsize, wibbledecay, flat)
 
 
 def fog_with_plasma(image, severity, plasma):
