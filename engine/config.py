@@ -140,6 +140,9 @@ def define_flags() -> None:
             "with the teacher's densified top-K probabilities as target (needs --kd_temp=1).")
     _float("reinforce_p", 0.99, "Probability of replaying a stored sample (else a fresh view "
            "of the same augmentation with a one-hot target), as DR.")
+    _float("reinforce_partner_max_gib", 4.0, "Side-cars with mixing samples: the training "
+           "shards are held in memory for the partners' pixels; refuse shards larger than "
+           "this (GiB).")
     _string("teacher", "", "Online distillation: teacher spec(s) run inside the train step "
             "on the same augmented view (run:DIR, keras:FILE[@prep], savedmodel:DIR[@prep]; "
             "comma-separated = ensemble averaged in probability space).")
@@ -396,6 +399,8 @@ def validate(cfg: dict[str, Any]) -> None:
         need(not clash, f"--reinforce_data_path replays the stored augmentation: unset "
              f"--{', --'.join(clash)}")
         need(0.0 <= cfg["reinforce_p"] <= 1.0, "--reinforce_p must be in [0, 1]")
+        need(cfg["reinforce_partner_max_gib"] >= 0, "--reinforce_partner_max_gib must be "
+             ">= 0")
     need(not (cfg["teacher"] and cfg["multicrop"]),
          "--teacher (online distillation) cannot be combined with --multicrop")
 

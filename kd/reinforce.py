@@ -26,7 +26,12 @@ Replay (`make_replay_fn`): with probability p (DR: 0.99) one stored sample j, un
 rendered and its densified teacher distribution is the target ("smooth": the K stored
 probabilities in place, the rest of the mass spread evenly over the other classes; when the
 fp16 probabilities sum above 1 they are renormalised); otherwise a fresh view from the same
-augmentation config with a one-hot target. Mixing samples (DR's M* variants) are not stored.
+augmentation config with a one-hot target.
+
+Mixing samples (DR's M* variants, `--mixing=mixup,cutmix`, kd/reinforce_mixing.py): each
+record also holds a partner index, the mixup / CutMix parameters and the partner's own
+words; the teacher sees the mixed view, and replay fetches the partner's bytes from an
+in-memory table of the training images. 2*(2W + 10) + 4K bytes: 116 B at W = 14, K = 10.
 """
 
 from __future__ import annotations
@@ -46,9 +51,12 @@ from datasets.tfrecords import parse_record  # noqa: E402
 from preprocessing import random_erasing, randaugment  # noqa: E402
 from preprocessing.common import normalize  # noqa: E402
 
+from kd import reinforce_mixing as mixing_lib  # noqa: E402
+
 KIND = "reinforce"
 IDENTITY = ("kind", "num_classes", "teacher", "source_dir", "pattern", "augmentation",
-            "num_samples", "top_k")
+            "num_samples", "top_k", "partners")
+PARTNER_SEED, MIX_SEED = 11, 10  # sub-seeds of a sample: the partner's words, the head
 
 
 @dataclass(frozen=True)
@@ -58,25 +66,38 @@ class AugmentationSpec:
     randaugment: tuple | None = None  # (N, M, std)
     random_erasing: float = 0.0
     seed: int = 0
+    mixing: tuple = ()  # subset of ("mixup", "cutmix"), kd/reinforce_mixing.py
 
     @property
     def num_ops(self) -> int:
         return int(self.randaugment[0]) if self.randaugment else 0
 
     @property
-    def words(self) -> int:
+    def own_words(self) -> int:
+        """Words of one image's own augmentation (the whole record without mixing)."""
         return 5 + 2 * self.num_ops + (5 if self.random_erasing else 0)
+
+    @property
+    def words(self) -> int:
+        if not self.mixing:
+            return self.own_words
+        return 2 * self.own_words + mixing_lib.head_words(self.mixing)
 
     def as_header(self) -> dict:
         d = asdict(self)
         d["randaugment"] = list(self.randaugment) if self.randaugment else None
+        if self.mixing:
+            d["mixing"] = list(self.mixing)
+        else:  # headers written before mixing existed stay identical
+            del d["mixing"]
         return d
 
     @classmethod
     def from_header(cls, d: dict) -> "AugmentationSpec":
         ra = d.get("randaugment")
         return cls(d["preprocessing_type"], tuple(ra) if ra else None,
-                   float(d.get("random_erasing", 0.0)), int(d.get("seed", 0)))
+                   float(d.get("random_erasing", 0.0)), int(d.get("seed", 0)),
+                   tuple(d.get("mixing") or ()))
 
 
 def key_hash(key):
@@ -92,8 +113,7 @@ def _sub(seed, k: int):
     return tf.random.experimental.stateless_fold_in(seed, k)
 
 
-def sample_words(encoded, seed, spec: AugmentationSpec, prep):
-    """int16 [W]: the packed parameters of one sample."""
+def _own_words(encoded, seed, spec: AugmentationSpec, prep):
     geo = prep.sample_params(encoded, _sub(seed, 1))
     words = [tf.cast(geo["crop"], tf.int16), tf.cast(geo["flip"], tf.int16)[None]]
     if spec.randaugment:
@@ -110,8 +130,29 @@ def sample_words(encoded, seed, spec: AugmentationSpec, prep):
     return tf.concat(words, axis=0)
 
 
-def unpack_words(words, seed, spec: AugmentationSpec) -> dict:
-    """The parameters of `sample_words`' record (the erasing noise seed from `seed`)."""
+def sample_words(encoded, seed, spec: AugmentationSpec, prep, pool=None):
+    """int16 [W]: the packed parameters of one sample; with mixing, the head and the
+    partner's own words follow (drawn from sub-seeds the own words never use)."""
+    own = _own_words(encoded, seed, spec, prep)
+    if not spec.mixing:
+        return own
+    head = mixing_lib.sample_head(_sub(seed, MIX_SEED), spec.mixing, pool.size,
+                                  prep.train_size)
+    index = mixing_lib.unpack_head(head, spec.mixing)["partner_index"]
+    partner = _own_words(pool.lookup(tf.maximum(index, 0)), _sub(seed, PARTNER_SEED), spec,
+                         prep)
+    return tf.concat([own, head, tf.where(index >= 0, partner, tf.zeros_like(partner))], 0)
+
+
+def no_mixing_tail(spec: AugmentationSpec):
+    """The words after the own ones of a sample without a partner ([] without mixing)."""
+    if not spec.mixing:
+        return tf.zeros([0], tf.int16)
+    return tf.concat([mixing_lib.empty_head(spec.mixing), tf.zeros([spec.own_words], tf.int16)],
+                     0)
+
+
+def _unpack_own(words, seed, spec: AugmentationSpec) -> dict:
     w = tf.cast(words, tf.int32)
     params = {"geo": {"crop": w[0:4], "flip": w[4]}}
     at = 5
@@ -129,8 +170,18 @@ def unpack_words(words, seed, spec: AugmentationSpec) -> dict:
     return params
 
 
-def render(encoded, params: dict, spec: AugmentationSpec, prep):
-    """uint8 [S, S, 3]: the view of unpacked parameters."""
+def unpack_words(words, seed, spec: AugmentationSpec) -> dict:
+    """The parameters of `sample_words`' record (the erasing noise seeds from `seed`)."""
+    own = spec.own_words
+    params = _unpack_own(words[:own], seed, spec)
+    if spec.mixing:
+        tail = own + mixing_lib.head_words(spec.mixing)
+        params["mix"] = mixing_lib.unpack_head(words[own:tail], spec.mixing)
+        params["partner"] = _unpack_own(words[tail:], _sub(seed, PARTNER_SEED), spec)
+    return params
+
+
+def _render_own(encoded, params: dict, prep):
     image = prep.train_uint8_from_params(encoded, params["geo"])
     if "ra" in params:
         image = randaugment.apply(image, params["ra"])
@@ -139,14 +190,28 @@ def render(encoded, params: dict, spec: AugmentationSpec, prep):
     return image
 
 
-def sample_views(encoded, key, spec: AugmentationSpec, prep, num_samples: int):
+def render(encoded, params: dict, spec: AugmentationSpec, prep, pool=None):
+    """uint8 [S, S, 3]: the view of unpacked parameters (mixed with the partner's view
+    when the sample has one; the partner is decoded only then)."""
+    image = _render_own(encoded, params, prep)
+    if "mix" not in params:
+        return image
+    m = params["mix"]
+    index = m["partner_index"]
+    return tf.cond(index >= 0,
+                   lambda: mixing_lib.mix(image, _render_own(pool.lookup(tf.maximum(index, 0)),
+                                                             params["partner"], prep), m),
+                   lambda: image)
+
+
+def sample_views(encoded, key, spec: AugmentationSpec, prep, num_samples: int, pool=None):
     """(words int16 [NS, W], views uint8 [NS, S, S, 3]) of one image."""
     words, views = [], []
     for j in range(num_samples):
         seed = sample_seed(spec, key, j)
-        w = sample_words(encoded, seed, spec, prep)
+        w = sample_words(encoded, seed, spec, prep, pool)
         words.append(w)
-        views.append(render(encoded, unpack_words(w, seed, spec), spec, prep))
+        views.append(render(encoded, unpack_words(w, seed, spec), spec, prep, pool))
     return tf.stack(words), tf.stack(views)
 
 
@@ -164,10 +229,10 @@ def densify(ids, probs, num_classes: int):
 
 # ------------------------------------------------------------------ generation
 def shard_examples(image_file, spec, prep, teacher, num_samples, top_k, batch_size,
-                   probs_fn):
-    def per_image(record):
+                   probs_fn, pool=None):
+    def per_image(record):  # with mixing the views are mixed: the top-K is exact for them
         words, views = sample_views(record["encoded"], record["filename"], spec, prep,
-                                    num_samples)
+                                    num_samples, pool)
         return record["filename"], words, views
 
     ds = tf.data.TFRecordDataset(image_file).map(parse_record)
@@ -195,7 +260,7 @@ def _bytes(value: bytes):
 def reinforce(teacher_spec: str, data_dir: str, output_dir: str, spec: AugmentationSpec, *,
               num_samples: int = 20, top_k: int = 10, pattern: str = "train-*",
               batch_size: int = 16, num_shards: int = 1, shard_index: int = 0,
-              log=print) -> dict:
+              partner_max_gib: float = 4.0, log=print) -> dict:
     """Generates this process's reinforcement side-car shards; returns the header."""
     from datasets.source import resolve_source
     from datasets.tfrecords import list_shards
@@ -213,18 +278,22 @@ def reinforce(teacher_spec: str, data_dir: str, output_dir: str, spec: Augmentat
     teacher = Ensemble(teacher_spec, num_classes=source.num_classes)
     if top_k > teacher.num_classes:
         raise DataError(f"--top_k ({top_k}) exceeds the {teacher.num_classes} classes")
+    pool, partners = None, {}
+    if spec.mixing:  # partners are drawn from every training shard, not just ours
+        pool = mixing_lib.PartnerPool.from_files(files, partner_max_gib)
+        partners = {"partners": pool.header()}
     shards.start_header(output_dir, {
         "kind": KIND, "num_classes": teacher.num_classes, "teacher": teacher.identity,
         "source_dir": os.path.abspath(data_dir), "pattern": pattern,
         "augmentation": spec.as_header(), "num_samples": num_samples, "top_k": top_k,
         "words_per_sample": spec.words,
-        "bytes_per_sample_payload": 2 * spec.words + 4 * top_k}, IDENTITY)
+        "bytes_per_sample_payload": 2 * spec.words + 4 * top_k, **partners}, IDENTITY)
     probs_fn = tf.function(lambda views: tf.nn.softmax(
         teacher.logits_from_views(normalize(views))))
     header = shards.run_over_shards(
         files, output_dir, num_shards, shard_index,
         lambda f: shard_examples(f, spec, prep, teacher, num_samples, top_k, batch_size,
-                                 probs_fn), log)
+                                 probs_fn, pool), log)
     records = sum(e["records"] for e in header["shards"].values())
     size = sum(e["sidecar_bytes"] for e in header["shards"].values())
     header["bytes_per_sample"] = size / max(records * num_samples, 1)
@@ -252,10 +321,12 @@ def parse_sidecar(num_samples: int, top_k: int, words: int):
     return parse
 
 
-def make_replay_fn(header: dict, num_classes: int, p: float = 0.99):
+def make_replay_fn(header: dict, num_classes: int, p: float = 0.99, pool=None):
     """(record with dr_* fields, element seed) -> {"image" (normalised float),
-    "teacher_probs" [C]}."""
+    "teacher_probs" [C]}. pool: the PartnerPool of a side-car with mixing samples."""
     spec = AugmentationSpec.from_header(header["augmentation"])
+    if spec.mixing and pool is None:
+        raise ValueError("this side-car holds mixing samples: pass their PartnerPool")
     prep = preprocessing_lib.get_preprocessing(spec.preprocessing_type)
     ns = int(header["num_samples"])
 
@@ -265,14 +336,17 @@ def make_replay_fn(header: dict, num_classes: int, p: float = 0.99):
         j = tf.random.stateless_uniform([], _sub(seed, 8), 0, ns, tf.int32)
 
         # One render path for both cases (no tf.cond): the stored record j, or a fresh one
-        # drawn from the element's seed with the same augmentation config.
+        # drawn from the element's seed with the same augmentation config, never mixed
+        # (DR's clean 1 - p samples).
         stored_seed = sample_seed(spec, record["filename"], j)
         fresh_seed = _sub(seed, 9)
-        fresh_words = sample_words(record["encoded"], fresh_seed, spec, prep)
+        fresh_words = tf.concat([_own_words(record["encoded"], fresh_seed, spec, prep),
+                                 no_mixing_tail(spec)], 0)
         words = tf.where(use_stored, tf.cast(record["dr_params"][j], tf.int16), fresh_words)
         render_seed = tf.where(use_stored, tf.cast(stored_seed, tf.int64),
                                tf.cast(fresh_seed, tf.int64))
-        image = render(record["encoded"], unpack_words(words, render_seed, spec), spec, prep)
+        image = render(record["encoded"], unpack_words(words, render_seed, spec), spec, prep,
+                       pool)
         target = tf.where(use_stored,
                           densify(record["dr_ids"][j], record["dr_probs"][j], num_classes),
                           tf.one_hot(record["label"], num_classes, dtype=tf.float32))
@@ -295,6 +369,10 @@ def main(argv=None) -> int:
     flags.DEFINE_string("randaugment", "2,9", "RandAugment 'N,M[,std]' (empty = off).")
     flags.DEFINE_float("random_erasing", 0.25, "RandomErasing probability (0 = off).")
     flags.DEFINE_integer("seed", 0, "Seed of the stored augmentations.")
+    flags.DEFINE_string("mixing", "", "DR mixing samples: 'mixup', 'cutmix' or "
+                        "'mixup,cutmix' (empty = off); partners are held in memory.")
+    flags.DEFINE_float("partner_max_gib", 4.0, "With --mixing: refuse training shards "
+                       "larger than this (GiB), as they are held in memory.")
     f = shards.parse_cli(flags, argv or sys.argv)
     if f is None:
         return 2
@@ -303,13 +381,18 @@ def main(argv=None) -> int:
     except ValueError as e:
         print(f"error: --randaugment: {e}", file=sys.stderr)
         return 2
-    spec = AugmentationSpec(f.preprocessing_type, ra, f.random_erasing, f.seed)
+    try:
+        mixing = mixing_lib.parse_flag(f.mixing)
+    except ValueError as e:
+        print(f"error: --mixing: {e}", file=sys.stderr)
+        return 2
+    spec = AugmentationSpec(f.preprocessing_type, ra, f.random_erasing, f.seed, mixing)
     num_shards, shard_index = shards.cli_sharding(f.num_shards, f.shard_index)
     try:
         header = reinforce(f.teacher, f.data_dir, f.output_dir, spec,
                            num_samples=f.num_samples, top_k=f.top_k, pattern=f.pattern,
                            batch_size=f.batch_size, num_shards=num_shards,
-                           shard_index=shard_index)
+                           shard_index=shard_index, partner_max_gib=f.partner_max_gib)
     except (UserError, DataError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

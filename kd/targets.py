@@ -6,7 +6,8 @@
   TFRecords; a record without it, or with the wrong length, stops the run naming the file;
 - online (`--teacher=SPEC`): the teacher runs in the train step on the (mixed) view;
 - reinforced (`--reinforce_data_path=DIR`, kd/reinforce.py): stored augmentations replayed in
-  the input pipeline with the densified stored teacher probabilities as "teacher_probs".
+  the input pipeline with the densified stored teacher probabilities as "teacher_probs";
+  with mixing samples the partners' images are held in memory (kd/reinforce_mixing.py).
 
 Loss (spec assemble-resnet.md §2): kd_label_weight * CE(labels, student)
 + kd_weight * T^2 * CE(softmax(teacher / T), log_softmax(student / T)). Offline teacher
@@ -72,13 +73,33 @@ def from_config(cfg: dict, source, num_classes: int, prep_name: str) -> TargetSo
                             f"--preprocessing_type={stored})")
         parse = reinforce.parse_sidecar(header["num_samples"], header["top_k"],
                                         header["words_per_sample"])
-        replay_fn, _ = reinforce.make_replay_fn(header, num_classes, float(cfg["reinforce_p"]))
+        pool = _partner_pool(cfg, header, path, source.train_files)
+        replay_fn, _ = reinforce.make_replay_fn(header, num_classes, float(cfg["reinforce_p"]),
+                                                pool)
         return TargetSource("reinforce", (path, parse), replay_fn)
     if cfg["kd_logits_path"]:
         sidecar.check_coverage(cfg["kd_logits_path"], source.train_files, "logits",
                                expect={"num_classes": num_classes})
         return TargetSource("sidecar", (cfg["kd_logits_path"], parse_logits_sidecar(num_classes)))
     return TargetSource("record")
+
+
+def _partner_pool(cfg: dict, header: dict, path: str, train_files: list[str]):
+    """The in-memory partner images of a side-car with mixing samples (else None), checked
+    to be the very image list the partner indices were drawn from."""
+    mixing = header["augmentation"].get("mixing")
+    if not mixing:
+        return None
+    from kd.reinforce_mixing import PartnerPool
+    if str(cfg["mixup_type"]) != "0":
+        raise DataError(f"{sidecar.header_path(path)} holds {'/'.join(mixing)} samples "
+                        f"already: unset --mixup_type={cfg['mixup_type']}")
+    pool = PartnerPool.from_files(train_files, float(cfg["reinforce_partner_max_gib"]))
+    if pool.header() != header.get("partners"):
+        raise DataError(f"{sidecar.header_path(path)}: the mixing partners were drawn from "
+                        f"{header.get('partners')}, this run's training images are "
+                        f"{pool.header()}: regenerate the side-car")
+    return pool
 
 
 def check_logits_length(num_classes: int, description: str):
