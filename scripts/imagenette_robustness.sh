@@ -6,14 +6,14 @@
 #   runs:     vanilla, assembled   (configs/imagenette_r18_{vanilla,assembled}.yaml)
 # Logs go to $OUT/<name>.log and $OUT/<name>_robustness.log; reports to
 # $OUT/<name>/robustness/on_the_fly/.
-# Usage: TFR=/tmp/data/imagenette_tfr OUT=/tmp/runs/imagenette EPOCHS=16 \
+# Usage: TFR=/tmp/data/imagenette_tfr OUT=/tmp/runs/imagenette EPOCHS=12 \
 #            scripts/imagenette_robustness.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 TFR=${TFR:-/tmp/data/imagenette_tfr}
 OUT=${OUT:-/tmp/runs/imagenette}
-EPOCHS=${EPOCHS:-16}
+EPOCHS=${EPOCHS:-12}
 mkdir -p "${OUT}"
 
 quiet() { grep -v "^W0000\|^I0000\|^WARNING: All log messages"; }
