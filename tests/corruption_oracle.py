@@ -48,3 +48,16 @@ def same_pixels_everywhere(fn, images, severity, seeds):
         lambda im, s: fn(im, severity, s))
     np.testing.assert_array_equal(eager, np.stack(list(data.as_numpy_iterator())))
     return eager
+
+
+def severity_psnrs(corrupt, image):
+    """PSNR to the clean image of ``corrupt(image, severity)`` (a uint8 array) at
+    severities 1..5, asserting on the way that each output is uint8, keeps the shape and
+    differs from the clean image."""
+    scores = []
+    for severity in range(1, 6):
+        out = corrupt(image, severity)
+        assert out.dtype == np.uint8 and out.shape == image.shape, severity
+        assert not np.array_equal(out, image), severity
+        scores.append(psnr(out, image))
+    return scores
