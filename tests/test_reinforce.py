@@ -20,15 +20,20 @@ SPEC = dr.AugmentationSpec("small_32", (2, 9, 0.0), 0.5, seed=3)
 NS, K = 4, 5
 
 
-@pytest.fixture(scope="module")
-def setup(tmp_path_factory):
-    root = tmp_path_factory.mktemp("dr")
+def reinforced_digits(root, spec):
+    """64 digits in 2 shards, a tiny Keras teacher and their reinforcement (NS, K) under
+    ``root``: (data dir, teacher spec, side-car dir, header)."""
     data = write_digit_shards(str(root / "tfr"), num_shards=2, limit=64)
     teacher = keras_teacher(str(root / "t.keras"))
     out = str(root / "reinforced")
-    header = dr.reinforce(teacher, data, out, SPEC, num_samples=NS, top_k=K,
+    header = dr.reinforce(teacher, data, out, spec, num_samples=NS, top_k=K,
                           log=lambda *_: None)
     return data, teacher, out, header
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    return reinforced_digits(tmp_path_factory.mktemp("dr"), SPEC)
 
 
 def stored_records(out, name="train-00000-of-00002"):

@@ -16,22 +16,15 @@ from kd import targets
 from kd.teachers import Ensemble
 from preprocessing import get_preprocessing
 from preprocessing.common import normalize
-from test_kd import keras_teacher, write_digit_shards
-from test_reinforce import image_records, stored_records
+from test_reinforce import K, NS, image_records, reinforced_digits, stored_records
 
 SPEC = dr.AugmentationSpec("small_32", (2, 9, 0.0), 0.5, seed=3, mixing=("mixup", "cutmix"))
-NS, K = 4, 5
 SHARDS = ("train-00000-of-00002", "train-00001-of-00002")
 
 
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory):
-    root = tmp_path_factory.mktemp("drmix")
-    data = write_digit_shards(str(root / "tfr"), num_shards=2, limit=64)
-    teacher = keras_teacher(str(root / "t.keras"))
-    out = str(root / "reinforced")
-    header = dr.reinforce(teacher, data, out, SPEC, num_samples=NS, top_k=K,
-                          log=lambda *_: None)
+    data, teacher, out, header = reinforced_digits(tmp_path_factory.mktemp("drmix"), SPEC)
     pool = mixing.PartnerPool.from_files([os.path.join(data, n) for n in SHARDS], 1.0)
     return data, teacher, out, header, pool
 
