@@ -154,6 +154,20 @@ def define_flags() -> None:
     _list("multicrop_global_scale", ["0.25", "1.0"], "Global crop area range min,max "
           "(fraction of the image).")
     _list("multicrop_local_scale", ["0.05", "0.25"], "Local crop area range min,max.")
+    # --- t-ReX head (engine/trex.py; spec trex.md)
+    _enum("head", "linear", ["linear", "trex"], "Classifier head: linear (Dense) or trex "
+          "(L2-norm -> projector -> cosine classifier; with --memory_size > 0 its class "
+          "vectors are OCM class means).")
+    _integer("pr_hidden_layers", 3, "t-ReX projector: Linear+BN+GELU blocks (t-ReX 3, "
+             "t-ReX* 1).")
+    _integer("pr_hidden_dim", 2048, "t-ReX projector: width of the hidden blocks.")
+    _integer("pr_bottleneck_dim", 256, "t-ReX projector: output (bottleneck) width.")
+    _bool("pr_input_l2_norm", True, "t-ReX projector: L2-normalise the pooled feature first.")
+    _float("clf_tau", 0.1, "t-ReX cosine classifier temperature (<= 0: plain linear).")
+    _integer("memory_size", 8192, "t-ReX OCM memory entries (0 = learnable cosine classifier, "
+             "plain t-ReX).")
+    _float("memory_ema", 0.999, "t-ReX OCM: momentum of the EMA network that fills the "
+           "memory.")
     _string("randaugment", "", "RandAugment 'N,M[,std]': N ops, magnitude M in 0-10 "
             "(DR's 14-op list), optional magnitude noise std; empty = off.")
     _float("random_erasing", 0.0, "RandomErasing probability p (exactly p; 0 = off).")
@@ -401,8 +415,32 @@ def validate(cfg: dict[str, Any]) -> None:
         need(0.0 <= cfg["reinforce_p"] <= 1.0, "--reinforce_p must be in [0, 1]")
         need(cfg["reinforce_partner_max_gib"] >= 0, "--reinforce_partner_max_gib must be "
              ">= 0")
+    _validate_head(cfg, need)
     need(not (cfg["teacher"] and cfg["multicrop"]),
          "--teacher (online distillation) cannot be combined with --multicrop")
+
+
+TREX_KEYS = ("pr_hidden_layers", "pr_hidden_dim", "pr_bottleneck_dim", "pr_input_l2_norm",
+             "clf_tau", "memory_size", "memory_ema")
+
+
+def _validate_head(cfg: dict[str, Any], need) -> None:
+    if cfg["head"] != "trex":
+        changed = [k for k in TREX_KEYS if k in FLAGS and cfg[k] != FLAGS[k].default]
+        need(not changed, f"--{changed[0] if changed else ''} applies to the t-ReX head: set "
+             "--head=trex")
+        return
+    need(cfg["pr_hidden_layers"] >= 0, f"--pr_hidden_layers must be >= 0, got "
+         f"{cfg['pr_hidden_layers']}")
+    need(cfg["pr_hidden_dim"] >= 1 and cfg["pr_bottleneck_dim"] >= 1,
+         "--pr_hidden_dim and --pr_bottleneck_dim must be >= 1")
+    need(cfg["memory_size"] >= 0, f"--memory_size must be >= 0, got {cfg['memory_size']}")
+    need(0.0 <= cfg["memory_ema"] < 1.0, f"--memory_ema must be in [0, 1), got "
+         f"{cfg['memory_ema']}")
+    need(not (cfg["memory_size"] and cfg["clf_tau"] <= 0), "--memory_size > 0 (OCM) needs "
+         "--clf_tau > 0 (class means are compared by cosine)")
+    need(str(cfg["mixup_type"]) == "0" or not cfg["memory_size"], "--memory_size > 0 (OCM) "
+         "writes each image's label into the memory: it cannot be combined with --mixup_type")
 
 
 def to_yaml(cfg: dict[str, Any]) -> str:

@@ -3,8 +3,8 @@
 The original restored only trainable variables whose name lacked "dense", so BN moving
 statistics were lost (spec assemble-resnet.md §5, §9.6). Here the pretrained network is
 rebuilt from the `config.yaml` saved beside its checkpoint, restored whole, and every
-layer's weights except the classifier head are copied by layer name, BN moving
-mean/variance included. The head is freshly initialised for the new class count. A layer
+layer's weights except the classifier head (and a t-ReX projector, dropped for transfer)
+are copied by layer name, BN moving mean/variance included. The head is freshly initialised for the new class count. A layer
 missing on either side or a shape difference fails before any training step, naming the
 first mismatched layer.
 """
@@ -19,6 +19,9 @@ import yaml
 from engine.errors import FinetuneError
 
 HEAD = "classifier"
+# Source layers never copied: t-ReX's projector is dropped for transfer (Sariyildiz et al.
+# 2023), so a t-ReX run fine-tunes into any head.
+DROPPED = ("projector",)
 
 
 def resolve_pretrained(path: str) -> tuple[str, dict]:
@@ -70,7 +73,7 @@ def copy_all_but_head(source, target, origin: str = "pretrained") -> int:
     src_layers = {layer.name: layer for layer in source.layers if layer.weights}
     copied = set()
     for layer in target.layers:
-        if layer.name == HEAD or not layer.weights:
+        if layer.name in (HEAD,) + DROPPED or not layer.weights:
             continue
         src = src_layers.get(layer.name)
         if src is None:
@@ -84,7 +87,7 @@ def copy_all_but_head(source, target, origin: str = "pretrained") -> int:
                 f"({origin})")
         layer.set_weights(src_w)
         copied.add(layer.name)
-    extra = [n for n in src_layers if n not in copied and n != HEAD]
+    extra = [n for n in src_layers if n not in copied and n not in (HEAD,) + DROPPED]
     if extra:
         raise FinetuneError(f"architecture mismatch: pretrained layer '{extra[0]}' has no "
                             f"counterpart in the network being trained ({origin})")

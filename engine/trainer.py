@@ -31,7 +31,7 @@ from preprocessing.multicrop import config_from_flags as multicrop_from_flags
 from preprocessing.randaugment import parse_randaugment_flag
 from preprocessing.train_augment import AugmentConfig, make_train_fn
 from engine import (distribute, finetune, inputs, metrics, mixing, optim, schedules,
-                    train_step)
+                    train_step, trex)
 from engine.checkpoints import RunCheckpoints, best_checkpoint_path
 from engine.errors import ConfigError, RunDirError, TrainingDiverged
 from engine.export import export_saved_model, verify_export
@@ -100,7 +100,7 @@ def build_model(cfg: dict, num_classes: int) -> keras.Model:
         dropblock_keep_prob=tuple(float(k) for k in get("dropblock_kp", (1.0, 0.9))),
         pool_type=get("pool_type", "gap"), embedding_size=int(get("embedding_size", 0)),
         resnet_version=int(get("resnet_version", 1)), bl_alpha=get("bl_alpha", 2),
-        bl_beta=int(get("bl_beta", 4)))
+        bl_beta=int(get("bl_beta", 4)), trex_head=trex.head_from_config(cfg))
 
 
 def eval_schedule(epoch: int, cfg: dict) -> bool:
@@ -193,7 +193,12 @@ class Run:
             # Online distillation: the teacher's variables live under the strategy too.
             self.teacher = (Ensemble(cfg["teacher"], self.num_classes)
                             if self.kd.mode == "online" else None)
-            checkpoint = tf.train.Checkpoint(model=self.model, optimizer=self.optimizer)
+            # t-ReX with OCM: the class-means memory and the EMA network that fills it.
+            self.ocm = (trex.OnlineClassMeans(cfg, self.model, build_model, self.num_classes)
+                        if cfg.get("head") == "trex" and cfg.get("memory_size") else None)
+            checkpoint = tf.train.Checkpoint(model=self.model, optimizer=self.optimizer,
+                                             **(self.ocm.checkpoint_items() if self.ocm
+                                                else {}))
         self.ckpts = RunCheckpoints(checkpoint, self.model_dir, cfg["keep_checkpoint_max"],
                                     self.chief, distribute.worker_id(self.strategy))
 
@@ -240,6 +245,9 @@ class Run:
         # before every step, in cross-replica context, so it is right on every replica and
         # after a resume.
         drop_blocks = nets.dropblock_layers(self.model)
+        ocm = self.ocm
+        if ocm is not None:
+            drop_blocks += nets.dropblock_layers(ocm.ema)
         kp_start, kp_end = self.cfg["dropblock_kp"]
         schedule_steps = self.schedule_steps
 
@@ -254,7 +262,15 @@ class Run:
             totals = {k: tf.constant(0.0) for k in ("loss", "ce", "correct", "skipped")}
             for _ in tf.range(steps):
                 set_keep_prob()
-                out = strategy.run(step_fn, args=(next(iterator),))
+                batch = next(iterator)
+                if ocm is not None:  # class vectors <- memory class means, before the step
+                    ocm.set_prototypes()
+                out = strategy.run(step_fn, args=(batch,))
+                if ocm is not None:  # after it: EMA update, then the EMA net fills the memory
+                    ocm.update_ema()
+                    embeddings, labels = strategy.run(ocm.embed_fn, args=(batch,))
+                    ocm.memory.write(strategy.gather(embeddings, axis=0),
+                                     strategy.gather(labels, axis=0))
                 totals = {k: totals[k] + strategy.reduce("SUM", out[k], axis=None)
                           for k in totals}
             return totals

@@ -35,7 +35,9 @@ from nets.block_tweaks import BlockTweaks
 from nets.blur_pool import FILTER_SIZES
 from nets.bottleneck_block import bottleneck_block
 from nets.conv_bn import conv_kernel_initializer
+from nets.cosine_classifier import CosineClassifier
 from nets.gem_pool import GeMPooling2D
+from nets.projector import Projector
 from nets.stem import STEM_TYPES, stem
 
 # size -> (block kind, blocks per stage). Stage widths base_width * (1, 2, 4, 8), strides (1, 2, 2, 2).
@@ -158,6 +160,7 @@ def build_resnet(
     resnet_version: int = 1,
     bl_alpha: int = BL_ALPHA_DEFAULT,
     bl_beta: int = BL_BETA_DEFAULT,
+    trex_head: dict | None = None,
     name: str | None = None,
 ) -> keras.Model:
     """Build a channels_last ResNet returning logits of shape (batch, num_classes).
@@ -196,6 +199,10 @@ def build_resnet(
         the default with resnet_version=1 raises ValueError.
       bl_beta: Big-Little depth divisor: max(1, N // bl_beta - 1) Little blocks (int >= 1).
         resnet_version=2 only, like bl_alpha.
+      trex_head: None for the linear ``classifier``; a dict for t-ReX's head (Sariyildiz et al.
+        2023): ``projector`` (``nets.Projector``; keys hidden_layers, hidden_dim,
+        bottleneck_dim, input_l2_norm) then ``classifier`` = ``nets.CosineClassifier`` (keys
+        tau, learnable). The pooled feature stays the output of the pooling layer.
       name: model name, default ``f"resnet{resnet_size}"`` (``f"bl_resnet{resnet_size}"`` for v2).
     """
     if isinstance(resnet_size, bool) or not isinstance(resnet_size, int) or resnet_size not in RESNET_BLOCKS:
@@ -280,6 +287,17 @@ def build_resnet(
         )(x)
         x = layers.BatchNormalization(momentum=bn_momentum, epsilon=bn_epsilon, name="embedding_bn")(x)
         x = layers.ReLU(name="embedding_relu")(x)
+    if trex_head is not None:
+        head = dict(trex_head)
+        tau, learnable = head.pop("tau", 0.1), head.pop("learnable", True)
+        try:
+            x = Projector(**head, bn_momentum=bn_momentum, bn_epsilon=bn_epsilon,
+                          name="projector")(x)
+        except TypeError as e:
+            raise ValueError(f"trex_head: {e}") from None
+        logits = CosineClassifier(num_classes, tau=tau, learnable=learnable, name="classifier")(x)
+        default_name = f"bl_resnet{resnet_size}" if big_little else f"resnet{resnet_size}"
+        return keras.Model(inputs, logits, name=name or default_name + "_trex")
     # Original TF ResNet logits: tf.layers.dense defaults (Glorot-uniform kernel, zero bias).
     logits = layers.Dense(
         num_classes,
