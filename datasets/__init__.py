@@ -1,4 +1,7 @@
-"""Datasets: the registry, the TFRecord builder and the readers of undecoded records.
+"""Datasets: the registry, the TFRecord builders and the readers of undecoded records.
+
+Official on-disk layouts of the transfer datasets are parsed by `datasets.layouts`
+(`LAYOUTS`) and written as TFRecords by the `datasets.build_fgvc` CLI.
 
 Every reader yields ``{"encoded": tf.string (JPEG/PNG bytes, not decoded), "label": tf.int32
 (as stored, 0-based), "filename": tf.string (basename, may be '')}``; `resolve_source` turns
@@ -26,6 +29,9 @@ _LAZY = {
     "load_digits_splits": "datasets.digits",
     "read_digits": "datasets.digits",
     "build_dataset": "datasets.build_tfrecords",
+    "build_from_items": "datasets.build_tfrecords",
+    "LAYOUTS": "datasets.layouts",
+    "parse_layout": "datasets.layouts",
 }
 
 __all__ = ["DataError", "DATASETS", "DatasetInfo", "get_dataset_info", *_LAZY]

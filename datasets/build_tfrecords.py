@@ -1,4 +1,9 @@
-"""Build sharded TFRecords from a class-per-folder image tree (library + CLI).
+"""Build sharded TFRecords from a class-per-folder image tree or a list of files (library + CLI).
+
+`build_dataset` scans a class-folder tree (below) and hands the file list to
+`build_from_items`, which does all the writing; builders of datasets with their own on-disk
+layout (`datasets/build_fgvc.py`, `datasets/layouts.py`) call `build_from_items` directly with
+``{split: [(path, label)]}`` and the class names.
 
 Input: ``<image_dir>/train/<class>/*.{jpg,jpeg,png}`` (any case) and optionally an eval split
 ``<image_dir>/{validation,val,test}/<class>/...`` (first that exists; written as split
@@ -91,8 +96,12 @@ class BadImage(Exception):
     """A file that is not a decodable image (reason in the message)."""
 
 
-def load_image(path: str, keep_png: bool = False) -> tuple[bytes, str, int, int]:
-    """(encoded bytes, 'jpeg'|'png', height, width) of a file, validated by a full decode."""
+def load_image(path: str, keep_png: bool = False,
+               crop_bottom: int = 0) -> tuple[bytes, str, int, int]:
+    """(encoded bytes, 'jpeg'|'png', height, width) of a file, validated by a full decode.
+
+    crop_bottom > 0 removes that many rows at the bottom (FGVC-Aircraft's copyright banner)
+    and re-encodes the rest as JPEG quality 95; the returned height is the cropped one."""
     from PIL import Image
 
     with open(path, "rb") as f:
@@ -102,13 +111,21 @@ def load_image(path: str, keep_png: bool = False) -> tuple[bytes, str, int, int]
             kind, mode = image.format, image.mode
             image.load()
             width, height = image.size
-            if kind == "JPEG" and mode in ("RGB", "L"):
+            if crop_bottom > 0:
+                if height <= crop_bottom:
+                    raise BadImage(f"image is {height} px high: cannot crop {crop_bottom} px "
+                                   "at the bottom")
+                image = image.crop((0, 0, width, height - crop_bottom))
+                height -= crop_bottom
+            elif kind == "JPEG" and mode in ("RGB", "L"):
                 return data, "jpeg", height, width
-            if kind == "PNG" and keep_png:
+            if kind == "PNG" and keep_png and crop_bottom <= 0:
                 return data, "png", height, width
             buffer = io.BytesIO()
             image.convert("RGB").save(buffer, format="JPEG", quality=JPEG_QUALITY)
             return buffer.getvalue(), "jpeg", height, width
+    except BadImage:
+        raise
     except Exception as e:  # PIL raises many types for corrupt data
         text = str(e).strip().splitlines()
         raise BadImage(f"{type(e).__name__}: {text[0] if text else 'cannot decode'}") from None
@@ -167,7 +184,7 @@ def plan_shards(items: list[tuple[str, int]], split: str, num_shards: int,
 
 
 def build_shard(task: ShardTask, output_dir: str, class_names: list[str],
-                keep_png: bool = False) -> dict:
+                keep_png: bool = False, crop_bottom: int = 0) -> dict:
     """Write one shard (temp file + rename) and its statistics; returns the statistics."""
     import tensorflow as tf
 
@@ -179,7 +196,7 @@ def build_shard(task: ShardTask, output_dir: str, class_names: list[str],
         with tf.io.TFRecordWriter(tmp) as writer:
             for path, label in task.items:
                 try:
-                    encoded, kind, height, width = load_image(path, keep_png)
+                    encoded, kind, height, width = load_image(path, keep_png, crop_bottom)
                 except (BadImage, OSError) as e:
                     log.warning("skipping %s: %s", path, e)
                     stats["skipped"].append([path, str(e)])
@@ -223,6 +240,15 @@ def _first_difference(old, new, prefix="") -> str | None:
     return None
 
 
+def _check_counts(train_shards, validation_shards, num_workers) -> None:
+    if train_shards < 1:
+        raise DataError(f"train_shards must be >= 1, got {train_shards}")
+    if validation_shards < 0:
+        raise DataError(f"validation_shards must be >= 0, got {validation_shards}")
+    if num_workers is not None and num_workers < 1:
+        raise DataError(f"num_workers must be >= 1, got {num_workers}")
+
+
 def build_dataset(image_dir: str, output_dir: str, *, train_shards: int = 128,
                   validation_shards: int = 16, num_workers: int | None = None, seed: int = 0,
                   keep_png: bool = False) -> dict:
@@ -237,26 +263,21 @@ def build_dataset(image_dir: str, output_dir: str, *, train_shards: int = 128,
         raise DataError("--output_dir is required")
     if not os.path.isdir(image_dir):
         raise DataError(f"image_dir {image_dir} does not exist or is not a directory")
-    if train_shards < 1:
-        raise DataError(f"train_shards must be >= 1, got {train_shards}")
-    if validation_shards < 0:
-        raise DataError(f"validation_shards must be >= 0, got {validation_shards}")
-    if num_workers is not None and num_workers < 1:
-        raise DataError(f"num_workers must be >= 1, got {num_workers}")
+    _check_counts(train_shards, validation_shards, num_workers)
     image_dir = os.path.abspath(image_dir)
-    output_dir = os.path.abspath(output_dir)
     split_dirs = find_split_dirs(image_dir)
     if "train" not in split_dirs:
         raise DataError(f"no train split folder {os.path.join(image_dir, 'train')} "
                         f"(expected {image_dir}/train/<class>/*.jpg)")
 
     paths, labels, class_names, ignored = scan_split(split_dirs["train"])
-    splits = {"train": (split_dirs["train"], list(zip(paths, labels)), train_shards, seed)}
+    items = {"train": list(zip(paths, labels))}
+    source_dirs = {"train": split_dirs["train"]}
     if "validation" in split_dirs and validation_shards > 0:
         vpaths, vlabels, _, vignored = scan_split(split_dirs["validation"], class_names)
         ignored += vignored
-        splits["validation"] = (split_dirs["validation"], list(zip(vpaths, vlabels)),
-                                validation_shards, seed + 1)
+        items["validation"] = list(zip(vpaths, vlabels))
+        source_dirs["validation"] = split_dirs["validation"]
     elif "validation" not in split_dirs:
         log.warning("no eval split folder (validation/, val/ or test/) in %s: building train "
                     "only", image_dir)
@@ -264,15 +285,69 @@ def build_dataset(image_dir: str, output_dir: str, *, train_shards: int = 128,
         log.info("ignoring non-image file %s", path)
     if ignored:
         log.warning("ignored %d files without an image extension", len(ignored))
+    return build_from_items(items, class_names, output_dir, root=image_dir,
+                            train_shards=train_shards, validation_shards=validation_shards,
+                            num_workers=num_workers, seed=seed, keep_png=keep_png,
+                            source_dirs=source_dirs)
+
+
+def build_from_items(items: dict[str, list[tuple[str, int]]], class_names: list[str],
+                     output_dir: str, *, root: str, train_shards: int = 128,
+                     validation_shards: int = 16, num_workers: int | None = None,
+                     seed: int = 0, keep_png: bool = False, crop_bottom: int = 0,
+                     split_class_names: dict[str, list[str]] | None = None,
+                     source_dirs: dict[str, str] | None = None,
+                     extra_config: dict | None = None) -> dict:
+    """Build (or resume building) TFRecords of pre-listed files into `output_dir`.
+
+    items: {"train": [(path, 0-based label)], "validation": [...] (optional)}; a split with
+    0 shards is not written. class_names: line i of labels.txt = name of label i (the
+    classes of the classifier). split_class_names: names for the labels of one split whose
+    labels are not those classes (the eval split of a zero-shot set holds retrieval labels
+    of other classes), used for its ``image/class/text``. root: the folder the file paths
+    are recorded relative to in build_info.json (so a moved copy of the raw data resumes).
+    crop_bottom: rows cut at the bottom of every image (see `load_image`). source_dirs and
+    extra_config only go into build_info.json (a rerun must match them).
+    """
+    if not output_dir:
+        raise DataError("--output_dir is required")
+    _check_counts(train_shards, validation_shards, num_workers)
+    if not items.get("train"):
+        raise DataError(f"no train images listed under {root}")
+    unknown = sorted(set(items) - {"train", "validation"})
+    if unknown:
+        raise DataError(f"unknown split {unknown[0]!r}: only train and validation are written")
+    split_class_names = dict(split_class_names or {})
+    names_of = {split: list(split_class_names.get(split, class_names)) for split in items}
+    for split, pairs in items.items():
+        bad = next(((p, l) for p, l in pairs
+                    if not isinstance(l, int) or not 0 <= l < len(names_of[split])), None)
+        if bad:
+            raise DataError(f"label {bad[1]!r} of {bad[0]} is outside [0, "
+                            f"{len(names_of[split])}) ({split} split)")
+    root = os.path.abspath(root)
+    output_dir = os.path.abspath(output_dir)
+    shards = {"train": train_shards, "validation": validation_shards}
+    splits = {split: (source_dirs.get(split) if source_dirs else None, list(pairs),
+                      shards[split], seed if split == "train" else seed + 1)
+              for split, pairs in items.items() if pairs and shards[split] > 0}
 
     config = {"format_version": FORMAT_VERSION, "seed": seed, "keep_png": bool(keep_png),
               "class_names_sha256": hashlib.sha256(
                   "\n".join(class_names).encode("utf-8")).hexdigest(),
               "num_classes": len(class_names),
-              "splits": {split: {"source_dir": os.path.relpath(d, image_dir),
-                                 "num_shards": shards, "num_files": len(items),
-                                 "files_sha256": _files_digest(image_dir, items)}
-                         for split, (d, items, shards, _) in splits.items()}}
+              "splits": {split: {"num_shards": n, "num_files": len(pairs),
+                                 "files_sha256": _files_digest(root, pairs)}
+                         for split, (d, pairs, n, _) in splits.items()}}
+    for split, (d, _, _, _) in splits.items():
+        if d is not None:
+            config["splits"][split]["source_dir"] = os.path.relpath(d, root)
+        if split in split_class_names:
+            config["splits"][split]["class_names_sha256"] = hashlib.sha256(
+                "\n".join(names_of[split]).encode("utf-8")).hexdigest()
+    if crop_bottom:
+        config["crop_bottom"] = int(crop_bottom)
+    config.update(extra_config or {})
 
     os.makedirs(os.path.join(output_dir, STATS_DIR), exist_ok=True)
     info_path = os.path.join(output_dir, BUILD_INFO_FILE)
@@ -299,8 +374,8 @@ def build_dataset(image_dir: str, output_dir: str, *, train_shards: int = 128,
                        "".join(name + "\n" for name in class_names))
 
     tasks = []
-    for split, (_, items, shards, split_seed) in splits.items():
-        tasks += plan_shards(items, split, shards, split_seed)
+    for split, (_, pairs, n, split_seed) in splits.items():
+        tasks += plan_shards(pairs, split, n, split_seed)
 
     def done(task):
         return (os.path.exists(os.path.join(output_dir, task.name)) and
@@ -311,13 +386,16 @@ def build_dataset(image_dir: str, output_dir: str, *, train_shards: int = 128,
              ", ".join(f"{s}: {len(v[1])} files" for s, v in splits.items()), len(pending),
              len(tasks))
     workers = min(num_workers or os.cpu_count() or 1, max(1, len(pending)))
+
+    def run(task):
+        return build_shard(task, output_dir, names_of[task.split], keep_png, crop_bottom)
+
     if workers == 1:
         for task in pending:
-            build_shard(task, output_dir, class_names, keep_png)
+            run(task)
     else:
         with concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool:
-            futures = [pool.submit(build_shard, task, output_dir, class_names, keep_png)
-                       for task in pending]
+            futures = [pool.submit(run, task) for task in pending]
             try:
                 for future in concurrent.futures.as_completed(futures):
                     future.result()
@@ -325,10 +403,11 @@ def build_dataset(image_dir: str, output_dir: str, *, train_shards: int = 128,
                 for future in futures:
                     future.cancel()
                 raise
-    return _finish(output_dir, class_names, splits, tasks)
+    return _finish(output_dir, class_names, splits, tasks,
+                   {s: names_of[s] for s in splits if s in split_class_names})
 
 
-def _finish(output_dir, class_names, splits, tasks) -> dict:
+def _finish(output_dir, class_names, splits, tasks, split_class_names=None) -> dict:
     """Aggregate the per-shard statistics into dataset_info.json and skipped.txt."""
     split_info, skipped, formats = {}, [], {}
     for split, (_, _, shards, _) in splits.items():
@@ -347,6 +426,8 @@ def _finish(output_dir, class_names, splits, tasks) -> dict:
             skipped += stats["skipped"]
             for kind, count in stats["formats"].items():
                 formats[kind] = formats.get(kind, 0) + count
+        if split in (split_class_names or {}):
+            entry["class_names"] = list(split_class_names[split])
         split_info[split] = entry
     info = {"num_classes": len(class_names), "class_names": list(class_names),
             "splits": split_info, "skipped": len(skipped), "image_formats": formats}

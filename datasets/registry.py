@@ -9,7 +9,15 @@ TFDS source; TFRecord directories always use the `train-*` / `validation-*` shar
 checked against tensorflow-datasets 4.9.10: food101 has train/validation; cifar10/100,
 oxford_iiit_pet, cars196 and caltech_birds2011 have train/test; oxford_flowers102 has
 train (1,020), validation (1,020) and test (6,149); imagenet2012 has train/validation
-(test has no labels).
+(test has no labels); dtd has train/validation/test (1,880 each, split 1); the SUN397 config
+``sun397/standard-part1-120k`` has train/test of partition 01 (images resized to at most
+120,000 pixels by TFDS); eurosat has a single train split (27,000), so the seeded per-class
+split of ``eurosat`` exists only as TFRecords.
+
+The transfer sets (Food-101, Cars, Aircraft, Pets, Flowers, CUB, SOP, DTD, EuroSAT, SUN397)
+are built from their official on-disk layouts with ``python -m datasets.build_fgvc``
+(`datasets/layouts.py`), which checks the class count and split sizes against this table.
+DTD, EuroSAT and SUN397 follow the t-ReX transfer protocol (trainval / test).
 
 ImageNet: the original's TFRecords have 1001 classes (label 0 = background, 1..1000 the
 synsets), while TFDS `imagenet2012` has labels 0..999. Two entries model this:
@@ -79,7 +87,20 @@ _ENTRIES = [
     DatasetInfo("ifood2019", 251, 118_475, 11_994, "train", "validation", "imagenet",
                 notes="iFood2019; TFRecords/folders only (no builder in the original)"),
     DatasetInfo("sop", 11_318, 59_551, 60_502, "train", "validation", "imagenet",
-                notes="Stanford Online Products; TFRecords/folders only"),
+                notes="Stanford Online Products; TFRecords/folders only; 11,318 train classes, "
+                      "the 11,316 eval classes are disjoint (retrieval): labels are 0-based "
+                      "per split"),
+    DatasetInfo("dtd", 47, 3_760, 1_880, "train+validation", "test", "imagenet",
+                tfds_name="dtd",
+                notes="Describable Textures, split 1: train = train1 + val1, eval = test1"),
+    DatasetInfo("eurosat", 10, 18_900, 8_100, "train", "validation", "imagenet",
+                notes="EuroSAT RGB (64x64): 810 test images per class, the rest trainval "
+                      "(t-ReX), drawn with the builder's --seed; TFRecords only (TFDS eurosat "
+                      "has one 27,000-image train split)"),
+    DatasetInfo("sun397", 397, 19_850, 19_850, "train", "test", "imagenet",
+                tfds_name="sun397/standard-part1-120k",
+                notes="SUN397 partition 01 (Training_01 / Testing_01); TFDS resizes images to "
+                      "at most 120,000 pixels, the TFRecords keep the originals"),
     DatasetInfo("digits", 10, 1_437, 360, "train", "validation", "small_32",
                 notes="embedded: scikit-learn load_digits (1,797 real 8x8 digits) upscaled "
                       "to 32x32 RGB PNG; stratified 80/20 split"),
