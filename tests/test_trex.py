@@ -190,6 +190,17 @@ def test_trex_run_fine_tunes_into_a_linear_head(tmp_path):
             np.testing.assert_array_equal(got, want)
     assert isinstance(model.get_layer("classifier"), keras.layers.Dense)
 
+    # The transfer suite reads the pooled backbone feature, not the projector's output.
+    from engine.features import load_backbone
+    backbone = load_backbone(source["model_dir"])
+    assert backbone.pool_layer == "avg_pool"
+    x = np.random.default_rng(0).random((2, 32, 32, 3), np.float32)
+    np.testing.assert_allclose(
+        backbone.model(x).numpy(),
+        keras.Model(restored.inputs, restored.get_layer("avg_pool").output)(x).numpy(),
+        rtol=1e-6, atol=1e-6)
+    assert backbone.model.output.shape[-1] == 32  # width 4 x 8, not the projector's 16
+
 
 @pytest.mark.parametrize("overrides, message", [
     (dict(head="linear"), "--pr_hidden_layers applies to the t-ReX head: set --head=trex"),
