@@ -10,6 +10,7 @@
 #                           scratch      same network and 2 epochs from random init
 #                                        (configs/cifar10_r18_64px_scratch.yaml)
 # Runs resume where they stopped (no --clean); existing finished runs are re-evaluated only.
+# SOURCES="vanilla trex" limits the pre-trained runs used (default: all three).
 # Each step's log is $OUT/<name>.log; the probe tables are $OUT/probe_<src>/transfer.md.
 # Usage: SRC_TFR=/tmp/data/imagenette_tfr CIFAR_TFR=/tmp/data/cifar10_tfr OUT=/tmp/runs/trex \
 #            scripts/trex_transfer_comparison.sh [steps...]   (default: all, in order)
@@ -23,7 +24,7 @@ cd "$(dirname "$0")/.."
 SRC_TFR=${SRC_TFR:-/tmp/data/imagenette_tfr}
 CIFAR_TFR=${CIFAR_TFR:-/tmp/data/cifar10_tfr}
 OUT=${OUT:-/tmp/runs/trex}
-SOURCES="vanilla multicrop trex"
+SOURCES=${SOURCES:-vanilla multicrop trex}
 mkdir -p "${OUT}"
 
 quiet() { grep --line-buffered -v "^W0000\|^I0000\|^WARNING: All log messages"; }
