@@ -158,3 +158,18 @@ def test_poisson_quantile_is_the_exact_inverse_cdf(lam_scale):
     expected = (cdf < u[:, np.newaxis]).sum(axis=1)
     got = noise.poisson_quantile(tf.constant(levels, tf.int32), tf.constant(u), lam_scale)
     np.testing.assert_array_equal(got.numpy(), expected)
+
+
+def test_box_muller_normal_is_standard_normal_and_seeded():
+    from preprocessing.corruptions.common import stateless_normal
+    z = stateless_normal([301, 333], [4, 2]).numpy()  # odd count: one normal of a pair dropped
+    assert z.shape == (301, 333) and z.dtype == np.float32
+    n = z.size
+    assert abs(z.mean()) < 4 / math.sqrt(n) and abs(z.std() - 1) < 4 / math.sqrt(2 * n)
+    # Tail masses and the fourth moment of N(0, 1): P(|z| > 2) = .0455, E z^4 = 3.
+    assert abs(np.mean(np.abs(z) > 2) - 0.0455) < 4 * math.sqrt(0.0455 * 0.9545 / n)
+    assert abs(np.mean(z ** 4) - 3.0) < 0.1
+    np.testing.assert_array_equal(z, stateless_normal([301, 333], [4, 2]).numpy())
+    shifted = stateless_normal([301, 333], [4, 2], mean=0.5, stddev=0.3).numpy()
+    np.testing.assert_allclose(shifted, z * 0.3 + 0.5, rtol=1e-6, atol=1e-6)
+    assert not np.array_equal(z, stateless_normal([301, 333], [4, 3]).numpy())

@@ -11,6 +11,8 @@ relies on (filter boundary modes, ``scipy.ndimage.zoom`` with ``order=1``) so th
 deterministic corruptions match it pixel for pixel.
 """
 
+import math
+
 import numpy as np
 import tensorflow as tf
 
@@ -36,6 +38,23 @@ def static_hw(image):
         raise ValueError("corruptions need a static image height and width "
                          f"(got shape {image.shape}); crop or resize to a fixed size first")
     return int(height), int(width)
+
+
+def stateless_normal(shape, seed, mean=0.0, stddev=1.0):
+    """float32 N(mean, stddev^2) of a static ``shape`` from a stateless seed, by the
+    Box-Muller transform of TF's stateless uniforms: each pair of uniforms gives two normals
+    with vectorised log/sqrt/cos/sin, about twice as fast on CPU as
+    ``tf.random.stateless_normal`` (which transforms element by element). Exactly normal up
+    to the float32 uniforms' 2^-23 resolution, which cuts the tails at |z| = 5.6 (a
+    2e-8 event)."""
+    shape = [int(n) for n in shape]
+    count = int(np.prod(shape))
+    half = (count + 1) // 2
+    u = tf.random.stateless_uniform([2, half], as_seed(seed))
+    radius = tf.sqrt(-2.0 * tf.math.log1p(-u[0]))  # 1 - u in (0, 1]: log is finite
+    angle = (2.0 * math.pi) * u[1]
+    z = tf.concat([radius * tf.cos(angle), radius * tf.sin(angle)], axis=0)[:count]
+    return tf.reshape(z, shape) * stddev + mean
 
 
 def exact_div(x, constant):

@@ -37,7 +37,7 @@ def gaussian_noise(image, severity, seed):
     """clip(x + N(0, sigma^2), 0, 1) per element, sigma = .08/.12/.18/.26/.38."""
     level, shape, seed = _prepare(image, "gaussian_noise", severity, seed)
     x = common.to_unit(image)
-    noise = tf.random.stateless_normal(shape, seed, stddev=_GAUSSIAN[level])
+    noise = common.stateless_normal(shape, seed, stddev=_GAUSSIAN[level])
     return common.unit_to_uint8(x + noise)
 
 
@@ -124,5 +124,5 @@ def speckle_noise(image, severity, seed):
     """clip(x + x * N(0, sigma^2), 0, 1) per element, sigma = .15/.2/.35/.45/.6."""
     level, shape, seed = _prepare(image, "speckle_noise", severity, seed)
     x = common.to_unit(image)
-    noise = tf.random.stateless_normal(shape, seed, stddev=_SPECKLE[level])
+    noise = common.stateless_normal(shape, seed, stddev=_SPECKLE[level])
     return common.unit_to_uint8(x + x * noise)

@@ -63,6 +63,6 @@ def snow(image, severity, seed):
     height, width = common.static_hw(image)
     loc, scale = _SNOW[level][:2]
     seeds = common.split_seed(seed, 2)
-    layer = tf.random.stateless_normal([height, width], seeds[0], mean=loc, stddev=scale)
+    layer = common.stateless_normal([height, width], seeds[0], mean=loc, stddev=scale)
     angle = tf.random.stateless_uniform([], seeds[1], -135.0, -45.0, dtype=tf.float64)
     return snow_from_layer(image, severity, layer, angle)

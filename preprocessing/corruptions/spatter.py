@@ -204,4 +204,4 @@ def spatter(image, severity, seed):
     common.check_severity("spatter", severity)
     h, w = common.static_hw(image)
     return spatter_from_normal(image, severity,
-                               tf.random.stateless_normal([h, w], common.as_seed(seed)))
+                               common.stateless_normal([h, w], seed))
