@@ -146,18 +146,23 @@ def test_bad_severity(name, severity, images):
 @pytest.mark.parametrize("lam_scale", [60.0, 25.0, 12.0, 5.0, 3.0])
 def test_poisson_quantile_is_the_exact_inverse_cdf(lam_scale):
     # shot_noise's sampler against SciPy's Poisson CDF, including the crowded tail bins
-    # (uniforms within 1e-3 of 0 and 1) that take the slow path.
+    # (uniforms within 1e-3 of 0 and 1) that take the slow path: exactly the inverse of the
+    # CDF rounded to float32 (the uniforms' precision), and off the float64 CDF's by one
+    # count only where a uniform falls within float32 rounding of a CDF step.
     from scipy.stats import poisson
     rng = np.random.default_rng(int(lam_scale))
     levels = np.repeat(np.arange(256), 64)
     u = rng.random(levels.size)
     u[::4] = rng.random(levels.size // 4) * 1e-3
     u[1::4] = 1.0 - rng.random(levels.size // 4) * 1e-3
+    u = u.astype(np.float32)
     c = int(lam_scale)
     cdf = poisson.cdf(np.arange(c)[np.newaxis, :], (levels / 255.0 * lam_scale)[:, np.newaxis])
-    expected = (cdf < u[:, np.newaxis]).sum(axis=1)
+    expected = (cdf.astype(np.float32) < u[:, np.newaxis]).sum(axis=1)
     got = noise.poisson_quantile(tf.constant(levels, tf.int32), tf.constant(u), lam_scale)
     np.testing.assert_array_equal(got.numpy(), expected)
+    exact = (cdf < u.astype(np.float64)[:, np.newaxis]).sum(axis=1)
+    assert np.abs(got.numpy() - exact).max() <= 1 and np.mean(got.numpy() != exact) < 1e-3
 
 
 def test_box_muller_normal_is_standard_normal_and_seeded():

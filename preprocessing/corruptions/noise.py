@@ -46,8 +46,11 @@ def _poisson_tables(lam_scale):
     """Inverse-CDF tables for ``min(Poisson(level / 255 * lam_scale), lam_scale)``, one row
     per uint8 level (the only rates the reference ever uses), c = lam_scale.
 
-    cdf [256, c + 1] float64: P(k <= j) for j < c, then 2 (a sentinel no uniform exceeds).
-    cells [256 * _BINS, 2] float64: for the uniforms u in bin b = floor(u * _BINS), the
+    Built in float64 and stored as float32, the precision of the uniforms they are compared
+    with (rounding moves a threshold by < 6e-8, far below any count's probability that
+    matters at 224 x 224 x 3 draws per image).
+    cdf [256, c + 1] float32: P(k <= j) for j < c, then 2 (a sentinel no uniform exceeds).
+    cells [256 * _BINS, 2] float32: for the uniforms u in bin b = floor(u * _BINS), the
     number of cdf steps below the bin and the next step, so that the count of steps below
     u is ``start + (u > next)``; start is -1 where two or more steps fall inside the bin
     (tails of the distribution), which ``poisson_quantile`` resolves on the whole row."""
@@ -67,37 +70,41 @@ def _poisson_tables(lam_scale):
     start = below[:, :-1]
     following = np.take_along_axis(cdf, start, axis=1)
     start = np.where(below[:, 1:] - start >= 2, -1, start)
-    return cdf, np.stack([start.ravel().astype(np.float64), following.ravel()], axis=1)
+    cells = np.stack([start.ravel().astype(np.float64), following.ravel()], axis=1)
+    return cdf.astype(np.float32), cells.astype(np.float32)
 
 
 def poisson_quantile(levels, u, lam_scale):
     """min(k, c) for the smallest k with u <= P(Poisson(level / 255 * c) <= k), c =
-    ``lam_scale``: the inverse CDF at float64 uniforms ``u`` of int32 uint8 ``levels``
-    (both flat [N]). Returns float64 counts."""
+    ``lam_scale``: the inverse CDF at float32 uniforms ``u`` of int32 uint8 ``levels``
+    (both flat [N]). Returns float32 counts (exact small integers)."""
     cdf, cells = _poisson_tables(lam_scale)
     # One gather of a (start, next step) pair per element: per-element gathers dominate.
     cell = tf.gather(cells, levels * _BINS + tf.cast(u * _BINS, tf.int32))
     start, following = cell[:, 0], cell[:, 1]
-    k = start + tf.cast(u > following, tf.float64)
+    k = start + tf.cast(u > following, tf.float32)
     slow = tf.where(start < 0.0)
     rows = tf.gather(cdf, tf.gather_nd(levels, slow))
     k_slow = tf.reduce_sum(
-        tf.cast(rows < tf.gather_nd(u, slow)[:, tf.newaxis], tf.float64), axis=1)
+        tf.cast(rows < tf.gather_nd(u, slow)[:, tf.newaxis], tf.float32), axis=1)
     return tf.tensor_scatter_nd_update(k, slow, k_slow)
 
 
 def shot_noise(image, severity, seed):
     """clip(Poisson(x * lam) / lam, 0, 1) per element, lam = 60/25/12/5/3.
 
-    Sampled by inverting the Poisson CDF of the element's uint8 level at one float64
+    Sampled by inverting the Poisson CDF of the element's uint8 level at one float32
     uniform (``poisson_quantile``; tables built with NumPy at trace time). Counts >= lam
-    all give 255, so the CDF is only needed below lam. An exact Poisson sampler (up to the
-    uniform's 2^-53 resolution), several times faster than ``tf.random.stateless_poisson``."""
+    all give 255, so the CDF is only needed below lam. An exact Poisson sampler up to the
+    uniform's 2^-23 resolution (a count whose probability is below ~1e-7 may be drawn at
+    a neighbour's), several times faster than ``tf.random.stateless_poisson``. The division
+    by lam stays in float64, as the reference's: k / lam * 255 lands on integers for some
+    k, where float32 would truncate one level lower."""
     level, shape, seed = _prepare(image, "shot_noise", severity, seed)
     lam_scale = _SHOT[level]
     levels = tf.reshape(tf.cast(image, tf.int32), [-1])
-    u = tf.random.stateless_uniform(levels.shape, seed, dtype=tf.float64)
-    k = poisson_quantile(levels, u, lam_scale)
+    u = tf.random.stateless_uniform(levels.shape, seed)
+    k = tf.cast(poisson_quantile(levels, u, lam_scale), tf.float64)
     return tf.reshape(common.unit_to_uint8(common.exact_div(k, lam_scale)), shape)
 
 
