@@ -4,7 +4,8 @@
 #   pre-training (source):  vanilla    configs/imagenette_r18_vanilla.yaml    supervised
 #                           multicrop  configs/imagenette_r18_multicrop.yaml  + multi-crop 1+4
 #                           trex       configs/imagenette_r18_trex.yaml       t-ReX (OCM) + same crops
-#   transfer (target):      probe_<src>  linear probe on frozen pooled features
+#   transfer (target):      probe_<src>  linear probe on frozen pooled features of CIFAR-10
+#                                        and of the embedded digits (upsampled to 64 px)
 #                                        (python -m engine.transfer_suite, t-ReX protocol)
 #                           ft_<src>     fine-tuning, 2 epochs (configs/cifar10_r18_64px_finetune.yaml)
 #                           scratch      same network and 2 epochs from random init
@@ -51,7 +52,7 @@ for step in "${steps[@]}"; do
     probe)
       for src in ${SOURCES}; do
         timed "probe_${src}" python -m engine.transfer_suite --pretrained="${OUT}/${src}" \
-          --targets="cifar10=${CIFAR_TFR}" --out_dir="${OUT}/probe_${src}" \
+          --targets="cifar10=${CIFAR_TFR},digits" --out_dir="${OUT}/probe_${src}" \
           --cache_dir="${OUT}/features_${src}"
       done ;;
     finetune)
