@@ -1,5 +1,5 @@
-"""nets/ is Keras-only: the same networks build and run under the JAX backend (skipped when
-jax is not installed; `pip install jax` enables it)."""
+"""nets/ is Keras-only: the same networks (the assembled ResNet, the t-ReX head) build and run
+under the JAX backend (skipped when jax is not installed; `pip install jax` enables it)."""
 
 import importlib.util
 import os
@@ -20,6 +20,10 @@ m = build_resnet(50, 10, base_width=8, use_resnet_d=True, use_se_block=True,
 x = np.random.default_rng(0).normal(size=(2, 64, 64, 3)).astype("float32")
 assert m(x, training=False).shape == (2, 10)
 assert np.isfinite(np.asarray(m(x, training=True))).all()
+t = build_resnet(18, 5, base_width=8, trex_head=dict(hidden_layers=2, hidden_dim=32,
+                                                      bottleneck_dim=16, tau=0.1))
+logits = np.asarray(t(x, training=True))
+assert logits.shape == (2, 5) and np.isfinite(logits).all() and np.abs(logits).max() <= 10.0001
 print("ok", len(dropblock_layers(m)))
 """
 
