@@ -156,9 +156,9 @@ def _glass_sources(offsets, height, width, delta):
     inside = np.zeros((height, width), bool)
     inside[lo:height - delta + 1, lo:width - delta + 1] = True
     block = [(lo, delta - 1), (lo, delta - 1)]
-    source = tf.where(inside, tf.pad(h2 * width + w2, block), identity)
+    source = common.select(inside, tf.pad(h2 * width + w2, block), identity)
     chained = tf.pad(visited_before, block)
-    jump = tf.reshape(tf.where(chained, source, identity), [-1])
+    jump = tf.reshape(common.select(chained, source, identity), [-1])
     if delta > 1:  # with delta 1 every offset points at a pixel not yet visited
         for _ in range(_DOUBLINGS):
             jump = tf.gather(jump, jump)

@@ -57,6 +57,28 @@ def stateless_normal(shape, seed, mean=0.0, stddev=1.0):
     return tf.reshape(z, shape) * stddev + mean
 
 
+def select(cond, x, y):
+    """``tf.where(cond, x, y)``, bit for bit, through the Select kernel: on CPU TensorFlow's
+    SelectV2 (what tf.where runs) takes ~1 ms for a 224 x 224 x 3 float tensor, 10-15x the
+    time of Select on operands of one shape, so the operands are broadcast first."""
+    if tf.is_tensor(x) or isinstance(x, np.ndarray):
+        x = tf.convert_to_tensor(x)
+        y = tf.convert_to_tensor(y, x.dtype)
+    else:
+        y = tf.convert_to_tensor(y)
+        x = tf.convert_to_tensor(x, y.dtype)
+    cond = tf.convert_to_tensor(cond)
+    if all(t.shape.is_fully_defined() for t in (cond, x, y)):
+        shape = tf.broadcast_static_shape(tf.broadcast_static_shape(cond.shape, x.shape),
+                                          y.shape)
+        fit = (lambda t: t if t.shape == shape else tf.broadcast_to(t, shape))
+    else:
+        shape = tf.broadcast_dynamic_shape(
+            tf.broadcast_dynamic_shape(tf.shape(cond), tf.shape(x)), tf.shape(y))
+        fit = (lambda t: tf.broadcast_to(t, shape))
+    return tf.raw_ops.Select(condition=fit(cond), x=fit(x), y=fit(y))
+
+
 def exact_div(x, constant):
     """x / constant with the same bits in eager mode, tf.function and tf.data: Grappler
     rewrites a division by a constant into a multiplication by its reciprocal inside

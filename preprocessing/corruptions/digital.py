@@ -47,13 +47,13 @@ def rgb_to_hsv(r, g, b):
     grey = tf.equal(delta, 0.0)
     ones = tf.ones_like(delta)
     zeros = tf.zeros_like(delta)
-    s = tf.where(grey, zeros, delta / tf.where(grey, ones, v))
+    s = common.select(grey, zeros, delta / common.select(grey, ones, v))
     blue, green = tf.equal(b, v), tf.equal(g, v)
     # skimage adds 4 or 2 after the division and nothing for red; adding 0.0 is exact.
-    numerator = tf.where(blue, r - g, tf.where(green, b - r, g - b))
-    offset = tf.where(blue, 4.0 * ones, tf.where(green, 2.0 * ones, zeros))
-    h = offset + numerator / tf.where(grey, ones, delta)
-    h = tf.where(grey, zeros, tf.math.floormod(common.exact_div(h, 6.0), 1.0))
+    numerator = common.select(blue, r - g, common.select(green, b - r, g - b))
+    offset = common.select(blue, 4.0 * ones, common.select(green, 2.0 * ones, zeros))
+    h = offset + numerator / common.select(grey, ones, delta)
+    h = common.select(grey, zeros, tf.math.floormod(common.exact_div(h, 6.0), 1.0))
     return h, s, v
 
 
@@ -71,7 +71,7 @@ def hsv_to_rgb(h, s, v):
     def pick(*per_sector):
         out = per_sector[5]
         for i in range(5):
-            out = tf.where(in_sector[i], per_sector[i], out)
+            out = common.select(in_sector[i], per_sector[i], out)
         return out
 
     return pick(v, q, p, p, t, v), pick(t, v, v, q, p, p), pick(p, p, t, v, v, q)

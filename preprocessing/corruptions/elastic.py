@@ -23,7 +23,7 @@ def reflect_index(index, size):
     """SciPy's 'reflect' (half-sample symmetric) boundary for integer indices: ... 1 0 | 0 1
     ... n-1 | n-1 n-2 ..., periodic with period 2n (``size`` may broadcast)."""
     index = tf.math.floormod(index, 2 * size)
-    return tf.where(index >= size, 2 * size - 1 - index, index)
+    return common.select(index >= size, 2 * size - 1 - index, index)
 
 
 def warp(x, dy, dx):

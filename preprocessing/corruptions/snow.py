@@ -45,7 +45,7 @@ def snow_from_layer(image, severity, layer, angle):
     _, _, zoom, threshold, radius, sigma, keep = _SNOW[level]
     layer = tf.ensure_shape(tf.cast(layer, tf.float32), [height, width])
     layer = _zoom_uncropped(layer[..., tf.newaxis], zoom)
-    layer = tf.clip_by_value(tf.where(layer < threshold, 0.0, layer), 0.0, 1.0)
+    layer = tf.clip_by_value(common.select(layer < threshold, 0.0, layer), 0.0, 1.0)
     layer = motion_blur_layer(layer, radius, sigma, angle)
     # tf.round and np.round both round halves to even.
     layer = common.to_unit(tf.round(layer * 255.0)[:height, :width])

@@ -63,8 +63,8 @@ def canny(gray, low, high):
     vertical = (mag > at(-1, 0)) & (mag >= at(1, 0))
     diag_main = (mag > at(-1, -1)) & (mag > at(1, 1))
     diag_anti = (mag > at(-1, 1)) & (mag > at(1, -1))
-    diagonal = tf.where(same_sign, diag_main, diag_anti)
-    maximum = tf.where(ay < tg22, horizontal, tf.where(ay > tg67, vertical, diagonal))
+    diagonal = common.select(same_sign, diag_main, diag_anti)
+    maximum = common.select(ay < tg22, horizontal, common.select(ay > tg67, vertical, diagonal))
     candidate = maximum & (mag > int(np.floor(low)))
     strong = candidate & (mag > int(np.floor(high)))
 
@@ -112,7 +112,7 @@ def distance_to_edges(edges):
         return k + 1, tf.minimum(dist, tf.minimum(ahead, behind) + tf.gather(costs, k))
 
     _, dist = tf.while_loop(lambda k, _: k < len(steps), relax,
-                            (tf.constant(0), tf.where(edges, 0.0, _DIST_TRUNC)))
+                            (tf.constant(0), common.select(edges, 0.0, _DIST_TRUNC)))
     return tf.ensure_shape(dist, [h, w])
 
 
@@ -148,8 +148,8 @@ def equalize_hist(x):
     cdf = tf.cumsum(hist)
     scale = tf.constant(255.0) / tf.cast(total - n_min, tf.float32)
     lut = tf.round(tf.cast(cdf - n_min, tf.float32) * scale)
-    lut = tf.where(tf.range(256) <= lowest, 0.0, tf.clip_by_value(lut, 0.0, 255.0))
-    lut = tf.where(n_min == total, tf.cast(tf.range(256), tf.float32), lut)
+    lut = common.select(tf.range(256) <= lowest, 0.0, tf.clip_by_value(lut, 0.0, 255.0))
+    lut = common.select(n_min == total, tf.cast(tf.range(256), tf.float32), lut)
     return tf.gather(lut, values)
 
 
@@ -170,7 +170,7 @@ def _water(x, liquid, strength):
 def _mud(x, liquid, threshold, sigma):
     m = tf.cast(liquid > threshold, tf.float32)
     m = common.gaussian_filter(m[..., tf.newaxis], sigma)[..., 0]
-    m = tf.where(m < 0.8, 0.0, m)[..., tf.newaxis]
+    m = common.select(m < 0.8, 0.0, m)[..., tf.newaxis]
     # float64 where the reference mixes in its float64 colour.
     color = tf.constant(np.array(_MUD, np.float64)) * tf.cast(m, tf.float64)
     return common.unit_to_uint8(tf.cast(x * (1.0 - m), tf.float64) + color)
@@ -192,7 +192,7 @@ def spatter_from_normal(image, severity, normal):
     x = tf.math.divide_no_nan(tf.cast(image, tf.float32), tf.constant(255.0))
     liquid = mu + std * tf.cast(normal, tf.float32)
     liquid = common.gaussian_filter(liquid[..., tf.newaxis], sigma)[..., 0]
-    liquid = tf.where(liquid < threshold, 0.0, liquid)
+    liquid = common.select(liquid < threshold, 0.0, liquid)
     if mud:
         return _mud(x, liquid, threshold, strength)
     return _water(x, liquid, strength)
