@@ -53,19 +53,24 @@ def rgb_to_hsv(r, g, b):
     numerator = common.select(blue, r - g, common.select(green, b - r, g - b))
     offset = common.select(blue, 4.0 * ones, common.select(green, 2.0 * ones, zeros))
     h = offset + numerator / common.select(grey, ones, delta)
-    h = common.select(grey, zeros, tf.math.floormod(common.exact_div(h, 6.0), 1.0))
+    h = common.exact_div(h, 6.0)  # in [-1/6, 5/6]
+    # floormod(h, 1), as NumPy's and TF's (fmod, then + 1 for a negative remainder), which
+    # for |h| < 1 is exactly h + 1 where h < 0; TF's float64 FloorMod costs 9x an add.
+    h = common.select(grey, zeros, common.select(h < 0.0, h + 1.0, h))
     return h, s, v
 
 
 def hsv_to_rgb(h, s, v):
     """``skimage.color.hsv2rgb`` on float planes (sector floor(6h) mod 6), returning the
-    r, g, b planes."""
+    r, g, b planes; h in [0, 1], as ``rgb_to_hsv`` returns it (so floor(6h) is 0..6 and the
+    mod is one subtraction)."""
     hi = tf.floor(h * 6.0)
     f = h * 6.0 - hi
     p = v * (1.0 - s)
     q = v * (1.0 - f * s)
     t = v * (1.0 - (1.0 - f) * s)
-    sector = tf.math.floormod(tf.cast(hi, tf.int32), 6)
+    sector = tf.cast(hi, tf.int32)
+    sector = common.select(sector >= 6, sector - 6, sector)
     in_sector = [tf.equal(sector, i) for i in range(5)]
 
     def pick(*per_sector):
