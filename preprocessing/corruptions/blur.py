@@ -96,8 +96,7 @@ def filter2d_fft(x, kernel):
     p = n // 2
     height, width = common.static_hw(x[tf.newaxis])
     x = tf.transpose(x, [2, 0, 1])  # FFT over the two innermost axes
-    for axis, size in ((1, height), (2, width)):
-        x = tf.gather(x, common.pad_indices(size, p, p, "mirror"), axis=axis)
+    x = common.pad(x, [(p, p), (p, p)], "mirror", axes=(1, 2))
     fh, fw = _smooth_size(height + 2 * p), _smooth_size(width + 2 * p)
     grid = np.zeros((fh, fw))
     grid[:n, :n] = kernel[::-1, ::-1]

@@ -110,15 +110,35 @@ def pad_indices(size, before, after, mode):
     return np.pad(np.arange(size), (before, after), mode=_PAD_MODES[mode]).astype(np.int32)
 
 
-def pad(x, pads, mode):
-    """Pads the leading axes of ``x`` (``pads`` = [(before, after), ...] per axis) in a SciPy
-    boundary mode ('nearest', 'reflect', 'mirror', 'wrap') or 'constant' (zeros)."""
+# SciPy boundary modes that tf.pad has natively (while the pad is shorter than the axis):
+# 'mirror' (d c b | a b c d | c b a) is REFLECT, 'reflect' (b a | a b c d | d c) SYMMETRIC.
+_TF_PAD_MODES = {"mirror": "REFLECT", "reflect": "SYMMETRIC"}
+
+
+def pad(x, pads, mode, axes=None):
+    """Pads axes of ``x`` (``pads`` = [(before, after), ...] for ``axes``, default the
+    leading ones) in a SciPy boundary mode ('nearest', 'reflect', 'mirror', 'wrap') or
+    'constant' (zeros). Mirror and reflect use tf.pad where it can (a native copy, several
+    times faster than the gather of other modes and of pads longer than the axis)."""
+    axes = list(range(len(pads))) if axes is None else list(axes)
+    rank = x.shape.rank
     if mode == "constant":
-        return tf.pad(x, list(pads) + [(0, 0)] * (x.shape.rank - len(pads)))
-    for axis, (before, after) in enumerate(pads):
-        if before or after:
-            idx = pad_indices(int(x.shape[axis]), before, after, mode)
-            x = tf.gather(x, idx, axis=axis)
+        full = [(0, 0)] * rank
+        for axis, p in zip(axes, pads):
+            full[axis] = tuple(p)
+        return tf.pad(x, full)
+    for axis, (before, after) in zip(axes, pads):
+        if not (before or after):
+            continue
+        size = int(x.shape[axis])
+        native = _TF_PAD_MODES.get(mode)
+        limit = size - 1 if native == "REFLECT" else size
+        if native and max(before, after) <= limit:
+            full = [(0, 0)] * rank
+            full[axis] = (before, after)
+            x = tf.pad(x, full, mode=native)
+        else:
+            x = tf.gather(x, pad_indices(size, before, after, mode), axis=axis)
     return x
 
 
