@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 import sys
 
-from datasets.build_tfrecords import build_from_items
+from datasets.build_tfrecords import build_from_items, run_cli
 from datasets.errors import DataError
 from datasets.layouts import LAYOUTS, check_sizes, parse_layout
 
@@ -76,17 +76,10 @@ def _define_flags():
 def main(argv) -> int:
     from absl import flags
     f = flags.FLAGS
-    if len(argv) > 1:
-        print(f"error: unexpected arguments: {' '.join(argv[1:])}", file=sys.stderr)
-        return 2
-    try:
-        build_fgvc(f.dataset, f.raw_dir, f.output_dir, train_shards=f.train_shards,
-                   validation_shards=f.validation_shards, num_workers=f.num_workers,
-                   seed=f.seed, check=f.check_sizes, keep_banner=f.keep_banner)
-    except DataError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    return 0
+    return run_cli(argv, lambda: build_fgvc(
+        f.dataset, f.raw_dir, f.output_dir, train_shards=f.train_shards,
+        validation_shards=f.validation_shards, num_workers=f.num_workers, seed=f.seed,
+        check=f.check_sizes, keep_banner=f.keep_banner))
 
 
 if __name__ == "__main__":

@@ -456,21 +456,27 @@ def _define_flags():
     return flags.FLAGS
 
 
-def main(argv) -> int:
-    from absl import flags
-    flags_ = flags.FLAGS
+def run_cli(argv, build) -> int:
+    """The builders' CLI contract: ``build()`` runs; stray arguments or a DataError end
+    with one ``error:`` line on stderr and exit code 2."""
     if len(argv) > 1:
         print(f"error: unexpected arguments: {' '.join(argv[1:])}", file=sys.stderr)
         return 2
     try:
-        build_dataset(flags_.image_dir, flags_.output_dir, train_shards=flags_.train_shards,
-                      validation_shards=flags_.validation_shards,
-                      num_workers=flags_.num_workers, seed=flags_.seed,
-                      keep_png=flags_.keep_png)
+        build()
     except DataError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     return 0
+
+
+def main(argv) -> int:
+    from absl import flags
+    f = flags.FLAGS
+    return run_cli(argv, lambda: build_dataset(
+        f.image_dir, f.output_dir, train_shards=f.train_shards,
+        validation_shards=f.validation_shards, num_workers=f.num_workers, seed=f.seed,
+        keep_png=f.keep_png))
 
 
 def _parse_flags(argv):
