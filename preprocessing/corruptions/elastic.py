@@ -74,9 +74,14 @@ def displacement(uniform, severity, image_hw):
 def elastic_from_uniforms(image, severity, uniform_x, uniform_y):
     """Elastic transform given the two uniform fields in [0, 1) [H, W] that the reference
     draws (column displacement first, then row); alpha = 12.5/16.25/21.25/25/30."""
+    return _elastic(image, severity, tf.stack([uniform_x, uniform_y], axis=-1))
+
+
+def _elastic(image, severity, uniform):
+    """Elastic transform from ``uniform`` [H, W, 2]: the column field's draws, then the
+    row field's."""
     common.check_severity("elastic_transform", severity)
-    hw = common.static_hw(image)
-    fields = displacement(tf.stack([uniform_x, uniform_y], axis=-1), severity, hw)
+    fields = displacement(uniform, severity, common.static_hw(image))
     # The reference's np.array(x, float32) / 255. stays float32; divide_no_nan keeps graph
     # optimisers from replacing the division by a reciprocal multiply (1 ulp off).
     x = tf.math.divide_no_nan(tf.cast(image, tf.float32), tf.constant(255.0))
@@ -88,5 +93,4 @@ def elastic_transform(image, severity, seed):
     the stateless seed instead of NumPy's global RNG."""
     common.check_severity("elastic_transform", severity)
     h, w = common.static_hw(image)
-    uniform = tf.random.stateless_uniform([h, w, 2], common.as_seed(seed))
-    return elastic_from_uniforms(image, severity, uniform[..., 0], uniform[..., 1])
+    return _elastic(image, severity, tf.random.stateless_uniform([h, w, 2], common.as_seed(seed)))
