@@ -165,14 +165,23 @@ def gaussian_kernel_1d(sigma, truncate=4.0):
 def separable_filter(x, kernel_h, kernel_w, mode):
     """Correlates float [H, W, C] with the outer product of two odd 1-D kernels per channel
     (depthwise), padding in a SciPy boundary mode so the output keeps its size."""
-    channels = int(x.shape[-1])
     rh, rw = len(kernel_h) // 2, len(kernel_w) // 2
-    x = pad(x, [(rh, rh), (rw, rw)], mode)[tf.newaxis]
-    kh = np.tile(np.asarray(kernel_h, np.float32)[:, None, None, None], (1, 1, channels, 1))
-    kw = np.tile(np.asarray(kernel_w, np.float32)[None, :, None, None], (1, 1, channels, 1))
-    x = tf.nn.depthwise_conv2d(x, kh, [1, 1, 1, 1], "VALID")
-    x = tf.nn.depthwise_conv2d(x, kw, [1, 1, 1, 1], "VALID")
-    return x[0]
+    x = pad(x, [(rh, rh), (rw, rw)], mode)
+    x = _filter_rows(x, kernel_h)  # [H, W + 2 rw, C]
+    x = _filter_rows(tf.transpose(x, [1, 0, 2]), kernel_w)  # [W, H, C]
+    return tf.transpose(x, [1, 0, 2])
+
+
+def _filter_rows(x, kernel):
+    """Valid 1-D correlation of float [N, M, C] along N. The M * C columns are the channels
+    of one depthwise convolution: oneDNN vectorises over channels, so this runs several
+    times faster than a convolution over [N, M] with C (often 1-3) channels, and gives the
+    same sums (each output is the same taps, added in the same order)."""
+    n, m, c = (int(d) for d in x.shape)
+    taps = tf.broadcast_to(np.asarray(kernel, np.float32)[:, None, None, None],
+                           [len(kernel), 1, m * c, 1])
+    y = tf.nn.depthwise_conv2d(tf.reshape(x, [1, n, 1, m * c]), taps, [1, 1, 1, 1], "VALID")
+    return tf.reshape(y, [n - len(kernel) + 1, m, c])
 
 
 def gaussian_filter(x, sigma, mode="nearest", truncate=4.0):
