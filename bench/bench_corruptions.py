@@ -18,8 +18,8 @@ calling imagecorruptions.corrupt with OpenCV limited to `--threads` threads and 
 BLAS to one (OMP_NUM_THREADS=1 in the command), after one warm-up call per corruption (the
 numba JIT of glass_blur). img/s per core = img/s / threads. Averages: time-averaged (the
 whole suite's images per second, i.e. the harmonic mean, where slow corruptions weigh what
-they cost), the plain mean of the rates, and the mean and geometric mean of the per-corruption
-speed-ups. The issue's goal: ours >= 5x the reference averaged over the 15 standard ones.
+they cost), the same with every pass's set-up paid once per --pass_size images, the plain
+mean of the rates, and the mean and geometric mean of the per-corruption speed-ups. The issue's goal: ours >= 5x the reference averaged over the 15 standard ones.
 """
 
 import argparse
@@ -55,6 +55,9 @@ def parse_args(argv=None):
     p.add_argument("--size", type=int, default=224, help="crop size (shorter side size/0.875)")
     p.add_argument("--repeat", type=int, default=4,
                    help="ours: each image corrupted this many times (different seeds)")
+    p.add_argument("--pass_size", type=int, default=3925,
+                   help="images per (corruption, severity) pass of a real evaluation, for the "
+                        "rate with each pass's set-up included (3925: Imagenette val)")
     p.add_argument("--json_out", default=None)
     return p.parse_args(argv)
 
@@ -149,9 +152,17 @@ def main(argv=None):
             s = summary[label]
             s["suite_speedup"] = (s["ours_suite_img_s_per_core"]
                                   / s["reference_suite_img_s_per_core"])
+            # The same with every pass's set-up paid once per --pass_size images.
+            n = args.pass_size
+            s["ours_suite_img_s_per_core_with_setup"] = statistics.harmonic_mean(
+                n / (n / r["ours_img_s_per_core"] + r["ours_setup_ms_per_pass"] / 1e3)
+                for r in sel)
+            s["suite_speedup_with_setup"] = (s["ours_suite_img_s_per_core_with_setup"]
+                                             / s["reference_suite_img_s_per_core"])
             print(f"{label}: whole suite (time-averaged) ours {s['ours_suite_img_s_per_core']:.1f} "
                   f"vs reference {s['reference_suite_img_s_per_core']:.1f} img/s/core = "
-                  f"{s['suite_speedup']:.2f}x")
+                  f"{s['suite_speedup']:.2f}x ({s['suite_speedup_with_setup']:.2f}x with each "
+                  f"pass's set-up paid once per {n} images)")
             print(f"{label}: ours {s['ours_mean_img_s_per_core']:.1f} vs reference "
                   f"{s['reference_mean_img_s_per_core']:.1f} img/s/core on average "
                   f"(ratio of means {s['ours_mean_img_s_per_core'] / s['reference_mean_img_s_per_core']:.2f}x; "
