@@ -190,3 +190,21 @@ def test_motion_blur_angle_range():
         ref = np.mean([reference("motion_blur", stripes, severity, s).std()
                        for s in range(20)])
         assert abs(ours - ref) <= 10.0, (severity, ours, ref)
+
+
+def test_glass_offsets_from_bits_are_uniform_and_independent():
+    """Each 16-bit half of a draw gives one offset: over all 2^16 patterns of both halves
+    every value in [-delta, delta) occurs 65536 / (2 delta) times (+-1 for delta 3), and
+    the two offsets of a draw come from different halves."""
+    half = np.arange(1 << 16, dtype=np.uint32)
+    bits = tf.constant(half | (half[::-1] << 16))
+    for delta in (1, 2, 3, 4):
+        offsets = blur._offsets_from_bits(bits, delta).numpy()
+        assert offsets.shape == (1 << 16, 2)
+        for column in offsets.T:
+            values, counts = np.unique(column, return_counts=True)
+            np.testing.assert_array_equal(values, np.arange(-delta, delta))
+            assert np.abs(counts - (1 << 16) / (2 * delta)).max() <= 1, (delta, counts)
+        # dy rises with the low half while dx falls with the high half (reversed order).
+        assert offsets[0, 0] == -delta and offsets[0, 1] == delta - 1
+        assert offsets[-1, 0] == delta - 1 and offsets[-1, 1] == -delta

@@ -27,7 +27,7 @@ def reflect_index(index, size):
 
 
 # XLA fuses the index arithmetic, the four gathers and the weighted sum into a few loops
-# (~3x TF's separate kernels). Everything but the final sum is integer or a copy; XLA may
+# (~2x TF's separate kernels). Everything but the final sum is integer or a copy; XLA may
 # contract its multiply-adds into FMAs, which moves a result by at most an ulp (and keeps
 # flat regions exact: their differences are zero).
 @tf.function(jit_compile=True)

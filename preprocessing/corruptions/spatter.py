@@ -38,7 +38,7 @@ _FAR = 1e6  # outside the image: OpenCV's border never carries a short distance
 
 # canny and distance_to_edges are integer logic and float min-plus sums (no multiply-add
 # for XLA to contract), so compiling them with XLA changes no value; it fuses their many
-# small elementwise steps and loops (~4x on CPU).
+# small elementwise steps and loop bodies (spatter's water severities: ~10 -> ~7.5 ms).
 @tf.function(jit_compile=True)
 def canny(gray, low, high):
     """``cv2.Canny(gray, low, high)`` (aperture 3, L1 gradient) on float [H, W] holding
