@@ -177,20 +177,26 @@ def pixelate(image, severity, seed):
     before the vertical one; both are reproduced (run sums by matrix products of 0/1
     matrices, then Pillow's integer rounding), and so is the NEAREST index pattern."""
     c = _PIXELATE[common.check_severity("pixelate", severity)]
-    h, w = common.static_hw(image)
+    common.static_hw(image)
+    return _pixelate(tf.convert_to_tensor(image, tf.uint8), c)
+
+
+# Integer arithmetic throughout (the 0/1 matrix products of integers below 2^24 are exact
+# in any order), so XLA changes no value; it fuses the rounding steps and copies the
+# NEAREST rows and columns with fast gathers (~1.5x TF's kernels).
+@tf.function(jit_compile=True)
+def _pixelate(image, c):
+    h, w, channels = image.shape
     small_h, small_w = int(h * c), int(w * c)
     runs_w, weight_w = _pil_box_runs(w, small_w)
     runs_h, weight_h = _pil_box_runs(h, small_h)
-    x = tf.cast(tf.reshape(tf.transpose(image, [2, 0, 1]), [3 * h, w]), tf.float32)
+    x = tf.cast(tf.reshape(tf.transpose(image, [2, 0, 1]), [channels * h, w]), tf.float32)
     x = _pil_round(tf.matmul(x, runs_w.T), weight_w[np.newaxis, :])
-    x = tf.matmul(runs_h[np.newaxis], tf.reshape(x, [3, h, small_w]))
+    x = tf.matmul(runs_h[np.newaxis], tf.reshape(x, [channels, h, small_w]))
     x = _pil_round(x, weight_h[np.newaxis, :, np.newaxis])
-    # NEAREST as products with 0/1 selection matrices: exact on integers, and far cheaper
-    # than per-element gathers.
-    pick_h = np.eye(small_h, dtype=np.float32)[pil_nearest_indices(small_h, h)]
-    pick_w = np.eye(small_w, dtype=np.float32)[pil_nearest_indices(small_w, w)]
-    x = tf.matmul(tf.matmul(pick_h[np.newaxis], x), pick_w.T[np.newaxis])
-    return tf.transpose(tf.cast(x, tf.uint8), [1, 2, 0])
+    x = tf.cast(tf.transpose(x, [1, 2, 0]), tf.uint8)  # [small_h, small_w, C]
+    x = tf.gather(x, pil_nearest_indices(small_h, h), axis=0)
+    return tf.gather(x, pil_nearest_indices(small_w, w), axis=1)
 
 
 def jpeg_compression(image, severity, seed):
