@@ -98,16 +98,16 @@ def distance_to_edges(edges):
     The image border is not an edge, and no path leaves the image (as in OpenCV). Sums
     of weights may round differently from OpenCV's float32 scan by a few ulps."""
     h, w = common.static_hw(edges[tf.newaxis, ..., tf.newaxis])
-    steps = []  # (|row shift|, |col shift|, row shift, col shift, cost), in the order applied
+    shifts, costs = [], []  # (row shift, col shift) and cost, in the order applied
     for (vy, vx), weight in _CHAMFER_MOVES:
         step = 1
         while step * weight <= _DIST_TRUNC:
-            steps.append((abs(vy) * step, abs(vx) * step, vy * step, vx * step,
-                          np.float32(step * weight)))
+            shifts.append((vy * step, vx * step))
+            costs.append(step * weight)
             step *= 2
-    table = tf.constant(np.array([s[2:4] for s in steps], np.int32))
-    costs = tf.constant(np.array([s[4] for s in steps], np.float32))
-    reach = max(max(s[0], s[1]) for s in steps)
+    table = tf.constant(np.array(shifts, np.int32))
+    reach = int(np.abs(shifts).max())
+    costs = tf.constant(np.array(costs, np.float32))
 
     # One while_loop over the steps rather than ~30 unrolled ones: a tf.data map
     # re-instantiates its function per iterator, at ~0.25 ms per graph op. The pad is the
@@ -119,7 +119,7 @@ def distance_to_edges(edges):
         behind = xla.dynamic_slice(padded, reach - shift, [h, w])
         return k + 1, tf.minimum(dist, tf.minimum(ahead, behind) + tf.gather(costs, k))
 
-    _, dist = tf.while_loop(lambda k, _: k < len(steps), relax,
+    _, dist = tf.while_loop(lambda k, _: k < len(shifts), relax,
                             (tf.constant(0), tf.where(edges, 0.0, _DIST_TRUNC)))
     return tf.ensure_shape(dist, [h, w])
 
