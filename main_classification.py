@@ -9,7 +9,7 @@
         --robustness on_the_fly                          # ImageNet-C mCE, corrupted in-graph
 
 Flags keep the names and meanings of clovaai/assembled-cnn (see `--helpfull` and
-`engine/config.py`); `--config` takes YAML presets, and flags on the command line win.
+`core/settings.py`); `--config` takes YAML presets, and flags on the command line win.
 Bad input ends with one `error:` line on stderr and exit code 2.
 """
 
@@ -20,7 +20,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from absl import app, flags, logging  # noqa: E402
 
-from engine import config  # noqa: E402
+from core import config  # noqa: E402
 
 config.define_flags()
 
@@ -40,7 +40,7 @@ def main(argv):
               file=sys.stderr)
         sys.exit(2)
     from datasets.errors import DataError
-    from engine.errors import UserError
+    from core.errors import UserError
     try:
         cfg = config.resolve()
         from engine import trainer  # imported late: TensorFlow starts here

@@ -28,7 +28,8 @@ import tensorflow as tf  # noqa: E402
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 from bench import environment  # noqa: E402
-from engine import config, optim, train_step  # noqa: E402
+from core import config  # noqa: E402
+from engine import optim, train_step  # noqa: E402
 from engine.trainer import POLICIES, build_model  # noqa: E402
 
 MODES = ("0", "mixup", "cutmix", "rmix")

@@ -1,14 +1,17 @@
-"""Checkpoints of a run directory: every epoch with keep-max, a copy of the best by top-1,
-and automatic resume.
+"""Checkpoints of a run directory: the latest N (--keep_checkpoint_max, 0 = all), the best
+--num_best_ckpt_to_keep by top-1 in best/, optionally every evaluated one in periodical/.
 
-Layout of model_dir:
-  ckpt-<step>.{index,data-*}, checkpoint   tf.train.CheckpointManager (latest kept N)
-  best/ckpt-<step>.*, best/best.json        the best evaluated checkpoint by top-1
-Resume order: an existing checkpoint in model_dir > --pretrained_model_checkpoint_path
-(warm start of a new run) > scratch. The step lives in the checkpoint (the optimizer's
-iteration counter), never parsed from a file name.
-Under MultiWorkerMirroredStrategy every worker saves (the save is collective) but only the
-chief writes into model_dir; the others write to a temporary directory they then delete.
+Layout of model_dir (see core/rundir.py for the whole run directory):
+  ckpt-<step>.{index,data-*}, checkpoint   tf.train.CheckpointManager
+  best/ckpt-<step>.*, best/best.json        best.json: the best entry's fields at the top
+                                            level (checkpoint, step, epoch, top1, ...) and
+                                            "ranking", every kept entry best first
+  periodical/ckpt-<step>.*                  --keep_ckpt_every_eval
+Which checkpoint a mode uses is decided in one place, `core.rundir.RunDir.checkpoint`.
+The step lives in the checkpoint (the optimizer's iteration counter), never parsed from a
+file name. Under MultiWorkerMirroredStrategy every worker saves (the save is collective) but
+only the chief writes into model_dir; the others write to a temporary directory they then
+delete.
 """
 
 from __future__ import annotations
@@ -20,20 +23,25 @@ import shutil
 
 import tensorflow as tf
 
-BEST_DIR = "best"
-BEST_FILE = "best.json"
+from core.rundir import BEST_DIR, BEST_FILE, read_best
+
+PERIODICAL_DIR = "periodical"
 
 
 class RunCheckpoints:
     def __init__(self, checkpoint: tf.train.Checkpoint, model_dir: str, max_to_keep: int,
-                 chief: bool, worker: int = 0):
+                 chief: bool, worker: int = 0, num_best: int = 1,
+                 keep_every_eval: bool = False, create: bool = True):
         self.model_dir = model_dir
         self.chief = chief
+        self.num_best = max(1, int(num_best))
+        self.keep_every_eval = keep_every_eval
         self.write_dir = model_dir if chief else os.path.join(model_dir, f".worker{worker}")
         self.checkpoint = checkpoint
-        self.manager = tf.train.CheckpointManager(checkpoint, self.write_dir,
-                                                  max_to_keep=max_to_keep,
-                                                  checkpoint_name="ckpt")
+        # An evaluation only reads: no manager (it would create model_dir files).
+        self.manager = tf.train.CheckpointManager(
+            checkpoint, self.write_dir, max_to_keep=max_to_keep or None,
+            checkpoint_name="ckpt") if create else None
 
     def latest(self) -> str | None:
         return tf.train.latest_checkpoint(self.model_dir)
@@ -51,42 +59,47 @@ class RunCheckpoints:
             return os.path.join(self.model_dir, os.path.basename(path))
         return path
 
-    # --- best checkpoint
+    # --- best checkpoints
     def best_info(self) -> dict | None:
         return read_best(self.model_dir)
 
     def keep_best(self, path: str, metrics: dict, step: int, epoch: int) -> bool:
-        """Copies `path` to best/ when its top-1 beats the previous best. Chief only."""
+        """Adds `path` to best/ when it ranks among the best `num_best` by top-1 (ties keep
+        the earlier checkpoint); returns whether it is the new best. Chief only. best/ is
+        rebuilt in a temporary directory and swapped in."""
         if not self.chief:
             return False
+        if self.keep_every_eval:
+            _copy_checkpoint(path, os.path.join(self.model_dir, PERIODICAL_DIR))
         best = self.best_info()
-        if best is not None and best["top1"] >= metrics["top1"]:
+        ranking = list((best or {}).get("ranking") or ([best] if best else []))
+        entry = {"checkpoint": os.path.basename(path), "step": step, "epoch": epoch,
+                 **{k: metrics[k] for k in ("top1", "top5", "loss", "ece")}}
+        if any(e["checkpoint"] == entry["checkpoint"] for e in ranking):
             return False
+        ranking = sorted(ranking + [entry], key=lambda e: -e["top1"])  # stable: earlier first
+        if entry not in ranking[:self.num_best]:
+            return False
+        ranking = ranking[:self.num_best]
         best_dir = os.path.join(self.model_dir, BEST_DIR)
         tmp_dir = best_dir + ".tmp"
         shutil.rmtree(tmp_dir, ignore_errors=True)
         os.makedirs(tmp_dir)
-        for f in glob.glob(path + ".*"):
-            shutil.copy2(f, tmp_dir)
-        info = {"checkpoint": os.path.basename(path), "step": step, "epoch": epoch,
-                **{k: metrics[k] for k in ("top1", "top5", "loss", "ece")}}
+        for e in ranking:
+            source = path if e is entry else os.path.join(best_dir, e["checkpoint"])
+            _copy_checkpoint(source, tmp_dir)
         with open(os.path.join(tmp_dir, BEST_FILE), "w") as f:
-            json.dump(info, f, indent=1)
-        shutil.rmtree(best_dir, ignore_errors=True)
+            json.dump({**ranking[0], "ranking": ranking}, f, indent=1)
+        old_dir = best_dir + ".old"
+        shutil.rmtree(old_dir, ignore_errors=True)
+        if os.path.isdir(best_dir):
+            os.replace(best_dir, old_dir)
         os.replace(tmp_dir, best_dir)
-        return True
+        shutil.rmtree(old_dir, ignore_errors=True)
+        return ranking[0] is entry
 
 
-def read_best(model_dir: str) -> dict | None:
-    path = os.path.join(model_dir, BEST_DIR, BEST_FILE)
-    if not os.path.isfile(path):
-        return None
-    with open(path) as f:
-        return json.load(f)
-
-
-def best_checkpoint_path(model_dir: str) -> str | None:
-    best = read_best(model_dir)
-    if best is None:
-        return None
-    return os.path.join(model_dir, BEST_DIR, best["checkpoint"])
+def _copy_checkpoint(prefix: str, directory: str) -> None:
+    os.makedirs(directory, exist_ok=True)
+    for f in glob.glob(prefix + ".*"):
+        shutil.copy2(f, directory)

@@ -16,7 +16,7 @@ import os
 
 import tensorflow as tf
 
-from engine.errors import ConfigError
+from core.errors import ConfigError
 
 
 def configure_cpu_replicas(n: int) -> None:

@@ -1,10 +1,18 @@
-"""SavedModel export with two signatures, then a reload-and-compare check.
+"""SavedModel export with two signatures, its labels and facts, then a reload-and-compare check.
 
-- `serving_default`: a batch of encoded JPEG/PNG bytes -> {"probabilities", "classes"}; the
-  eval preprocessing of the run's preprocessing_type runs inside the graph (decode, resize
-  of the shorter side, center crop, mean subtraction).
+- `serving_default`: a batch of encoded JPEG/PNG bytes -> {"probabilities" float32 [N, C],
+  "classes" int32 [N] (the argmax), "class_names" string [N] (the argmax class's name: the
+  given class names, else "class_<index>")}; the eval preprocessing of the run's
+  preprocessing_type runs inside the graph (decode, resize of the shorter side, center crop,
+  mean subtraction).
 - `preprocessed`: a float32 batch [N, S, S, 3] already preprocessed -> {"logits"}; S is the
   eval size of the preprocessing type (not fixed at 224 as in the original).
+
+Beside the SavedModel, `<export_dir>/labels.txt` (one class name per line, in label order:
+the names the signature returns) and `<export_dir>/export_info.json` ({"preprocessing_type",
+"image_size", "num_classes", "source_run", "checkpoint"}) are written, so `engine/predict.py`
+(``--export_dir``) needs nothing else.
+
 The exported model is reloaded with `tf.saved_model.load` and its top-1 on the eval split,
 from raw bytes, must equal the Keras model's top-1 on the same images; the comparison is
 written to `<export_dir>/model_performance.json`.
@@ -19,16 +27,53 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+LABELS_FILE = "labels.txt"
+INFO_FILE = "export_info.json"
+INFO_KEYS = ("preprocessing_type", "image_size", "num_classes", "source_run", "checkpoint")
+
+
+def default_class_names(num_classes: int) -> list[str]:
+    return [f"class_{i}" for i in range(num_classes)]
+
+
+def _num_classes(model: keras.Model, image_size: int) -> int:
+    outputs = getattr(model, "outputs", None)
+    if outputs and outputs[0].shape[-1] is not None:
+        return int(outputs[0].shape[-1])
+    probe = model(tf.zeros([1, image_size, image_size, 3], tf.float32), training=False)
+    return int(probe.shape[-1])
+
 
 def export_saved_model(model: keras.Model, preprocess_eval, image_size: int,
-                       export_dir: str) -> None:
+                       export_dir: str, class_names: list[str] | None = None,
+                       info: dict | None = None) -> None:
+    """Writes the SavedModel (module doc), labels.txt and export_info.json to export_dir.
+
+    class_names: names in label order (None: "class_<index>"); ValueError when their count
+    is not the model's class count. info: values of export_info.json's keys (source_run,
+    checkpoint, preprocessing_type, ...); image_size and num_classes are filled in, and
+    preprocessing_type too when preprocess_eval is a `Preprocessing`'s bound `eval`.
+    """
+    num_classes = _num_classes(model, image_size)
+    if class_names is None:
+        class_names = default_class_names(num_classes)
+    class_names = [str(n) for n in class_names]
+    if len(class_names) != num_classes:
+        raise ValueError(f"{len(class_names)} class names for a model with {num_classes} "
+                         "classes")
+    if any("\n" in n for n in class_names):
+        raise ValueError("class names must not contain newlines (labels.txt is one per line)")
+    names_table = tf.constant(class_names, tf.string)
+
     def serve_bytes(encoded):
         images = tf.map_fn(preprocess_eval, encoded,
                            fn_output_signature=tf.TensorSpec([image_size, image_size, 3],
                                                              tf.float32))
         logits = tf.cast(model(images, training=False), tf.float32)
+        classes = tf.argmax(logits, axis=-1, output_type=tf.int32)
         return {"probabilities": tf.nn.softmax(logits),
-                "classes": tf.argmax(logits, axis=-1, output_type=tf.int32)}
+                "classes": classes,
+                "class_names": tf.gather(names_table, classes)}
 
     def serve_preprocessed(images):
         return {"logits": tf.cast(model(images, training=False), tf.float32)}
@@ -41,6 +86,18 @@ def export_saved_model(model: keras.Model, preprocess_eval, image_size: int,
                          input_signature=[tf.TensorSpec([None, image_size, image_size, 3],
                                                         tf.float32, name="images")])
     archive.write_out(export_dir, verbose=False)
+
+    facts = {"preprocessing_type": getattr(getattr(preprocess_eval, "__self__", None), "name",
+                                           None),
+             "source_run": None, "checkpoint": None}
+    facts.update(info or {})
+    facts.update(image_size=int(image_size), num_classes=num_classes)
+    ordered = {k: facts.get(k) for k in INFO_KEYS}
+    ordered.update({k: v for k, v in facts.items() if k not in ordered})
+    with open(os.path.join(export_dir, LABELS_FILE), "w") as f:
+        f.write("".join(f"{n}\n" for n in class_names))
+    with open(os.path.join(export_dir, INFO_FILE), "w") as f:
+        json.dump(ordered, f, indent=1, default=str)
 
 
 def verify_export(export_dir: str, model: keras.Model, eval_records: tf.data.Dataset,

@@ -32,7 +32,7 @@ import tensorflow as tf
 import preprocessing
 from datasets.source import DataSource, resolve_source
 from engine import finetune
-from engine.errors import ConfigError, FinetuneError
+from core.errors import ConfigError, FinetuneError
 
 POOL_LAYERS = ("avg_pool", "gem_pool")
 SPLITS = ("trainval", "test")

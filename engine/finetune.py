@@ -16,7 +16,7 @@ import os
 import tensorflow as tf
 import yaml
 
-from engine.errors import FinetuneError
+from core.errors import FinetuneError
 
 HEAD = "classifier"
 # Source layers never copied: t-ReX's projector is dropped for transfer (Sariyildiz et al.

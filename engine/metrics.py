@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-from engine.losses import soft_cross_entropy
+from core.losses import soft_cross_entropy
 
 NUM_ECE_BINS = 10
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from engine.losses import soft_cross_entropy
+from core.losses import soft_cross_entropy
 
 # linspace(0, 0.99, 10). Plain floats: a tensor at import time would start TensorFlow before
 # a MultiWorkerMirroredStrategy can configure its collectives.

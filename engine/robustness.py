@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from engine.errors import ConfigError
+from core.errors import ConfigError
 from preprocessing.corruptions.names import ALL, STANDARD
 
 

@@ -18,7 +18,7 @@ import tensorflow as tf
 from datasets import corrupted
 from datasets.source import DataSource
 from engine import plots, robustness
-from engine.errors import ConfigError
+from core.errors import ConfigError
 from preprocessing import common
 from preprocessing.corruptions import registry
 

@@ -15,14 +15,22 @@ import tensorflow as tf
 
 
 class RunLog:
-    def __init__(self, model_dir: str, chief: bool):
+    """``directory``: model_dir for training, model_dir/eval_only/<name> for an evaluation.
+    ``write=False`` prints (on the chief) but writes no file (e.g. --robustness, whose
+    report has its own directory)."""
+
+    def __init__(self, directory: str, chief: bool, write: bool = True,
+                 writers: tuple = ("train", "eval")):
         self.chief = chief
-        self.path = os.path.join(model_dir, "metrics.jsonl")
-        if chief:
-            self.writers = {name: tf.summary.create_file_writer(os.path.join(model_dir, name))
-                            for name in ("train", "eval")}
+        self.write = chief and write
+        self.path = os.path.join(directory, "metrics.jsonl")
+        if self.write:
+            # One directory of event files per writer: TensorBoard shows them as runs.
+            self.writers = {name: tf.summary.create_file_writer(
+                os.path.join(directory, name) if len(writers) > 1 else directory)
+                for name in writers}
         else:
-            self.writers = {name: tf.summary.create_noop_writer() for name in ("train", "eval")}
+            self.writers = {name: tf.summary.create_noop_writer() for name in writers}
 
     def scalars(self, writer: str, step: int, values: dict) -> None:
         # No flush here: this runs after every train loop; `flush` runs once per epoch.
@@ -35,7 +43,7 @@ class RunLog:
             writer.flush()
 
     def record(self, event: str, **fields) -> None:
-        if not self.chief:
+        if not self.write:
             return
         line = {"event": event, "time": round(time.time(), 3), **fields}
         with open(self.path, "a") as f:

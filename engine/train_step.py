@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-from engine import losses, mixing, optim, rmix
+from core import losses
+from engine import mixing, optim, rmix
 from kd.targets import distillation_term
 
 

@@ -1,10 +1,12 @@
 """The training and evaluation loops of `main_classification.py`.
 
-One `run(cfg)` call: prepare model_dir -> strategy -> data source -> network, optimizer and
-checkpoint -> resume / warm start -> train epochs (steps_per_loop steps per tf.function
-call, checkpoint every epoch, evaluate on the schedule) -> export. Custom loop rather than
-`Model.fit` because later techniques (mixing inside the step, saliency gradients, teacher
-targets, schedule-driven layers) need the step itself.
+One `run(cfg)` call on a resolved config (core/config.py): open or create the run directory
+(core/rundir.py) -> strategy -> data source -> network, optimizer and checkpoint -> resume /
+warm start -> train epochs (steps_per_loop steps per tf.function call, checkpoints on the
+--save_checkpoints_epochs interval, evaluation on the schedule) -> export. Evaluation modes
+(--eval_only, --robustness, --export_only) read everything about the network from the run.
+Custom loop rather than `Model.fit` because later techniques (mixing inside the step,
+saliency gradients, teacher targets, schedule-driven layers) need the step itself.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import json
 import math
 import os
 import platform
+import re
 import shutil
 import subprocess
 import sys
@@ -24,16 +27,18 @@ import tensorflow as tf
 
 import nets
 import preprocessing
+from core import config as config_lib
+from core.errors import ConfigError, RunDirError, TrainingDiverged
+from core.rundir import RunDir
 from datasets.errors import DataError
 from datasets.source import check_labels, resolve_source
-from engine import config as config_lib
+from nets.factory import build_from_config
 from preprocessing.multicrop import config_from_flags as multicrop_from_flags
 from preprocessing.randaugment import parse_randaugment_flag
 from preprocessing.train_augment import AugmentConfig, make_train_fn
 from engine import (distribute, finetune, inputs, metrics, mixing, optim, schedules,
                     train_step, trex)
-from engine.checkpoints import RunCheckpoints, best_checkpoint_path
-from engine.errors import ConfigError, RunDirError, TrainingDiverged
+from engine.checkpoints import RunCheckpoints
 from engine.export import export_saved_model, verify_export
 from engine.run_log import EpochProgress, RunLog
 from datasets.sidecar import KEY_MISMATCH_MARK
@@ -44,17 +49,13 @@ EVAL_SUM_SHAPES = {"count": [], "loss": [], "top1": [], "top5": [], "skipped": [
                    "bin_count": [metrics.NUM_ECE_BINS], "bin_conf": [metrics.NUM_ECE_BINS],
                    "bin_correct": [metrics.NUM_ECE_BINS]}
 POLICIES = {"fp32": "float32", "bf16": "mixed_bfloat16", "fp16": "mixed_float16"}
+MODE_FLAGS = {"eval": "--eval_only", "robustness": "--robustness", "export": "--export_only"}
+EVAL_DIR = "eval_only"
 
 
 # ----------------------------------------------------------------------------- set-up
-def check_model_dir(cfg: dict) -> str:
-    """Fails before any work if model_dir cannot be written (or, for --eval_only, read)."""
-    model_dir = cfg["model_dir"]
-    if cfg["eval_only"]:
-        if not os.path.isdir(model_dir):
-            mode = "--robustness" if cfg.get("robustness") else "--eval_only"
-            raise RunDirError(f"{mode}: model_dir {model_dir} does not exist")
-        return model_dir
+def check_writable(model_dir: str) -> str:
+    """Fails before any work if model_dir cannot be written."""
     try:
         os.makedirs(model_dir, exist_ok=True)
         probe = os.path.join(model_dir, f".write_probe_{os.getpid()}")
@@ -73,6 +74,22 @@ def clean_model_dir(model_dir: str) -> None:
     os.makedirs(model_dir)
 
 
+def set_threads(cfg: dict) -> None:
+    """--inter/intra_op_parallelism_threads (before TensorFlow starts its pools)."""
+    for key, getter, setter in (
+            ("inter_op_parallelism_threads", tf.config.threading.get_inter_op_parallelism_threads,
+             tf.config.threading.set_inter_op_parallelism_threads),
+            ("intra_op_parallelism_threads", tf.config.threading.get_intra_op_parallelism_threads,
+             tf.config.threading.set_intra_op_parallelism_threads)):
+        n = int(cfg.get(key) or 0)
+        if n and getter() != n:
+            try:
+                setter(n)
+            except RuntimeError:
+                raise ConfigError(f"--{key} must be set before TensorFlow starts (this "
+                                  "process has initialised it already)") from None
+
+
 def versions() -> dict:
     try:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True,
@@ -86,21 +103,20 @@ def versions() -> dict:
 
 
 def build_model(cfg: dict, num_classes: int) -> keras.Model:
-    """The network a config describes (also for configs saved by older runs)."""
-    get = cfg.get
-    return nets.build_resnet(
-        int(cfg["resnet_size"]), num_classes, base_width=int(get("base_width", 64)),
-        stem_type=get("stem_type", "default"), bn_momentum=float(get("bn_momentum", 0.997)),
-        zero_gamma=bool(get("zero_gamma", False)), use_resnet_d=bool(get("use_resnet_d", False)),
-        use_se_block=bool(get("use_se_block", False)),
-        use_sk_block=bool(get("use_sk_block", False)),
-        anti_alias_type=get("anti_alias_type", "") or "",
-        anti_alias_filter_size=int(get("anti_alias_filter_size", 0)),
-        use_dropblock=bool(get("use_dropblock", False)),
-        dropblock_keep_prob=tuple(float(k) for k in get("dropblock_kp", (1.0, 0.9))),
-        pool_type=get("pool_type", "gap"), embedding_size=int(get("embedding_size", 0)),
-        resnet_version=int(get("resnet_version", 1)), bl_alpha=get("bl_alpha", 2),
-        bl_beta=int(get("bl_beta", 4)), trex_head=trex.head_from_config(cfg))
+    """The network of a (complete) config: `nets.factory.build_from_config`."""
+    return build_from_config(cfg, num_classes)
+
+
+def eval_namespace(cfg: dict, source_key: str) -> str:
+    """The eval_only/<name> directory name of an evaluation: the data's name, plus the
+    preprocessing when it differs from the run's."""
+    name = source_key
+    changed = cfg.get("changed") or {}
+    if "preprocessing_type" in changed and cfg["preprocessing_type"]:
+        name += "@" + cfg["preprocessing_type"]
+    if "dct_method" in changed:
+        name += "@dct-" + (cfg["dct_method"] or "default")
+    return re.sub(r"[^A-Za-z0-9_.@+-]", "_", name)
 
 
 def eval_schedule(epoch: int, cfg: dict) -> bool:
@@ -114,18 +130,27 @@ def eval_schedule(epoch: int, cfg: dict) -> bool:
 class Run:
     def __init__(self, cfg: dict):
         self.cfg = cfg
+        self.mode = cfg.get("mode") or config_lib.mode_of(cfg)
+        self.evaluating = self.mode != "train"
+        set_threads(cfg)
         if cfg["deterministic"]:
             tf.config.experimental.enable_op_determinism()
-        self.strategy = distribute.make_strategy(cfg["num_gpus"], cfg["num_cpu_replicas"])
+        self.strategy = distribute.make_strategy(cfg["num_gpus"], cfg["num_cpu_replicas"],
+                                                 cfg.get("all_reduce_alg"))
         self.chief = distribute.is_chief(self.strategy)
         self.replicas = self.strategy.num_replicas_in_sync
         if cfg["batch_size"] % self.replicas or cfg["val_batch_size"] % self.replicas:
             raise ConfigError(
                 f"--batch_size ({cfg['batch_size']}) and --val_batch_size "
                 f"({cfg['val_batch_size']}) must be divisible by the {self.replicas} replicas")
-        if cfg["pretrained_model_checkpoint_path"]:
+        self.model_dir = cfg["model_dir"]
+        # An evaluation reads the run as it is; training checks it can write before any work.
+        self.run_dir = (RunDir.open(self.model_dir, MODE_FLAGS[self.mode]) if self.evaluating
+                        else None)
+        if not self.evaluating:
+            check_writable(self.model_dir)
+        if cfg["pretrained_model_checkpoint_path"] and not cfg.get("existing_run"):
             finetune.resolve_pretrained(cfg["pretrained_model_checkpoint_path"])
-        self.model_dir = check_model_dir(cfg)
         keras.utils.set_random_seed(cfg["seed"])
         keras.mixed_precision.set_global_policy(POLICIES[cfg["dtype"]])
 
@@ -135,11 +160,62 @@ class Run:
                                      num_classes=cfg["num_classes"] or None)
         self.num_classes = self.source.num_classes
         check_labels(self.source)
+        self._check_against_run()
+        prep_name = cfg["preprocessing_type"] or self.source.default_preprocessing
+        if self.run_dir is not None and "preprocessing_type" not in (cfg.get("changed") or {}):
+            prep_name = self.run_dir.preprocessing_type or prep_name
         try:
-            self.prep = preprocessing.get_preprocessing(cfg["preprocessing_type"]
-                                                        or self.source.default_preprocessing)
+            self.prep = preprocessing.get_preprocessing(
+                prep_name, dct_method=cfg["dct_method"],
+                training_random_crop=cfg["training_random_crop"])
         except ValueError as e:
             raise ConfigError(f"--preprocessing_type: {e}") from None
+        train_size = self.source.train_size or 0
+        self.steps_per_epoch = train_size // cfg["batch_size"]
+        if self.evaluating:  # no training pieces (no teachers, side-cars, augmentation)
+            self.train_fn, self.kd, self.input_multiplier = None, kd_targets.TargetSource("off"), 1
+        else:
+            self._training_inputs(train_size)
+        self.schedule_steps = cfg["train_epochs"] * self.steps_per_epoch
+        self.total_steps = self.schedule_steps
+        if cfg["max_train_steps"]:
+            self.total_steps = min(self.total_steps, cfg["max_train_steps"])
+        shuffle = cfg["shuffle_buffer"] or (10_000 if cfg["dataset_name"] == "imagenet"
+                                            else min(1_000, max(train_size, 1)))
+        self.pipeline = inputs.PipelineConfig(self.num_classes, cfg["batch_size"], shuffle,
+                                              cfg["seed"], cfg["strict"],
+                                              self.input_multiplier)
+        self.eval_pipeline = inputs.PipelineConfig(self.num_classes, cfg["val_batch_size"],
+                                                   shuffle, cfg["seed"], cfg["strict"])
+        if cfg["clean"] and self.chief:
+            clean_model_dir(self.model_dir)
+        if self.evaluating:
+            key = os.path.basename(os.path.normpath(os.path.expanduser(
+                cfg["data_dir"] if "data_dir" in (cfg.get("changed") or {}) and cfg["data_dir"]
+                else cfg["dataset_name"]))) or "data"
+            self.eval_dir = os.path.join(self.model_dir, EVAL_DIR, eval_namespace(cfg, key))
+            self.log = RunLog(self.eval_dir, self.chief, write=self.mode == "eval",
+                              writers=("eval",))
+        else:
+            self.log = RunLog(self.model_dir, self.chief)
+        self._build()
+        if self.chief:
+            self._record_run()
+
+    def _check_against_run(self):
+        """An evaluation of other data: the network's class count must fit it."""
+        if self.run_dir is None:
+            return
+        expected = self.run_dir.num_classes
+        if self.num_classes != expected:
+            raise ConfigError(
+                f"{MODE_FLAGS[self.mode]}: {self.source.description} has {self.num_classes} "
+                f"classes but the network of {self.model_dir} predicts {expected} (pass data "
+                "with the same classes, or leave the data flags out to use the run's)")
+        self.num_classes = expected
+
+    def _training_inputs(self, train_size: int):
+        cfg = self.cfg
         self.train_fn = make_train_fn(self.prep, AugmentConfig(
             autoaugment_type=cfg["autoaugment_type"] or "",
             randaugment=(parse_randaugment_flag(cfg["randaugment"]) if cfg["randaugment"]
@@ -151,31 +227,12 @@ class Run:
                               f"--batch_size ({cfg['batch_size']}) / {self.replicas} "
                               "replica(s) must be even")
         self.kd = kd_targets.from_config(cfg, self.source, self.num_classes, self.prep.name)
-        train_size = self.source.train_size or 0
-        self.steps_per_epoch = train_size // cfg["batch_size"]
-        if not cfg["eval_only"] and cfg["train_epochs"] > 0 and self.steps_per_epoch == 0:
+        if cfg["train_epochs"] > 0 and self.steps_per_epoch == 0:
             raise ConfigError(
                 f"the training split has {train_size} images, fewer than --batch_size "
                 f"({cfg['batch_size']})")
-        self.schedule_steps = cfg["train_epochs"] * self.steps_per_epoch
-        self.total_steps = self.schedule_steps
-        if cfg["max_train_steps"]:
-            self.total_steps = min(self.total_steps, cfg["max_train_steps"])
-        shuffle = cfg["shuffle_buffer"] or (10_000 if cfg["dataset_name"] == "imagenet"
-                                            else min(1_000, max(train_size, 1)))
         # --mixup_type=1 reads 2x batch per step (the original's type 1; steps unchanged).
         self.input_multiplier = mixing.INPUT_MULTIPLIER.get(str(cfg["mixup_type"]), 1)
-        self.pipeline = inputs.PipelineConfig(self.num_classes, cfg["batch_size"], shuffle,
-                                              cfg["seed"], cfg["strict"],
-                                              self.input_multiplier)
-        self.eval_pipeline = inputs.PipelineConfig(self.num_classes, cfg["val_batch_size"],
-                                                   shuffle, cfg["seed"], cfg["strict"])
-        if cfg["clean"] and self.chief:
-            clean_model_dir(self.model_dir)
-        self.log = RunLog(self.model_dir, self.chief)
-        self._build()
-        if self.chief and not cfg["eval_only"]:
-            self._save_config()
 
     # --- network, optimizer, checkpoint
     def _build(self):
@@ -200,16 +257,67 @@ class Run:
                                              **(self.ocm.checkpoint_items() if self.ocm
                                                 else {}))
         self.ckpts = RunCheckpoints(checkpoint, self.model_dir, cfg["keep_checkpoint_max"],
-                                    self.chief, distribute.worker_id(self.strategy))
+                                    self.chief, distribute.worker_id(self.strategy),
+                                    num_best=cfg["num_best_ckpt_to_keep"],
+                                    keep_every_eval=cfg["keep_ckpt_every_eval"],
+                                    create=not self.evaluating)
 
-    def _save_config(self):
-        resolved = dict(self.cfg, resolved_num_classes=self.num_classes,
-                        resolved_preprocessing_type=self.prep.name,
-                        resolved_replicas=self.replicas, data_source=self.source.description)
-        with open(os.path.join(self.model_dir, "config.yaml"), "w") as f:
-            f.write(config_lib.to_yaml(resolved))
+    def _record_run(self):
+        """A new run writes its config once; a later command appends to the history."""
+        cfg = self.cfg
+        if self.evaluating:
+            self.run_dir.append_history(
+                self.mode, data=self.source.description, preprocessing=self.prep.name,
+                pointed_elsewhere=sorted(cfg.get("changed") or {}),
+                ignored=cfg.get("ignored") or [])
+            if cfg.get("ignored"):
+                self.log.say(f"{MODE_FLAGS[self.mode]}: the run's own settings are used; "
+                             f"ignored --{', --'.join(cfg['ignored'])}")
+            return
+        existing = RunDir.open(self.model_dir) if cfg.get("existing_run") else None
+        if existing is None:
+            facts = {"resolved_num_classes": self.num_classes,
+                     "resolved_preprocessing_type": self.prep.name,
+                     "resolved_replicas": self.replicas,
+                     "resolved_steps_per_epoch": self.steps_per_epoch,
+                     "data_source": self.source.description,
+                     "defaults_profile": cfg.get("defaults_profile", "original"),
+                     "config": list(cfg.get("config") or [])}
+            self.run_dir = RunDir.create(self.model_dir, config_lib.settings_of(cfg), facts,
+                                         self._class_names())
+            self.log.say(f"new run {self.model_dir}: settings from "
+                         + ("the small-image defaults" if cfg.get("defaults_profile")
+                            == "small_images" else "the original's defaults")
+                         + (f", presets {', '.join(cfg['config'])}" if cfg.get("config")
+                            else "") + " and the command line")
+        else:
+            self.run_dir = existing
+            changed = cfg.get("changed") or {}
+            existing.append_history("train", changed=changed)
+            if changed:
+                self.log.say("settings changed for this run (recorded in history.jsonl): "
+                             + ", ".join(f"{k} {config_lib._show(old)} -> "
+                                         f"{config_lib._show(new)}"
+                                         for k, (old, new) in changed.items()))
         with open(os.path.join(self.model_dir, "versions.json"), "w") as f:
             json.dump(versions(), f, indent=1)
+
+    def _class_names(self) -> list[str] | None:
+        label_file = self.cfg.get("label_file")
+        if label_file:
+            with open(label_file) as f:
+                names = [line.strip() for line in f if line.strip()]
+            if len(names) != self.num_classes:
+                raise ConfigError(f"--label_file {label_file}: {len(names)} names for "
+                                  f"{self.num_classes} classes")
+            return names
+        names = self.source.class_names
+        return list(names) if names and len(names) == self.num_classes else None
+
+    @property
+    def class_names(self) -> list[str] | None:
+        names = self.run_dir.class_names if self.run_dir is not None else None
+        return names or self._class_names()
 
     @property
     def step(self) -> int:
@@ -313,7 +421,7 @@ class Run:
         result["seconds"] = round(time.time() - t0, 2)
         return result
 
-    def _report_eval(self, result: dict, epoch: int, tag: str = "eval") -> None:
+    def _report_eval(self, result: dict, epoch: int, tag: str = "eval", **extra) -> None:
         step = self.step
         self.log.say(f"{tag} step {step} epoch {epoch}: top-1 {result['top1']:.4f} | "
                      f"top-5 {result['top5']:.4f} | ECE {result['ece']:.4f} | loss "
@@ -322,32 +430,55 @@ class Run:
                         else "") + ")")
         self.log.scalars("eval", step, {k: result[k] for k in ("top1", "top5", "ece", "loss")})
         self.log.flush()
-        self.log.record(tag, step=step, epoch=epoch, **result)
+        self.log.record(tag, step=step, epoch=epoch, **result, **extra)
 
     # --- modes
-    def restore_for_eval(self, mode: str = "--eval_only") -> str:
-        """Restores the --eval_checkpoint (latest or best) of model_dir; returns its path."""
-        which = self.cfg["eval_checkpoint"]
-        path = (best_checkpoint_path(self.model_dir) if which == "best"
-                else self.ckpts.latest())
-        if path is None:
-            raise RunDirError(f"{mode}: no {which} checkpoint in {self.model_dir}")
-        self.ckpts.checkpoint.restore(path).expect_partial().assert_existing_objects_matched()
+    def restore_for_eval(self, mode: str | None = None) -> str:
+        """Restores the --eval_checkpoint (latest, best or auto) of the run; returns it."""
+        mode = mode or MODE_FLAGS.get(self.mode, "--eval_only")
+        run = self.run_dir or RunDir.open(self.model_dir, mode)
+        path = run.checkpoint(self.cfg["eval_checkpoint"], mode)
+        status = self.ckpts.checkpoint.restore(path).expect_partial()
+        try:
+            status.assert_existing_objects_matched()
+        except AssertionError as e:
+            raise RunDirError(f"{path}: checkpoint does not match the network of "
+                              f"{self.model_dir}/config.yaml ({str(e).splitlines()[0][:200]})"
+                              ) from None
         return path
 
+    def _epoch_of_step(self) -> float | int:
+        per_epoch = (self.run_dir.config.get("resolved_steps_per_epoch")
+                     if self.run_dir is not None else None) or self.steps_per_epoch
+        return self.step // max(int(per_epoch), 1)
+
     def eval_only(self) -> dict:
+        """Evaluates the run's checkpoint; everything goes to model_dir/eval_only/<name>/."""
         path = self.restore_for_eval()
-        self.log.say(f"evaluating {path} on {self.source.description}")
+        elsewhere = sorted((self.cfg.get("changed") or {}))
+        self.log.say(f"evaluating {path} on {self.source.description} (preprocessing "
+                     f"{self.prep.name})" + (f"; data settings other than the run's: "
+                                             f"{', '.join(elsewhere)}" if elsewhere else "")
+                     + f" -> {self.eval_dir}")
         result = self.evaluate(reliability=True)
         reliability = result.pop("reliability", None)
-        self._report_eval(result, self.step // max(self.steps_per_epoch, 1), "eval_only")
+        self._report_eval(result, self._epoch_of_step(), "eval_only",
+                          checkpoint=path, data=self.source.description,
+                          preprocessing=self.prep.name)
         if self.chief and reliability:
             from engine import plots
-            path = plots.reliability_diagram(
-                reliability, os.path.join(self.model_dir, "reliability_eval.png"),
-                f"{os.path.basename(os.path.normpath(self.model_dir))} (ECE {result['ece']:.3f})")
-            self.log.say(f"reliability diagram: {path}")
+            png = plots.reliability_diagram(
+                reliability, os.path.join(self.eval_dir, "reliability.png"),
+                f"{self.run_dir.name} (ECE {result['ece']:.3f})")
+            self.log.say(f"reliability diagram: {png}")
+        if self.cfg["export_dir"] and self.chief:
+            result["export"] = self.export(source_checkpoint=path)
         return result
+
+    def export_only(self) -> dict:
+        path = self.restore_for_eval()
+        self.log.say(f"exporting {path}")
+        return {"export": self.export(source_checkpoint=path), "checkpoint": path}
 
     def train(self) -> dict:
         cfg = self.cfg
@@ -368,8 +499,12 @@ class Run:
         train_loop = self._make_train_loop()
         result = None
         spl = cfg["steps_per_loop"]
+        # --save_checkpoints_epochs as steps; an evaluated epoch end and the last step are
+        # always saved (best/ copies the evaluated checkpoint).
+        ckpt_every = max(1, round(cfg["save_checkpoints_epochs"] * self.steps_per_epoch))
         last_path = resumed
-        while self.step < self.total_steps:
+        stopped = False
+        while self.step < self.total_steps and not stopped:
             epoch, offset = divmod(self.step, self.steps_per_epoch)
             stop_at = min(self.steps_per_epoch, self.total_steps - epoch * self.steps_per_epoch)
             iterator = self._train_iterator(epoch, offset)
@@ -377,7 +512,7 @@ class Run:
                                      self.chief)
             done, sums, t_epoch = offset, {}, time.time()
             while done < stop_at:
-                n = min(spl, stop_at - done)
+                n = min(spl, stop_at - done, ckpt_every - self.step % ckpt_every)
                 t0 = time.time()
                 out = {k: float(v) for k, v in train_loop(iterator, tf.constant(n)).items()}
                 dt = time.time() - t0
@@ -397,6 +532,8 @@ class Run:
                 self.log.scalars("train", self.step, {"loss": out["loss"] / n, "lr": lr,
                                                       "top1": out["correct"] / (n * cfg["batch_size"]),
                                                       "images_per_sec": img_s})
+                if done < stop_at and self.step % ckpt_every == 0:
+                    last_path = self.ckpts.save(self.step)
             seconds = time.time() - t_epoch
             steps_done = done - offset
             summary = {"loss": sums["loss"] / steps_done,
@@ -410,34 +547,49 @@ class Run:
                 self.log.say(f"skipped {summary['skipped_images']} undecodable image(s) in "
                              f"epoch {epoch + 1} (use --strict to fail instead)")
             self.log.flush()
-            last_path = self.ckpts.save(self.step)
             finished_epoch = done == self.steps_per_epoch
             epoch_1 = epoch + 1
+            evaluate = (finished_epoch and eval_schedule(epoch_1, cfg)) or \
+                self.step >= self.total_steps
+            if evaluate or self.step % ckpt_every == 0:
+                last_path = self.ckpts.save(self.step)
             self.log.record("train", step=self.step, epoch=epoch_1 if finished_epoch
                             else epoch + done / self.steps_per_epoch,
                             seconds=round(seconds, 2), **summary)
-            if (finished_epoch and eval_schedule(epoch_1, cfg)) or self.step >= self.total_steps:
+            if evaluate:
                 result = self.evaluate()
                 self._report_eval(result, epoch_1)
                 if self.ckpts.keep_best(last_path, result, self.step, epoch_1):
                     self.log.say(f"new best top-1 {result['top1']:.4f} -> "
                                  f"{os.path.join(self.model_dir, 'best')}")
+                threshold = cfg["stop_threshold"]
+                if threshold is not None and result["top1"] >= threshold:
+                    self.log.say(f"top-1 {result['top1']:.4f} >= --stop_threshold "
+                                 f"{threshold}: training stops at step {self.step}")
+                    stopped = True
         if result is None:  # nothing left to train (finished run resumed): evaluate as-is
             result = self.evaluate()
             self._report_eval(result, self.step // max(self.steps_per_epoch, 1))
         if cfg["export_dir"] and self.chief:
-            result["export"] = self.export()
+            result["export"] = self.export(source_checkpoint=last_path)
         return result
 
-    def export(self) -> dict:
-        """Exports a float32 copy of the network and checks the reloaded SavedModel."""
+    def export(self, source_checkpoint: str | None = None) -> dict:
+        """Exports a float32 copy of the network (class names in the signature) and checks
+        the reloaded SavedModel."""
         export_dir = self.cfg["export_dir"]
         policy = keras.mixed_precision.global_policy()
         keras.mixed_precision.set_global_policy("float32")
         try:
             serving_model = build_model(self.cfg, self.num_classes)
             serving_model.set_weights(self.model.get_weights())
-            export_saved_model(serving_model, self.prep.eval, self.prep.eval_size, export_dir)
+            export_saved_model(serving_model, self.prep.eval, self.prep.eval_size, export_dir,
+                               class_names=self.class_names,
+                               info={"preprocessing_type": self.prep.name,
+                                     "image_size": self.prep.eval_size,
+                                     "num_classes": self.num_classes,
+                                     "source_run": os.path.abspath(self.model_dir),
+                                     "checkpoint": source_checkpoint})
             check = verify_export(export_dir, serving_model, self.source.eval_records(),
                                   self.prep.eval, self.cfg["val_batch_size"])
         finally:
@@ -446,7 +598,11 @@ class Run:
                      f"{check['exported_top1']:.4f} vs model {check['model_top1']:.4f} "
                      f"({check['num_images']} images, agreement "
                      f"{check['prediction_agreement']:.4f})")
-        self.log.record("export", export_dir=export_dir, **check)
+        if not self.evaluating:
+            self.log.record("export", export_dir=export_dir, **check)
+        elif self.run_dir is not None and self.chief:
+            self.run_dir.append_history("export", export_dir=export_dir,
+                                        checkpoint=source_checkpoint, **check)
         if not check["match"]:
             raise RuntimeError(f"exported model's top-1 {check['exported_top1']} differs from "
                                f"the model's {check['model_top1']}")
@@ -456,10 +612,12 @@ class Run:
 def run(cfg: dict) -> dict:
     the_run = Run(cfg)
     try:
-        if cfg["robustness"]:
+        if the_run.mode == "robustness":
             from engine import robustness_eval
             return robustness_eval.run(the_run)
-        if cfg["eval_only"] or cfg["train_epochs"] == 0:
+        if the_run.mode == "export":
+            return the_run.export_only()
+        if the_run.mode == "eval":
             return the_run.eval_only()
         return the_run.train()
     except tf.errors.InvalidArgumentError as e:

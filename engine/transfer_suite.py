@@ -31,7 +31,7 @@ import os
 import sys
 
 from datasets.errors import DataError
-from engine.errors import ConfigError, UserError
+from core.errors import ConfigError, UserError
 
 PROBES = ("auto", "sklearn", "tf")
 LARGE_THRESHOLD = 200_000

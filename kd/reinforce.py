@@ -359,7 +359,7 @@ def make_replay_fn(header: dict, num_classes: int, p: float = 0.99, pool=None):
 def main(argv=None) -> int:
     from absl import flags
 
-    from engine.errors import UserError
+    from core.errors import UserError
     from kd import shards
 
     shards.define_cli_flags(flags, 16, "Images per teacher batch (x NS views).")

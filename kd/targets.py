@@ -22,7 +22,7 @@ import tensorflow as tf
 
 from datasets import sidecar
 from datasets.errors import DataError
-from engine.losses import soft_cross_entropy
+from core.losses import soft_cross_entropy
 
 LOGITS_ERROR_MARK = "teacher logits"
 

@@ -27,7 +27,7 @@ import tensorflow as tf
 import yaml
 
 import preprocessing as preprocessing_lib
-from engine.errors import UserError
+from core.errors import UserError
 
 KINDS = ("run", "keras", "savedmodel")
 

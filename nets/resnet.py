@@ -160,6 +160,7 @@ def build_resnet(
     resnet_version: int = 1,
     bl_alpha: int = BL_ALPHA_DEFAULT,
     bl_beta: int = BL_BETA_DEFAULT,
+    no_downsample: bool = False,
     trex_head: dict | None = None,
     name: str | None = None,
 ) -> keras.Model:
@@ -199,6 +200,8 @@ def build_resnet(
         the default with resnet_version=1 raises ValueError.
       bl_beta: Big-Little depth divisor: max(1, N // bl_beta - 1) Little blocks (int >= 1).
         resnet_version=2 only, like bl_alpha.
+      no_downsample: stride 1 instead of 2 in the last stage (output stride 16 instead of 32),
+        the original's ``--no_downsample``; no weight changes shape.
       trex_head: None for the linear ``classifier``; a dict for t-ReX's head (Sariyildiz et al.
         2023): ``projector`` (``nets.Projector``; keys hidden_layers, hidden_dim,
         bottleneck_dim, input_l2_norm) then ``classifier`` = ``nets.CosineClassifier`` (keys
@@ -214,6 +217,7 @@ def build_resnet(
     for value, what in (
         (zero_gamma, "zero_gamma"), (use_resnet_d, "use_resnet_d"), (use_se_block, "use_se_block"),
         (use_sk_block, "use_sk_block"), (use_dropblock, "use_dropblock"),
+        (no_downsample, "no_downsample"),
     ):  # fmt: skip
         _check_bool(value, what)
     aa_modes = parse_anti_alias_type(anti_alias_type, anti_alias_filter_size)
@@ -235,6 +239,8 @@ def build_resnet(
     stage_strides = STAGE_STRIDES
     if big_little:
         blocks_per_stage, stage_strides = BL_BLOCKS[resnet_size], BL_STAGE_STRIDES
+    if no_downsample:
+        stage_strides = tuple(stage_strides[:-1]) + (1,)
     block_fn = BLOCK_FNS[block_kind]
     bn_options = dict(bn_momentum=bn_momentum, bn_epsilon=bn_epsilon)
     filter_size = anti_alias_filter_size

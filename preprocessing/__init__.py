@@ -7,6 +7,8 @@ can be stored and replayed.  See ``registry`` for the list of types.
 """
 
 from preprocessing.common import (
+    DCT_METHOD,
+    DCT_METHODS,
     MEAN_RGB,
     apply_crop,
     apply_flip,
@@ -24,7 +26,8 @@ from preprocessing.registry import PREPROCESSING_TYPES, Preprocessing, get_prepr
 from preprocessing.small import PAD_VALUE, apply_pad_crop, sample_pad_crop_params
 
 __all__ = [
-    "MEAN_RGB", "PAD_VALUE", "PREPROCESSING_TYPES", "Preprocessing",
+    "DCT_METHOD", "DCT_METHODS", "MEAN_RGB", "PAD_VALUE", "PREPROCESSING_TYPES",
+    "Preprocessing",
     "apply_crop", "apply_flip", "apply_pad_crop", "center_crop", "decode",
     "decode_and_crop", "encoded_image_shape", "get_preprocessing", "normalize",
     "resize_bilinear", "resize_shorter_side_shape", "sample_crop_params",

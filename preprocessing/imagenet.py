@@ -10,6 +10,15 @@ Sources:
   resize to S x S without keeping the aspect ratio.  Note that
   min_object_covered 0.1 of the whole-image box makes the effective lower
   area bound 0.1, exactly as in the original.
+* ``training_random_crop=False`` (the original's ``--training_random_crop``
+  flag, ``use_random_crop`` in its ``_decode_crop_and_flip``) keeps the same
+  ``sample_distorted_bounding_box`` call with min_object_covered 1.0: the crop
+  must contain the whole image, so the window is always the whole image
+  (when no attempt fits the aspect-ratio range the op falls back to the whole
+  image as well).  The random flip and the S x S resize (aspect ratio not
+  kept) still apply, as in the original.
+* JPEG decodes (train fused decode-and-crop, eval decode) use ``dct_method``
+  (default INTEGER_ACCURATE, the original's flag default); see ``common``.
 * Eval: aspect-preserving bilinear resize of the shorter side followed by a
   center crop, the 0.875 crop ratio of He et al. 2016 / "Bag of Tricks" (He
   et al. 2019); assembled-cnn's ``crop_type=1`` variant resizes the shorter
@@ -26,21 +35,24 @@ from preprocessing import common
 AREA_RANGE = (0.05, 1.0)
 ASPECT_RATIO_RANGE = (0.75, 1.33)
 MIN_OBJECT_COVERED = 0.1
+MIN_OBJECT_COVERED_NO_RANDOM_CROP = 1.0  # training_random_crop=False: the whole image
 MAX_ATTEMPTS = 100
 _WHOLE_IMAGE_BOX = (((0.0, 0.0, 1.0, 1.0),),)
 
 
-def sample_crop_params(seed, image_shape):
+def sample_crop_params(seed, image_shape, min_object_covered=MIN_OBJECT_COVERED):
     """Random-resized-crop window for an image of ``image_shape`` = (h, w[, c]).
 
     Returns int32 [4] = (y, x, h, w).  Stateless: same seed -> same window.
+    ``min_object_covered`` 1.0 (``training_random_crop=False``) always gives the
+    whole image.
     """
     hw = tf.cast(tf.convert_to_tensor(image_shape)[:2], tf.int32)
     begin, size, _ = tf.image.stateless_sample_distorted_bounding_box(
         image_size=tf.concat([hw, [3]], axis=0),
         bounding_boxes=tf.constant(_WHOLE_IMAGE_BOX, tf.float32),
         seed=common.as_seed(seed),
-        min_object_covered=MIN_OBJECT_COVERED,
+        min_object_covered=min_object_covered,
         aspect_ratio_range=ASPECT_RATIO_RANGE,
         area_range=AREA_RANGE,
         max_attempts=MAX_ATTEMPTS,
@@ -49,26 +61,33 @@ def sample_crop_params(seed, image_shape):
     return tf.cast(tf.stack([begin[0], begin[1], size[0], size[1]]), tf.int32)
 
 
-def sample_train_params(encoded, seed):
-    """All random choices of the train path: {"crop": int32[4], "flip": int32[]}."""
+def sample_train_params(encoded, seed, random_crop=True):
+    """All random choices of the train path: {"crop": int32[4], "flip": int32[]}.
+
+    ``random_crop=False``: min_object_covered 1.0, i.e. "crop" is the whole
+    image (the seed streams are the same, so "flip" does not change).
+    """
     crop_seed, flip_seed = tf.unstack(common.split_seed(seed, 2))
     shape = common.encoded_image_shape(encoded)
-    return {"crop": sample_crop_params(crop_seed, shape),
+    min_covered = MIN_OBJECT_COVERED if random_crop else MIN_OBJECT_COVERED_NO_RANDOM_CROP
+    return {"crop": sample_crop_params(crop_seed, shape, min_covered),
             "flip": common.sample_flip_params(flip_seed)}
 
 
-def apply_train_params(encoded, params, size, half_pixel_centers=False):
+def apply_train_params(encoded, params, size, half_pixel_centers=False,
+                       dct_method=common.DCT_METHOD):
     """Replays train params: fused decode+crop, flip, resize to size x size, round to uint8."""
-    image = common.decode_and_crop(encoded, params["crop"])
+    image = common.decode_and_crop(encoded, params["crop"], dct_method)
     image = common.apply_flip(image, params["flip"])
     image = common.resize_bilinear(image, [size, size], half_pixel_centers)
     return tf.ensure_shape(common.to_uint8(image), [size, size, 3])
 
 
-def train_uint8(encoded, seed, size, half_pixel_centers=False):
+def train_uint8(encoded, seed, size, half_pixel_centers=False,
+                dct_method=common.DCT_METHOD, random_crop=True):
     """uint8 [size, size, 3] random-resized crop + flip of encoded bytes."""
-    return apply_train_params(encoded, sample_train_params(encoded, seed), size,
-                              half_pixel_centers)
+    return apply_train_params(encoded, sample_train_params(encoded, seed, random_crop), size,
+                              half_pixel_centers, dct_method)
 
 
 def resize_shorter_side_shape(height, width, shorter_side):
@@ -94,13 +113,15 @@ def center_crop(image, crop_size):
     return tf.slice(image, tf.stack([top, left, 0]), tf.stack([crop_size, crop_size, -1]))
 
 
-def eval_float(encoded, crop_size, shorter_side, half_pixel_centers=False):
-    """Unnormalised float32 [crop, crop, 3]: decode, aspect-preserving resize, center crop.
+def eval_float(encoded, crop_size, shorter_side, half_pixel_centers=False,
+               dct_method=common.DCT_METHOD):
+    """Unnormalised float32 [crop, crop, 3]: decode (``dct_method``), aspect-preserving
+    resize, center crop.
 
     Not rounded (the original feeds the float resize output straight into mean
     subtraction).
     """
-    image = common.decode(encoded)
+    image = common.decode(encoded, dct_method)
     shape = tf.shape(image)
     new_h, new_w = resize_shorter_side_shape(shape[0], shape[1], shorter_side)
     image = common.resize_bilinear(image, tf.stack([new_h, new_w]), half_pixel_centers)

@@ -18,10 +18,23 @@ He et al. 2019); the "+1" rule is assembled-cnn's ``crop_type=1``.
 ``small_<N>`` is this framework's addition for CIFAR-size data.  The
 original's ``reid*``/``inception_*`` types and the unimplemented ``cub`` are
 not provided.
+
+Two options of the original (spec §3) apply to every type they make sense for:
+
+* ``dct_method`` -- the JPEG IDCT of every decode (train and eval, imagenet
+  and small): ``"INTEGER_ACCURATE"`` (default, the original's), ``"INTEGER_FAST"``
+  or ``""`` (TF's platform default, which in TF 2.21 on x86-64 equals
+  INTEGER_FAST).  PNG decodes are unaffected.
+* ``training_random_crop`` -- imagenet* only.  True: distorted-bbox crop with
+  min_object_covered 0.1; False: min_object_covered 1.0, i.e. the train crop is
+  the whole image (still flipped and resized to S x S).  ``small_<N>`` has no
+  such crop (pad-and-crop), so False with a small type raises ValueError.
 """
 
 import dataclasses
 import re
+
+import numpy as np
 
 from preprocessing import common, imagenet, small
 
@@ -46,6 +59,9 @@ class Preprocessing:
     ``eval_resize`` is the shorter side before the center crop (imagenet
     kinds) and equals ``eval_size`` for ``small``.  ``half_pixel_centers``
     False = TF1 ``resize_images(align_corners=False)`` kernel (original).
+    ``dct_method`` is the JPEG IDCT of every decode; ``training_random_crop``
+    False makes the imagenet train crop the whole image (see the module
+    docstring).  Both are validated here (ValueError).
     """
 
     name: str
@@ -54,19 +70,31 @@ class Preprocessing:
     eval_size: int
     eval_resize: int
     half_pixel_centers: bool = False
+    dct_method: str = common.DCT_METHOD
+    training_random_crop: bool = True
+
+    def __post_init__(self):
+        common.check_dct_method(self.dct_method)
+        if not isinstance(self.training_random_crop, (bool, np.bool_)):
+            raise ValueError(f"training_random_crop must be a bool, got "
+                             f"{self.training_random_crop!r}")
+        object.__setattr__(self, "training_random_crop", bool(self.training_random_crop))
+        if self.kind == "small" and not self.training_random_crop:
+            raise ValueError(f"training_random_crop=False applies only to imagenet* types; "
+                             f"{self.name!r} uses a pad-and-crop, not a distorted-bbox crop")
 
     # -- parametric train path (for dataset reinforcement / replay) --
     def sample_params(self, encoded, seed):
         """Random choices of the train path: {"crop": int32[4] (y, x, h, w), "flip": int32[]}."""
         if self.kind == "imagenet":
-            return imagenet.sample_train_params(encoded, seed)
+            return imagenet.sample_train_params(encoded, seed, self.training_random_crop)
         return small.sample_train_params(encoded, seed, self.train_size)
 
     def train_uint8_from_params(self, encoded, params):
         """Deterministic train path given ``sample_params`` output -> uint8 [S, S, 3]."""
         mod = imagenet if self.kind == "imagenet" else small
         return mod.apply_train_params(encoded, params, self.train_size,
-                                      self.half_pixel_centers)
+                                      self.half_pixel_centers, self.dct_method)
 
     # -- public API --
     def train_uint8(self, encoded, seed):
@@ -80,8 +108,9 @@ class Preprocessing:
     def _eval_float(self, encoded):
         if self.kind == "imagenet":
             return imagenet.eval_float(encoded, self.eval_size, self.eval_resize,
-                                       self.half_pixel_centers)
-        return small.eval_float(encoded, self.eval_size, self.half_pixel_centers)
+                                       self.half_pixel_centers, self.dct_method)
+        return small.eval_float(encoded, self.eval_size, self.half_pixel_centers,
+                                self.dct_method)
 
     def eval(self, encoded):
         """float32 normalised [eval_size, eval_size, 3] (resize output not rounded, as in the original)."""
@@ -96,8 +125,16 @@ def _unknown(name):
     return ValueError(f"unknown preprocessing_type {name!r}; expected one of {_EXPECTED}")
 
 
-def get_preprocessing(name, half_pixel_centers=False):
-    """Returns the ``Preprocessing`` for a type name; ValueError if unknown."""
+def get_preprocessing(name, half_pixel_centers=False, *,
+                      dct_method: str = common.DCT_METHOD,
+                      training_random_crop: bool = True):
+    """Returns the ``Preprocessing`` for a type name.
+
+    ValueError if the name is unknown, ``dct_method`` is not one of
+    ``common.DCT_METHODS``, or ``training_random_crop`` is not a bool / is
+    False for a ``small_<N>`` type.  The chosen values are the returned
+    object's ``dct_method`` / ``training_random_crop`` attributes.
+    """
     if not isinstance(name, str):
         raise _unknown(name)
     if name in _FIXED:
@@ -115,4 +152,5 @@ def get_preprocessing(name, half_pixel_centers=False):
         raise _unknown(name)
     return Preprocessing(name=name, kind=kind, train_size=train_size,
                          eval_size=eval_size, eval_resize=eval_resize,
-                         half_pixel_centers=half_pixel_centers)
+                         half_pixel_centers=half_pixel_centers, dct_method=dct_method,
+                         training_random_crop=training_random_crop)

@@ -10,6 +10,11 @@ Padding colour: the mean RGB rounded to integers, (124, 117, 104), so that
 after ``normalize`` the border is ~0 -- the same as zero-padding a
 mean-subtracted tensor (what CIFAR pipelines that pad after normalisation
 do), instead of a strong -124 "black" border on this framework's 0-255 scale.
+
+JPEG inputs are decoded with ``dct_method`` like the imagenet types.  The
+original's ``training_random_crop`` flag does not apply (there is no
+distorted-bbox crop here); ``registry.get_preprocessing`` rejects
+``training_random_crop=False`` for ``small_<N>``.
 """
 
 import tensorflow as tf
@@ -60,23 +65,25 @@ def sample_train_params(encoded, seed, size):
             "flip": common.sample_flip_params(flip_seed)}
 
 
-def apply_train_params(encoded, params, size, half_pixel_centers=False):
+def apply_train_params(encoded, params, size, half_pixel_centers=False,
+                       dct_method=common.DCT_METHOD):
     """Decode, resize to size x size if needed, pad, crop, flip -> uint8 [size, size, 3]."""
-    image = resize_to(common.decode(encoded), size, half_pixel_centers)
+    image = resize_to(common.decode(encoded, dct_method), size, half_pixel_centers)
     image = apply_pad_crop(image, params["crop"])
     image = common.apply_flip(image, params["flip"])
     return tf.ensure_shape(image, [size, size, 3])
 
 
-def train_uint8(encoded, seed, size, half_pixel_centers=False):
+def train_uint8(encoded, seed, size, half_pixel_centers=False,
+                dct_method=common.DCT_METHOD):
     """uint8 [size, size, 3] pad-crop-flip of encoded bytes."""
     return apply_train_params(encoded, sample_train_params(encoded, seed, size), size,
-                              half_pixel_centers)
+                              half_pixel_centers, dct_method)
 
 
-def eval_float(encoded, size, half_pixel_centers=False):
+def eval_float(encoded, size, half_pixel_centers=False, dct_method=common.DCT_METHOD):
     """float32 [size, size, 3] unnormalised: decode, bilinear resize if not size x size."""
-    image = common.decode(encoded)
+    image = common.decode(encoded, dct_method)
     shape = tf.shape(image)
     same = tf.logical_and(tf.equal(shape[0], size), tf.equal(shape[1], size))
     image = tf.cond(

@@ -13,8 +13,9 @@ from PIL import Image
 
 from conftest import ROOT
 from datasets.errors import DataError
-from engine import config, trainer
-from engine.errors import RunDirError
+from core import config
+from engine import trainer
+from core.errors import RunDirError
 
 TINY = ["--resnet_size=18", "--base_width=4", "--batch_size=8", "--val_batch_size=8",
         "--train_epochs=1", "--lr_warmup_epochs=0", "--steps_per_loop=2"]

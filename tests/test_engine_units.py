@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from engine import config, losses, metrics, optim, schedules
-from engine.errors import ConfigError
+from core import config, losses
+from engine import metrics, optim, schedules
+from core.errors import ConfigError
 
 
 # ----------------------------------------------------------------------------- config

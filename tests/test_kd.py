@@ -14,7 +14,8 @@ from datasets import digits as digits_lib
 from datasets import sidecar
 from datasets.build_tfrecords import make_example
 from datasets.errors import DataError
-from engine import config, train_step, trainer
+from core import config
+from engine import train_step, trainer
 from kd import extract_logits as extract
 from kd import shards
 from kd.targets import distillation_term

@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from engine import config, inputs, mixing, trainer
-from engine.errors import ConfigError
+from core import config
+from engine import inputs, mixing, trainer
+from core.errors import ConfigError
 
 
 def batch(n=8, size=16, classes=5):

@@ -8,7 +8,8 @@ import pytest
 import tensorflow as tf
 from PIL import Image
 
-from engine import config, train_step, trainer
+from core import config
+from engine import train_step, trainer
 from preprocessing import get_preprocessing, multicrop
 from preprocessing.train_augment import AugmentConfig, make_train_fn
 

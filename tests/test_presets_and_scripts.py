@@ -9,7 +9,7 @@ import subprocess
 import pytest
 
 from conftest import ROOT
-from engine import config
+from core import config
 
 PRESETS = sorted(glob.glob(os.path.join(ROOT, "configs", "*.yaml")))
 SCRIPTS = sorted(glob.glob(os.path.join(ROOT, "scripts", "*.sh")))

@@ -9,7 +9,8 @@ import tensorflow as tf
 
 from datasets import sidecar
 from datasets.errors import DataError
-from engine import config, trainer
+from core import config
+from engine import trainer
 from kd import reinforce as dr
 from kd.teachers import Ensemble
 from preprocessing import get_preprocessing

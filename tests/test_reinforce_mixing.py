@@ -9,7 +9,8 @@ import tensorflow as tf
 
 from datasets import sidecar
 from datasets.errors import DataError
-from engine import config, trainer
+from core import config
+from engine import trainer
 from kd import reinforce as dr
 from kd import reinforce_mixing as mixing
 from kd import targets

@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from engine import config, rmix, trainer
+from core import config
+from engine import rmix, trainer
 
 
 def test_quantile_set_is_linspace_0_to_099():

@@ -12,8 +12,9 @@ import tensorflow as tf
 
 from datasets import build_corrupted, corrupted, digits as digits_lib
 from datasets.errors import DataError
-from engine import config, plots, robustness, robustness_eval, trainer
-from engine.errors import ConfigError
+from core import config
+from engine import plots, robustness, robustness_eval, trainer
+from core.errors import ConfigError
 from preprocessing.corruptions import names, registry
 
 TINY = dict(resnet_size=18, base_width=4, batch_size=32, val_batch_size=120,

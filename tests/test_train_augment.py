@@ -5,8 +5,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from engine import config, trainer
-from engine.errors import ConfigError
+from core import config
+from engine import trainer
+from core.errors import ConfigError
 from preprocessing import get_preprocessing, normalize
 from preprocessing.train_augment import AugmentConfig, augment_uint8, make_train_fn
 

@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from engine import config, finetune, trainer
-from engine.errors import FinetuneError, TrainingDiverged
+from core import config
+from engine import finetune, trainer
+from core.errors import FinetuneError, TrainingDiverged
 
 TINY = dict(resnet_size=18, base_width=4, batch_size=32, val_batch_size=128,
             steps_per_loop=4, lr_warmup_epochs=0.0, train_epochs=1)

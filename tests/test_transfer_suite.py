@@ -208,7 +208,8 @@ def test_recall_bad_input():
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
     """A 2-step ResNet-18 (width 4) run on the embedded digits."""
-    from engine import config, trainer
+    from core import config
+    from engine import trainer
     model_dir = str(tmp_path_factory.mktemp("pretrained") / "run")
     trainer.run(config.make_config(
         model_dir=model_dir, resnet_size=18, base_width=4, batch_size=32, val_batch_size=120,

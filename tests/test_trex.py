@@ -8,8 +8,9 @@ import pytest
 import tensorflow as tf
 
 import nets
-from engine import config, distribute, finetune, trainer
-from engine.errors import ConfigError
+from core import config
+from engine import distribute, finetune, trainer
+from core.errors import ConfigError
 from engine.ocm import ClassMeanMemory
 from nets_checks import check_train_step_and_round_trips
 

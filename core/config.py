@@ -1,0 +1,393 @@
+"""A run's config: defaults <- YAML presets (in order) <- flags on the command line, and for
+an existing run directory, the run's stored config in place of the defaults.
+
+Every setting is defined once, in `core/settings.py`; the absl flags of
+`main_classification.py` are made from that table (the original assembled-cnn names). A
+preset under `configs/` is a flat YAML mapping of setting names to values.
+
+New run (model_dir has no config.yaml, or --clean): the setting defaults -- the original's,
+or `SMALL_IMAGE_DEFAULTS` for small-image datasets (preprocessing small_<N>: the embedded
+digits, CIFAR) -- then presets, then the command line.
+
+Existing run: the stored config, then what presets and the command line set explicitly:
+- an architecture setting (role "arch") that differs from the stored value is an error that
+  names both values;
+- training on: data settings that change the dataset, classes or preprocessing are errors;
+  training settings may change (a longer schedule, a lower LR after a divergence) and each
+  change is appended to the run's history, never written over config.yaml;
+- evaluating (--eval_only, --robustness, --export_only, --train_epochs=0): data settings may
+  point at other data (checked for the class count when the data is read, and written to
+  its own eval_only/<name>/ namespace); training settings are ignored and listed.
+Validation checks every setting's type and range, whether its feature is on or not, and has
+no side effects.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from typing import Any
+
+import yaml
+from absl import flags
+
+from core import rundir as rundir_lib
+from core.errors import ConfigError
+from core.settings import (AUTOAUGMENT_POLICIES, DTYPES, LR_DECAY_TYPES, MIXUP_TYPES,  # noqa: F401
+                           SETTINGS, Setting, check, defaults)
+
+FLAGS = flags.FLAGS
+TREX_KEYS = ("pr_hidden_layers", "pr_hidden_dim", "pr_bottleneck_dim", "pr_input_l2_norm",
+             "clf_tau", "memory_size", "memory_ema")
+# Data settings an evaluation may change (it then reads other data); for training they name
+# the run's dataset and stay fixed, except where the same data moved (data_dir, the globs).
+DATA_IDENTITY = ("dataset_name", "num_classes", "preprocessing_type", "label_file",
+                 "dct_method")
+# Keys the resolution adds for the run layer; not settings, never stored as such.
+META_KEYS = ("config", "defaults_profile", "existing_run", "changed", "ignored", "mode")
+MODES = ("train", "eval", "robustness", "export")
+
+_DEFINE = {"int": flags.DEFINE_integer, "float": flags.DEFINE_float,
+           "str": flags.DEFINE_string, "bool": flags.DEFINE_bool,
+           "floats": flags.DEFINE_list, "ints": flags.DEFINE_list, "strs": flags.DEFINE_list}
+
+
+def define_flags() -> None:
+    """Defines the flags from the settings table, once per process."""
+    if "dataset_name" in FLAGS:
+        return
+    flags.DEFINE_multi_string("config", [], "YAML preset(s) under configs/, applied in "
+                              "order; command-line flags win over them.")
+    for s in SETTINGS.values():
+        default = s.default
+        if s.kind == "enum" and "" not in s.choices:
+            flags.DEFINE_enum(s.name, default, list(s.choices), s.help)
+            continue
+        if s.kind == "enum":  # an enum with an empty choice: checked by core.settings.check
+            flags.DEFINE_string(s.name, default, s.help)
+            continue
+        if s.is_list and default is not None:
+            default = [str(v) for v in default]
+        _DEFINE[s.kind](s.name, default, s.help)
+
+
+def flag_names() -> list[str]:
+    return list(SETTINGS)
+
+
+# ----------------------------------------------------------------------------- values
+def parse_value(name: str, value: Any, origin: str) -> Any:
+    """A preset's or command line's value in the setting's type (ConfigError naming both)."""
+    s = SETTINGS[name]
+    if value is None:
+        return None
+    try:
+        return _convert(s, value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{origin}: bad value {value!r} for '{name}': expected "
+                          f"{_KIND_WORDS[s.kind]}") from None
+
+
+_KIND_WORDS = {"int": "an integer", "float": "a number", "str": "a string",
+               "bool": "true or false", "enum": "one of the listed values",
+               "floats": "a comma-separated list of numbers",
+               "ints": "a comma-separated list of integers",
+               "strs": "a comma-separated list", "multi": "a list"}
+
+
+def _convert(s: Setting, value: Any) -> Any:
+    if s.is_list:
+        items = value.split(",") if isinstance(value, str) else list(value)
+        items = [i.strip() if isinstance(i, str) else i for i in items]
+        items = [i for i in items if i != ""]
+        item = {"floats": float, "ints": _to_int, "strs": str}[s.kind]
+        return [item(i) for i in items]
+    if s.kind == "int" or (s.kind == "enum" and s.choices and isinstance(s.choices[0], int)):
+        return _to_int(value)
+    if s.kind == "float":
+        if isinstance(value, bool):
+            raise ValueError
+        return float(value)
+    if s.kind == "bool":
+        if isinstance(value, bool):
+            return value
+        text = str(value).strip().lower()
+        if text in ("true", "t", "1", "yes"):
+            return True
+        if text in ("false", "f", "0", "no"):
+            return False
+        raise ValueError
+    return str(value)
+
+
+def _to_int(value: Any) -> int:
+    if isinstance(value, bool):
+        raise ValueError
+    if isinstance(value, float):
+        if not value.is_integer():
+            raise ValueError
+        return int(value)
+    return int(str(value).strip())
+
+
+# ----------------------------------------------------------------------------- presets
+def load_preset(path: str) -> dict[str, Any]:
+    """Reads one YAML preset; every key must be a setting."""
+    if not os.path.isfile(path):
+        raise ConfigError(f"--config: preset file not found: {path}")
+    try:
+        with open(path) as f:
+            data = yaml.safe_load(f) or {}
+    except yaml.YAMLError as e:
+        line = getattr(getattr(e, "problem_mark", None), "line", None)
+        where = f" (line {line + 1})" if line is not None else ""
+        raise ConfigError(f"{path}{where}: not valid YAML") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: a preset must be a mapping of flag names to values")
+    for key in data:
+        if key not in SETTINGS:
+            raise ConfigError(f"{path}: unknown key '{key}' (not a flag of "
+                              "main_classification.py)")
+    return {key: parse_value(key, value, path) for key, value in data.items()}
+
+
+# ----------------------------------------------------------------------------- resolution
+def explicit_flags() -> dict[str, Any]:
+    """The settings given on the command line, in their types."""
+    out = {}
+    for name in SETTINGS:
+        if FLAGS[name].present:
+            out[name] = parse_value(name, FLAGS[name].value, f"--{name}")
+    return out
+
+
+def resolve() -> dict[str, Any]:
+    """The config of this command line (flags parsed by absl)."""
+    return assemble(list(FLAGS.config or []), explicit_flags())
+
+
+def make_config(presets: list[str] | None = None, **overrides) -> dict[str, Any]:
+    """The resolved config without a command line (tests, notebooks, other tools)."""
+    define_flags()
+    for key in overrides:
+        if key not in SETTINGS:
+            raise ConfigError(f"unknown key '{key}'")
+    explicit = {k: parse_value(k, v, k) for k, v in overrides.items()}
+    return assemble(list(presets or []), explicit)
+
+
+def default_model_dir(dataset_name: str) -> str:
+    base = os.path.basename(os.path.normpath(str(dataset_name))) or "run"
+    return os.path.join("runs", base)
+
+
+def defaults_profile(dataset_name: str, preprocessing_type: str) -> str:
+    """'small_images' when the data is read with small_<N> preprocessing, else 'original'."""
+    prep = preprocessing_type
+    if not prep:
+        from datasets.registry import DATASETS
+        entry = DATASETS.get(dataset_name)
+        prep = entry.default_preprocessing if entry else "imagenet"
+    return "small_images" if prep.startswith("small_") else "original"
+
+
+def mode_of(values: dict[str, Any]) -> str:
+    """What a command does: train, or only read model_dir (eval, robustness, export)."""
+    if values.get("robustness"):
+        return "robustness"
+    if values.get("export_only"):
+        return "export"
+    if values.get("eval_only") or values.get("train_epochs") == 0:
+        return "eval"
+    return "train"
+
+
+def assemble(presets: list[str], explicit: dict[str, Any]) -> dict[str, Any]:
+    """Presets then explicit values over the defaults or the stored run (module doc)."""
+    layered: dict[str, Any] = {}
+    for path in presets:
+        layered.update(load_preset(path))
+    layered.update(explicit)
+    for key, value in layered.items():
+        if SETTINGS[key].role == "refused" and value is not None:
+            raise ConfigError(f"--{key}: the original's flag is not supported here: "
+                              f"{SETTINGS[key].refused}")
+    dataset = layered.get("dataset_name", SETTINGS["dataset_name"].default)
+    model_dir = layered.get("model_dir") or default_model_dir(dataset)
+    stored = None if layered.get("clean") else rundir_lib.read_config(model_dir)
+    if stored is None:
+        profile = defaults_profile(dataset, layered.get("preprocessing_type") or "")
+        cfg = defaults(profile)
+        cfg.update(layered)
+        cfg.update(defaults_profile=profile, existing_run=False, changed={}, ignored=[])
+    else:
+        cfg = _over_stored(stored, layered, model_dir)
+    cfg["mode"] = mode_of(cfg if stored is None else layered)
+    cfg["model_dir"] = model_dir
+    cfg["config"] = presets
+    validate(cfg)
+    return cfg
+
+
+def _over_stored(stored: dict, layered: dict, model_dir: str) -> dict:
+    cfg = {k: v for k, v in stored.items() if k in SETTINGS}
+    evaluating = mode_of(layered) != "train"
+    where = os.path.join(model_dir, rundir_lib.CONFIG_FILE)
+    changed, ignored = {}, []
+    for key, value in layered.items():
+        s = SETTINGS[key]
+        old = cfg.get(key)
+        if _same(old, value) or s.role in ("run", "eval"):
+            cfg[key] = value
+            continue
+        if s.role == "arch":
+            raise ConfigError(f"--{key}={_show(value)} contradicts the run's {key}="
+                              f"{_show(old)} ({where}); an existing run keeps its network "
+                              "(leave the flag out, or use another --model_dir)")
+        if s.role == "data" and not evaluating and key in DATA_IDENTITY:
+            raise ConfigError(f"--{key}={_show(value)} contradicts the run's {key}="
+                              f"{_show(old)} ({where}); a run trains on one dataset "
+                              "(evaluate other data with --eval_only, or start a new "
+                              "--model_dir)")
+        if s.role == "train" and evaluating:
+            ignored.append(key)
+            continue
+        changed[key] = [old, value]
+        cfg[key] = value
+    cfg.update(defaults_profile=stored.get("defaults_profile", "original"),
+               existing_run=True, changed=changed, ignored=ignored)
+    return cfg
+
+
+def _same(a, b) -> bool:
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+    if isinstance(a, bool) or isinstance(b, bool):
+        return a is b or a == b and type(a) is type(b)
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)):
+        return float(a) == float(b)
+    return a == b or (a in (None, "") and b in (None, ""))
+
+
+def _show(value) -> str:
+    if isinstance(value, list):
+        return ",".join(_show(v) for v in value)
+    return "" if value is None else str(value)
+
+
+def settings_of(cfg: dict[str, Any]) -> dict[str, Any]:
+    """Only the settings of a resolved config (no run-layer keys)."""
+    return {k: cfg[k] for k in SETTINGS if k in cfg}
+
+
+# ----------------------------------------------------------------------------- validation
+def validate(cfg: dict[str, Any]) -> None:
+    """ConfigError (one line) for the first invalid value or combination. No side effects."""
+    for name, s in SETTINGS.items():
+        if s.role == "refused":
+            continue
+        problem = check(name, cfg.get(name))
+        if problem:
+            raise ConfigError(f"--{name} {problem}")
+
+    def need(cond, msg):
+        if not cond:
+            raise ConfigError(msg)
+
+    if cfg["train_epochs"] > 0:
+        need(cfg["lr_warmup_epochs"] < cfg["train_epochs"],
+             f"--lr_warmup_epochs ({cfg['lr_warmup_epochs']}) must be smaller than "
+             f"--train_epochs ({cfg['train_epochs']})")
+    bounds, rates = cfg["piecewise_lr_boundary_epochs"], cfg["piecewise_lr_decay_rates"]
+    need(len(rates) == len(bounds) + 1,
+         f"--piecewise_lr_decay_rates needs {len(bounds) + 1} values (one more than "
+         f"--piecewise_lr_boundary_epochs), got {len(rates)}")
+    need(all(a < b for a, b in zip(bounds, bounds[1:])),
+         "--piecewise_lr_boundary_epochs must be strictly increasing")
+    need(not (cfg["nesterov"] and cfg["momentum"] == 0.0), "--nesterov needs --momentum > 0")
+    gpus = cfg["num_gpus"]
+    need(not (cfg["num_cpu_replicas"] and gpus not in (None, 0)),
+         "--num_cpu_replicas and --num_gpus cannot be combined")
+    loss_scale = cfg["loss_scale"]
+    if loss_scale is not None and loss_scale != "dynamic":
+        try:
+            ok = float(loss_scale) > 0
+        except ValueError:
+            ok = False
+        need(ok, f"--loss_scale must be 'dynamic' or a positive number, got {loss_scale!r}")
+    for mode in ("eval_only", "robustness", "export_only"):
+        if cfg[mode]:
+            flag = f"--{mode}"
+            need(not cfg["clean"], f"{flag} with --clean would delete the checkpoint to "
+                 "evaluate")
+            need(not cfg["pretrained_model_checkpoint_path"], f"{flag} reads model_dir; use "
+                 "--model_dir, not --pretrained_model_checkpoint_path")
+    need(not cfg["export_only"] or cfg["export_dir"], "--export_only needs --export_dir")
+    need(not (cfg["robustness"] and cfg["export_only"]),
+         "--robustness and --export_only exclude each other")
+    from preprocessing.corruptions.registry import parse_corruptions, parse_severities
+    for key, parse in (("corruptions", parse_corruptions), ("severities", parse_severities)):
+        try:
+            parse(cfg[key])
+        except ValueError as e:
+            raise ConfigError(f"--{key}: {e}") from None
+    baseline = cfg["robustness_baseline"]
+    need(not (cfg["robustness"] and baseline) or os.path.isfile(baseline),
+         f"--robustness_baseline: file not found: {baseline}")
+    label_file = cfg["label_file"]
+    need(not label_file or os.path.isfile(label_file) or cfg.get("existing_run"),
+         f"--label_file: file not found: {label_file}")
+    need(not cfg["preprocessing_type"] or re.fullmatch(r"[a-z0-9_]+", cfg["preprocessing_type"]),
+         f"--preprocessing_type: bad name {cfg['preprocessing_type']!r}")
+    if cfg["resnet_version"] == 1:
+        need(cfg["bl_alpha"] == SETTINGS["bl_alpha"].default
+             and cfg["bl_beta"] == SETTINGS["bl_beta"].default,
+             "--bl_alpha/--bl_beta apply to Big-Little Net only: set --resnet_version=2")
+    if cfg["randaugment"]:
+        from preprocessing.randaugment import parse_randaugment_flag
+        try:
+            parse_randaugment_flag(cfg["randaugment"])
+        except ValueError as e:
+            raise ConfigError(f"--randaugment: {e}") from None
+    mix = str(cfg["mixup_type"])
+    if cfg["multicrop"]:
+        from preprocessing.multicrop import config_from_flags
+        try:
+            config_from_flags(cfg, default_size=224)
+        except ValueError as e:
+            raise ConfigError(f"--multicrop: {e}") from None
+        need(mix == "0", f"--multicrop cannot be combined with --mixup_type={mix} (mixing "
+             "needs one view per image)")
+    if not cfg["kd_temp"]:
+        need(not (cfg["kd_logits_path"] or cfg["teacher"] or cfg["reinforce_data_path"]),
+             "--kd_logits_path / --teacher / --reinforce_data_path need --kd_temp > 0 (the "
+             "distillation temperature)")
+    sources = [k for k in ("kd_logits_path", "teacher", "reinforce_data_path") if cfg[k]]
+    need(len(sources) <= 1, f"--{' and --'.join(sources)} exclude each other (one teacher-"
+         "target source per run)")
+    if cfg["reinforce_data_path"]:
+        need(cfg["kd_temp"] == 1.0, "--reinforce_data_path needs --kd_temp=1 (the stored "
+             f"teacher probabilities are at T=1), got {cfg['kd_temp']}")
+        clash = [k for k in ("autoaugment_type", "randaugment", "random_erasing", "multicrop")
+                 if cfg[k]]
+        need(not clash, f"--reinforce_data_path replays the stored augmentation: unset "
+             f"--{', --'.join(clash)}")
+    _validate_head(cfg, need)
+    need(not (cfg["teacher"] and cfg["multicrop"]),
+         "--teacher (online distillation) cannot be combined with --multicrop")
+
+
+def _validate_head(cfg: dict[str, Any], need) -> None:
+    if cfg["head"] != "trex":
+        changed = [k for k in TREX_KEYS if not _same(cfg[k], SETTINGS[k].default)]
+        need(not changed, f"--{changed[0] if changed else ''} applies to the t-ReX head: set "
+             "--head=trex")
+        return
+    need(not (cfg["memory_size"] and cfg["clf_tau"] <= 0), "--memory_size > 0 (OCM) needs "
+         "--clf_tau > 0 (class means are compared by cosine)")
+    need(str(cfg["mixup_type"]) == "0" or not cfg["memory_size"], "--memory_size > 0 (OCM) "
+         "writes each image's label into the memory: it cannot be combined with --mixup_type")
+
+
+def to_yaml(cfg: dict[str, Any]) -> str:
+    return yaml.safe_dump(cfg, sort_keys=False, default_flow_style=None)
