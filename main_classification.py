@@ -25,9 +25,24 @@ from core import config  # noqa: E402
 config.define_flags()
 
 
+def _repair_double_equals(argv):
+    """The original README writes `--model_dir==/path` (a typo its absl version read as the
+    value "=/path"). Read it as `--model_dir=/path` and say so, rather than writing into a
+    directory named "=/path"."""
+    out = []
+    for arg in argv:
+        if arg.startswith("--") and "==" in arg and "=" not in arg.split("==", 1)[0]:
+            name, value = arg.split("==", 1)
+            print(f"warning: read {arg!r} as '{name}={value}' (the original README's '==')",
+                  file=sys.stderr)
+            arg = f"{name}={value}"
+        out.append(arg)
+    return out
+
+
 def _parse_flags(argv):
     try:
-        return flags.FLAGS(argv)
+        return flags.FLAGS(_repair_double_equals(argv))
     except flags.Error as e:
         print(f"error: {str(e).splitlines()[0]}", file=sys.stderr)
         sys.exit(2)
@@ -57,6 +72,11 @@ def main(argv):
                         if report[k] is not None)
         print(f"final: clean error {report['clean']['error']:.4f} | {mce} | normalised by "
               f"{report['normaliser']} | {result['out_dir']}")
+        return
+    if "top1" not in result:  # --export_only
+        export = result["export"]
+        print(f"final: exported {result['checkpoint']} to {cfg['export_dir']} | top-1 from "
+              f"JPEG bytes {export['exported_top1']:.4f} on {export['num_images']} images")
         return
     print(f"final: top-1 {result['top1']:.4f} | top-5 {result['top5']:.4f} | "
           f"ECE {result['ece']:.4f} | loss {result['loss']:.4f} | "

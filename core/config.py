@@ -148,7 +148,12 @@ def load_preset(path: str) -> dict[str, Any]:
         if key not in SETTINGS:
             raise ConfigError(f"{path}: unknown key '{key}' (not a flag of "
                               "main_classification.py)")
-    return {key: parse_value(key, value, path) for key, value in data.items()}
+    values = {key: parse_value(key, value, path) for key, value in data.items()}
+    for key, value in values.items():
+        problem = check(key, value)
+        if problem:
+            raise ConfigError(f"{path}: bad value {data[key]!r} for '{key}': {problem}")
+    return values
 
 
 # ----------------------------------------------------------------------------- resolution
@@ -315,6 +320,8 @@ def validate(cfg: dict[str, Any]) -> None:
         except ValueError:
             ok = False
         need(ok, f"--loss_scale must be 'dynamic' or a positive number, got {loss_scale!r}")
+    need(loss_scale is None or cfg["dtype"] == "fp16",
+         f"--loss_scale={loss_scale} applies to --dtype=fp16 only (--dtype={cfg['dtype']})")
     for mode in ("eval_only", "robustness", "export_only"):
         if cfg[mode]:
             flag = f"--{mode}"

@@ -161,6 +161,11 @@ class RunDir:
         import tensorflow as tf
         if not tf.io.gfile.exists(prefix + ".index"):
             raise RunDirError(f"{what}: checkpoint not found: {prefix} (no .index file)")
+        home = os.path.realpath(self.path)
+        if os.path.realpath(os.path.dirname(prefix)) not in (home, os.path.join(home,
+                                                                                BEST_DIR)):
+            # Another run's weights under this run's config would be silently wrong.
+            raise RunDirError(f"{what}: {prefix} is not a checkpoint of {self.path}")
         return prefix
 
     # --- the network

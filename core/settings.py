@@ -286,8 +286,10 @@ _TABLE = [
     # --- precision and distribution
     _s("dtype", "enum", "fp32", "fp32, fp16 (loss scaling) or bf16 (mixed precision; logits "
        "in fp32).", "precision", "train", choices=DTYPES),
-    _s("loss_scale", "str", None, "fp16 loss scale: 'dynamic' (default) or a fixed positive "
-       "number (the original's static scale, 128 for fp16).", "precision", optional=True),
+    _s("loss_scale", "str", None, "fp16 loss scaling: 'dynamic' (default, starting at 2^15) "
+       "or a positive number to start the dynamic scale at (the original's static value; "
+       "non-finite steps are still skipped and the scale halved).", "precision",
+       optional=True),
     _s("num_gpus", "int", None, "GPUs for MirroredStrategy (-1 = all; default 1 if a GPU "
        "exists, else 0). MultiWorkerMirroredStrategy when TF_CONFIG is set.", "precision",
        "run", optional=True, low=-1, high=4096),
@@ -300,9 +302,10 @@ _TABLE = [
     # --- evaluation, fine-tuning
     _s("eval_only", "bool", False, "Evaluate a checkpoint of model_dir with the run's own "
        "settings and exit; results go to model_dir/eval_only/<data>/.", "evaluation", "run"),
-    _s("eval_checkpoint", "enum", "latest", "Which checkpoint --eval_only, --robustness and "
-       "--export_only use: latest, best, or auto (best/ if the run has one, else latest).",
-       "evaluation", "eval", choices=("latest", "best", "auto")),
+    _s("eval_checkpoint", "str", "latest", "Which checkpoint --eval_only, --robustness and "
+       "--export_only use: latest, best, auto (best/ if the run has one, else latest), or "
+       "a checkpoint prefix of the run (DIR/ckpt-N, DIR/best/ckpt-N).", "evaluation",
+       "eval"),
     _s("zeroshot_eval", "bool", False, "Retrieval evaluation: Recall@k of the pooled features "
        "on the eval split (query excluded; label -1 = distractor) next to top-1; best/ is "
        "then ranked by recall_at_1.", "evaluation", "eval"),

@@ -38,23 +38,41 @@ def configure_cpu_replicas(n: int) -> None:
 # One MirroredStrategy per device set and process: two strategies over the same devices
 # number their collective ops independently and their all-reduces collide ("Shape mismatch
 # in the collective instance ..."), e.g. when a process runs a second training.
-_MIRRORED: dict[tuple[str, ...], tf.distribute.MirroredStrategy] = {}
+_MIRRORED: dict[tuple, tf.distribute.MirroredStrategy] = {}
 
 
-def _mirrored(devices: list[str]) -> tf.distribute.MirroredStrategy:
-    key = tuple(devices)
+def _cross_device_ops(all_reduce_alg: str | None):
+    """The original's --all_reduce_alg (None: TensorFlow picks NCCL on GPUs)."""
+    if not all_reduce_alg:
+        return None
+    if all_reduce_alg == "nccl":
+        return tf.distribute.NcclAllReduce()
+    if all_reduce_alg == "hierarchical_copy":
+        return tf.distribute.HierarchicalCopyAllReduce()
+    raise ConfigError(f"--all_reduce_alg={all_reduce_alg!r}: use nccl or hierarchical_copy")
+
+
+def _mirrored(devices: list[str], all_reduce_alg: str | None = None
+              ) -> tf.distribute.MirroredStrategy:
+    key = (tuple(devices), all_reduce_alg or "")
     if key not in _MIRRORED:
-        _MIRRORED[key] = tf.distribute.MirroredStrategy(devices)
+        _MIRRORED[key] = tf.distribute.MirroredStrategy(
+            devices, cross_device_ops=_cross_device_ops(all_reduce_alg))
     return _MIRRORED[key]
 
 
-def make_strategy(num_gpus: int | None, num_cpu_replicas: int = 0) -> tf.distribute.Strategy:
+def make_strategy(num_gpus: int | None, num_cpu_replicas: int = 0,
+                  all_reduce_alg: str | None = None) -> tf.distribute.Strategy:
     if os.environ.get("TF_CONFIG"):
         try:
             json.loads(os.environ["TF_CONFIG"])
         except ValueError:
             raise ConfigError("TF_CONFIG is set but is not valid JSON") from None
         return tf.distribute.MultiWorkerMirroredStrategy()
+    if all_reduce_alg and num_cpu_replicas > 0:
+        # NCCL and hierarchical copy are GPU algorithms; CPU replicas reduce on the host.
+        raise ConfigError(f"--all_reduce_alg={all_reduce_alg} needs GPUs (--num_gpus), not "
+                          "--num_cpu_replicas")
     if num_cpu_replicas > 0:
         configure_cpu_replicas(num_cpu_replicas)
         devices = [d.name for d in tf.config.list_logical_devices("CPU")][:num_cpu_replicas]
@@ -67,7 +85,7 @@ def make_strategy(num_gpus: int | None, num_cpu_replicas: int = 0) -> tf.distrib
     if num_gpus > len(gpus):
         raise ConfigError(f"--num_gpus={num_gpus} but only {len(gpus)} GPU(s) are visible")
     if num_gpus >= 1:
-        return _mirrored([f"/gpu:{i}" for i in range(num_gpus)])
+        return _mirrored([f"/gpu:{i}" for i in range(num_gpus)], all_reduce_alg)
     return tf.distribute.get_strategy()
 
 

@@ -1,8 +1,8 @@
 """Frozen pooled backbone features of a pretrained run, extracted once and cached
 (spec trex.md §5 "Feature pre-extraction").
 
-The network is rebuilt from the run's saved config.yaml (``trainer.build_model``) and
-restored from its checkpoint (``finetune.resolve_pretrained`` finds both). The feature is
+The run is opened with ``core.rundir.open_source`` (a run directory -> best/, else latest;
+or a checkpoint prefix inside a run), its network rebuilt from its config.yaml and restored. The feature is
 the output of the pooling layer (``avg_pool``, or ``gem_pool`` with pool_type gem): any
 embedding, t-ReX projector or classifier after it is dropped, as the original throws the
 projector away. Images get the pretrained run's *eval* preprocessing (its
@@ -31,8 +31,8 @@ import tensorflow as tf
 
 import preprocessing
 from datasets.source import DataSource, resolve_source
-from engine import finetune
-from core.errors import ConfigError, FinetuneError
+from core.errors import ConfigError, FinetuneError, RunDirError
+from core.rundir import open_source
 
 POOL_LAYERS = ("avg_pool", "gem_pool")
 SPLITS = ("trainval", "test")
@@ -106,23 +106,15 @@ class Backbone:
 def load_backbone(pretrained: str) -> Backbone:
     """The pooled-feature network of a run directory or checkpoint prefix."""
     import keras
-    from engine.trainer import build_model  # heavy import, only when a model is needed
     if not pretrained:
         raise ConfigError("--pretrained: no run directory or checkpoint given")
-    if not (os.path.isdir(pretrained) or tf.io.gfile.exists(pretrained + ".index")):
-        raise FinetuneError(f"--pretrained: {pretrained} is neither a run directory nor a "
-                            "checkpoint prefix (no .index file)")
-    prefix, cfg = finetune.resolve_pretrained(pretrained)
-    classes = int(cfg.get("resolved_num_classes") or cfg.get("num_classes") or 0)
-    if classes <= 0:
-        raise FinetuneError(f"{prefix}: its config.yaml records no class count")
-    model = build_model(cfg, classes)
-    status = tf.train.Checkpoint(model=model).restore(prefix).expect_partial()
     try:
-        status.assert_existing_objects_matched()
-    except AssertionError as e:
-        raise FinetuneError(f"{prefix}: checkpoint does not match the network described by "
-                            f"its config.yaml ({str(e).splitlines()[0]})") from None
+        run, prefix = open_source(pretrained, "--pretrained")
+        model = run.build_model()
+        run.restore(model, prefix)
+    except RunDirError as e:
+        raise FinetuneError(str(e)) from None
+    cfg = run.config
     pool = pool_layer_name(model)
     features = keras.Model(model.inputs, model.get_layer(pool).output, name="features")
     return Backbone(features, os.path.abspath(prefix), cfg, pool, index_digest(prefix))

@@ -1,70 +1,43 @@
 """Warm start for fine-tuning (--pretrained_model_checkpoint_path).
 
 The original restored only trainable variables whose name lacked "dense", so BN moving
-statistics were lost (spec assemble-resnet.md §5, §9.6). Here the pretrained network is
-rebuilt from the `config.yaml` saved beside its checkpoint, restored whole, and every
-layer's weights except the classifier head (and a t-ReX projector, dropped for transfer)
-are copied by layer name, BN moving mean/variance included. The head is freshly initialised for the new class count. A layer
-missing on either side or a shape difference fails before any training step, naming the
-first mismatched layer.
+statistics were lost (spec assemble-resnet.md §5, §9.6). Here the pretrained run is opened
+with ``core.rundir.open_source`` (a run directory -> its best/ checkpoint, else the latest;
+or an explicit checkpoint prefix inside a run), its network rebuilt from its config.yaml and
+restored whole, and every layer's weights except the classifier head (and a t-ReX
+projector, dropped for transfer) are copied by layer name, BN moving mean/variance included.
+The head is freshly initialised for the new class count. A layer missing on either side
+or a shape difference fails before any training step, naming the first mismatched layer.
 """
 
 from __future__ import annotations
 
-import os
-
-import tensorflow as tf
-import yaml
-
-from core.errors import FinetuneError
+from core.errors import FinetuneError, RunDirError
+from core.rundir import RunDir, open_source
 
 HEAD = "classifier"
 # Source layers never copied: t-ReX's projector is dropped for transfer (Sariyildiz et al.
 # 2023), so a t-ReX run fine-tunes into any head.
 DROPPED = ("projector",)
+FLAG = "--pretrained_model_checkpoint_path"
 
 
-def resolve_pretrained(path: str) -> tuple[str, dict]:
-    """Returns (checkpoint prefix, the pretrained run's config)."""
-    if os.path.isdir(path):
-        prefix = tf.train.latest_checkpoint(path)
-        if prefix is None:
-            best_json = os.path.join(path, "best", "best.json")
-            if os.path.isfile(best_json):
-                with open(best_json) as f:
-                    prefix = os.path.join(path, "best", yaml.safe_load(f)["checkpoint"])
-        if prefix is None:
-            raise FinetuneError(f"--pretrained_model_checkpoint_path: no checkpoint in "
-                                f"directory {path}")
-    else:
-        prefix = path
-        if not tf.io.gfile.exists(prefix + ".index"):
-            raise FinetuneError(f"--pretrained_model_checkpoint_path: checkpoint not found: "
-                                f"{path}")
-    run_dir = os.path.dirname(prefix)
-    candidates = [os.path.join(run_dir, "config.yaml"),
-                  os.path.join(os.path.dirname(run_dir), "config.yaml")]
-    for c in candidates:
-        if os.path.isfile(c):
-            with open(c) as f:
-                return prefix, yaml.safe_load(f)
-    raise FinetuneError(f"--pretrained_model_checkpoint_path: no config.yaml beside {prefix} "
-                        "(needed to rebuild the pretrained network)")
-
-
-def warm_start(model, path: str, build_model) -> str:
-    """Copies all but the head from the checkpoint at `path` into `model`."""
-    prefix, src_cfg = resolve_pretrained(path)
-    src_classes = int(src_cfg.get("resolved_num_classes") or src_cfg.get("num_classes") or 0)
-    if src_classes <= 0:
-        raise FinetuneError(f"{prefix}: its config.yaml records no class count")
-    source = build_model(src_cfg, src_classes)
-    status = tf.train.Checkpoint(model=source).restore(prefix)
+def resolve_pretrained(path: str) -> tuple[RunDir, str]:
+    """(the pretrained run, its checkpoint prefix); FinetuneError naming the flag."""
     try:
-        status.expect_partial().assert_existing_objects_matched()
-    except AssertionError as e:
-        raise FinetuneError(f"{prefix}: checkpoint does not match the network described by "
-                            f"its config.yaml ({str(e).splitlines()[0]})") from None
+        return open_source(path, FLAG)
+    except RunDirError as e:
+        raise FinetuneError(str(e)) from None
+
+
+def warm_start(model, path: str) -> str:
+    """Copies all but the head from the pretrained run at ``path`` into ``model``."""
+    source_run, prefix = resolve_pretrained(path)
+    try:
+        source = source_run.build_model()
+        source_run.restore(source, prefix)
+    except RunDirError as e:
+        raise FinetuneError(f"{FLAG}: {e}") from None
     copy_all_but_head(source, model, prefix)
     return prefix
 

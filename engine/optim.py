@@ -33,6 +33,11 @@ def make_optimizer(cfg: dict, learning_rate) -> keras.optimizers.Optimizer:
     opt = keras.optimizers.SGD(learning_rate=learning_rate, momentum=cfg["momentum"],
                                nesterov=cfg["nesterov"])
     if cfg["dtype"] == "fp16":
-        # Dynamic loss scaling; gradients are unscaled and non-finite steps skipped.
-        opt = keras.optimizers.LossScaleOptimizer(opt)
+        # Dynamic loss scaling; gradients are unscaled and non-finite steps skipped. A number
+        # for --loss_scale is the starting scale (Keras 3 has no static scaling; the
+        # original's static 128 applied non-finite gradients, here such a step is skipped
+        # and the scale halved).
+        scale = cfg.get("loss_scale")
+        initial = 2.0 ** 15 if scale in (None, "dynamic") else float(scale)
+        opt = keras.optimizers.LossScaleOptimizer(opt, initial_scale=initial)
     return opt

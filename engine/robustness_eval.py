@@ -82,7 +82,7 @@ def _inputs(run, kind, location, data_dir, name, severity):
                 corrupt_record_fn(run.prep, name, severity, cfg["corruption_seed"],
                                   cfg["corruption_jpeg_quality"]))
     if kind == "tree":
-        source = corrupted.tree_source(location, name, severity, run.source.class_names,
+        source = corrupted.tree_source(location, name, severity, run.class_names,
                                        run.num_classes)
     else:
         source = corrupted.tfds_source(location, name, severity, data_dir, run.num_classes,

@@ -107,6 +107,23 @@ def build_model(cfg: dict, num_classes: int) -> keras.Model:
     return build_from_config(cfg, num_classes)
 
 
+def read_label_file(path: str, num_classes: int) -> list[str]:
+    """--label_file: one class name per line in label order. One name fewer than the classes
+    is the original's 1001-class ImageNet layout (label 0 = background, its label_offset 1):
+    "background" is put first."""
+    try:
+        with open(path) as f:
+            names = [line.strip() for line in f if line.strip()]
+    except OSError as e:
+        raise ConfigError(f"--label_file {path}: cannot be read ({e.strerror})") from None
+    if len(names) == num_classes - 1:
+        names = ["background"] + names
+    if len(names) != num_classes:
+        raise ConfigError(f"--label_file {path}: {len(names)} names for {num_classes} "
+                          "classes")
+    return names
+
+
 def eval_namespace(cfg: dict, source_key: str) -> str:
     """The eval_only/<name> directory name of an evaluation: the data's name, plus the
     preprocessing when it differs from the run's."""
@@ -130,7 +147,11 @@ def eval_schedule(epoch: int, cfg: dict) -> bool:
 class Run:
     def __init__(self, cfg: dict):
         self.cfg = cfg
-        self.mode = cfg.get("mode") or config_lib.mode_of(cfg)
+        # cfg["mode"] is what the command line asked for; a config edited in code (tests,
+        # notebooks: dict(cfg, eval_only=True)) asks through the mode flags themselves.
+        self.mode = cfg.get("mode") or "train"
+        if self.mode == "train":
+            self.mode = config_lib.mode_of(cfg)
         self.evaluating = self.mode != "train"
         set_threads(cfg)
         if cfg["deterministic"]:
@@ -147,10 +168,10 @@ class Run:
         # An evaluation reads the run as it is; training checks it can write before any work.
         self.run_dir = (RunDir.open(self.model_dir, MODE_FLAGS[self.mode]) if self.evaluating
                         else None)
-        if not self.evaluating:
-            check_writable(self.model_dir)
         if cfg["pretrained_model_checkpoint_path"] and not cfg.get("existing_run"):
             finetune.resolve_pretrained(cfg["pretrained_model_checkpoint_path"])
+        if not self.evaluating:
+            check_writable(self.model_dir)
         keras.utils.set_random_seed(cfg["seed"])
         keras.mixed_precision.set_global_policy(POLICIES[cfg["dtype"]])
 
@@ -305,17 +326,16 @@ class Run:
     def _class_names(self) -> list[str] | None:
         label_file = self.cfg.get("label_file")
         if label_file:
-            with open(label_file) as f:
-                names = [line.strip() for line in f if line.strip()]
-            if len(names) != self.num_classes:
-                raise ConfigError(f"--label_file {label_file}: {len(names)} names for "
-                                  f"{self.num_classes} classes")
-            return names
+            return read_label_file(label_file, self.num_classes)
         names = self.source.class_names
         return list(names) if names and len(names) == self.num_classes else None
 
     @property
     def class_names(self) -> list[str] | None:
+        """--label_file of this command, else the run's labels.txt, else the data's."""
+        if self.cfg.get("label_file") and (not self.cfg.get("existing_run")
+                                           or "label_file" in (self.cfg.get("changed") or {})):
+            return self._class_names()
         names = self.run_dir.class_names if self.run_dir is not None else None
         return names or self._class_names()
 
@@ -437,7 +457,9 @@ class Run:
         """Restores the --eval_checkpoint (latest, best or auto) of the run; returns it."""
         mode = mode or MODE_FLAGS.get(self.mode, "--eval_only")
         run = self.run_dir or RunDir.open(self.model_dir, mode)
-        path = run.checkpoint(self.cfg["eval_checkpoint"], mode)
+        which = self.cfg["eval_checkpoint"]
+        path = run.checkpoint(which, mode if which in ("latest", "best", "auto")
+                              else "--eval_checkpoint")
         status = self.ckpts.checkpoint.restore(path).expect_partial()
         try:
             status.assert_existing_objects_matched()
@@ -486,8 +508,7 @@ class Run:
         if resumed:
             self.log.say(f"resuming from {resumed} (step {self.step})")
         elif cfg["pretrained_model_checkpoint_path"]:
-            prefix = finetune.warm_start(self.model, cfg["pretrained_model_checkpoint_path"],
-                                         build_model)
+            prefix = finetune.warm_start(self.model, cfg["pretrained_model_checkpoint_path"])
             self.log.say(f"fine-tuning from {prefix}: all weights but the classifier "
                          "restored (BN statistics included)")
         self.log.say(f"data: {self.source.description} | {self.num_classes} classes | "

@@ -8,7 +8,7 @@ network (``--memory_ema``, 0.999; its BatchNorm in train mode, as the original) 
 global crop of every image into the memory. ``--memory_size=0`` is plain t-ReX (a learnable
 cosine classifier). The projector is dropped for transfer: fine-tuning copies everything but
 ``projector`` and ``classifier`` (engine/finetune.py), the linear-probe suite reads the
-pooling layer.
+pooling layer. The head's settings -> layers mapping is ``nets.factory.trex_head``.
 """
 
 from __future__ import annotations
@@ -19,18 +19,6 @@ import tensorflow as tf
 from engine.ocm import ClassMeanMemory
 
 HEADS = ("linear", "trex")
-
-
-def head_from_config(cfg: dict) -> dict | None:
-    """``build_resnet``'s trex_head argument for a run config (None: linear head)."""
-    if cfg.get("head", "linear") != "trex":
-        return None
-    return {"hidden_layers": int(cfg.get("pr_hidden_layers", 3)),
-            "hidden_dim": int(cfg.get("pr_hidden_dim", 2048)),
-            "bottleneck_dim": int(cfg.get("pr_bottleneck_dim", 256)),
-            "input_l2_norm": bool(cfg.get("pr_input_l2_norm", True)),
-            "tau": float(cfg.get("clf_tau", 0.1)),
-            "learnable": int(cfg.get("memory_size", 0)) == 0}
 
 
 class OnlineClassMeans:

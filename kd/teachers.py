@@ -1,8 +1,9 @@
 """Teachers for distillation: one network or an ensemble averaged in probability space.
 
 A teacher spec is ``KIND:PATH[@PREPROCESSING]``; several, comma-separated, form an ensemble.
-- ``run:DIR`` -- a run directory of ours: the network is rebuilt from its config.yaml and
-  restored from best/ when there is one, else the latest checkpoint; its own preprocessing.
+- ``run:DIR`` -- a run directory of ours, opened with ``core.rundir.open_source``: the
+  network is rebuilt from its config.yaml and restored from best/ when there is one, else
+  the latest checkpoint; its own preprocessing.
   ``run:DIR/ckpt-N`` (or ``run:DIR/best/ckpt-N``) picks that checkpoint.
 - ``keras:FILE.keras`` -- a saved Keras model.
 - ``savedmodel:DIR`` -- a SavedModel; its ``preprocessed`` signature (our exports) or else
@@ -24,10 +25,10 @@ from dataclasses import dataclass
 
 import keras
 import tensorflow as tf
-import yaml
 
 import preprocessing as preprocessing_lib
-from core.errors import UserError
+from core.errors import RunDirError, UserError
+from core.rundir import open_source
 
 KINDS = ("run", "keras", "savedmodel")
 
@@ -68,35 +69,15 @@ def _get_prep(name: str, spec: str):
 
 
 def _load_run(path: str, spec: str) -> Teacher:
-    from engine.checkpoints import best_checkpoint_path
-    from engine.trainer import build_model
-
-    prefix = None
-    if not os.path.isdir(path) and tf.io.gfile.exists(path + ".index"):  # a checkpoint prefix
-        prefix, path = path, os.path.dirname(path)
-        if not os.path.isfile(os.path.join(path, "config.yaml")):  # best/ckpt-N
-            path = os.path.dirname(path)
-    config_path = os.path.join(path, "config.yaml")
-    if not os.path.isfile(config_path):
-        raise TeacherError(f"--teacher {spec!r}: {config_path} does not exist (not a run "
-                           "directory of ours)")
-    with open(config_path) as f:
-        cfg = yaml.safe_load(f)
-    prefix = prefix or best_checkpoint_path(path) or tf.train.latest_checkpoint(path)
-    if prefix is None:
-        raise TeacherError(f"--teacher {spec!r}: no checkpoint in {path}")
-    num_classes = int(cfg.get("resolved_num_classes") or cfg.get("num_classes") or 0)
-    policy = keras.mixed_precision.global_policy()
-    keras.mixed_precision.set_global_policy("float32")  # teachers always run in float32
     try:
-        model = build_model(cfg, num_classes)
-    finally:
-        keras.mixed_precision.set_global_policy(policy)
-    tf.train.Checkpoint(model=model).restore(prefix).expect_partial() \
-        .assert_existing_objects_matched()
+        run, prefix = open_source(path, f"--teacher {spec!r}")
+        model = run.build_model("float32")  # teachers always run in float32
+        run.restore(model, prefix)
+    except RunDirError as e:
+        raise TeacherError(str(e)) from None
     model.trainable = False
-    prep = _get_prep(cfg.get("resolved_preprocessing_type") or cfg["preprocessing_type"], spec)
-    return Teacher(spec, prep, num_classes, lambda x: model(x, training=False))
+    prep = _get_prep(run.preprocessing_type, spec)
+    return Teacher(spec, prep, run.num_classes, lambda x: model(x, training=False))
 
 
 def _load_keras(path: str, prep_name: str | None, spec: str) -> Teacher:

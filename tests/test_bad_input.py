@@ -177,7 +177,14 @@ def test_unwritable_model_dir_cli(tmp_path):
 def test_eval_only_without_checkpoint(tmp_path):
     (tmp_path / "run").mkdir()
     cfg = config.make_config(model_dir=str(tmp_path / "run"), eval_only=True, **_tiny_kw())
-    with pytest.raises(RunDirError, match="no latest checkpoint"):
+    with pytest.raises(RunDirError, match="is not a run directory \\(no config.yaml\\)"):
+        trainer.run(cfg)
+    # A run directory whose config.yaml exists but that holds no checkpoint yet.
+    from core.rundir import RunDir
+    RunDir.create(str(tmp_path / "run"), config.settings_of(cfg),
+                  {"resolved_num_classes": 10, "resolved_preprocessing_type": "small_32"}, None)
+    cfg = config.make_config(model_dir=str(tmp_path / "run"), eval_only=True)
+    with pytest.raises(RunDirError, match="--eval_only: no latest checkpoint in"):
         trainer.run(cfg)
 
 
@@ -185,7 +192,7 @@ def test_missing_pretrained_checkpoint_cli(tmp_path):
     proc = main(f"--pretrained_model_checkpoint_path={tmp_path}/nope",
                 f"--model_dir={tmp_path}/run", *TINY)
     assert proc.returncode == 2
-    assert "not found" in error_line(proc)
+    assert "nope is neither a run directory nor a checkpoint prefix" in error_line(proc)
 
 
 def _tiny_kw():

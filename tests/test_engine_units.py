@@ -49,7 +49,7 @@ def test_bad_presets_name_file_and_key(tmp_path, text, message):
 
 
 @pytest.mark.parametrize("overrides, message", [
-    (dict(batch_size=0), "--batch_size must be > 0"),
+    (dict(batch_size=0), "--batch_size must be >= 1, got 0"),
     (dict(label_smoothing=1.0), "--label_smoothing"),
     (dict(lr_warmup_epochs=12, train_epochs=12), "must be smaller than --train_epochs"),
     (dict(learning_rate_decay_type="piecewise", piecewise_lr_decay_rates=["1", "0.1"]),

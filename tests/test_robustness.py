@@ -257,4 +257,4 @@ def test_mce_script_fails_clearly_without_a_run(tmp_path):
     proc = subprocess.run(["bash", os.path.join(root, "scripts", "eval_vanila_mCE_on_imagenet.sh")],
                           capture_output=True, text=True, env=env, timeout=240)
     assert proc.returncode == 2
-    assert f"error: --robustness: model_dir {tmp_path}/run does not exist" in proc.stderr
+    assert f"error: --robustness: run directory {tmp_path}/run does not exist" in proc.stderr

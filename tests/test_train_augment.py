@@ -39,7 +39,7 @@ def test_no_augmentation_is_the_plain_train_path():
 @pytest.mark.parametrize("overrides, message", [
     (dict(randaugment="2"), "--randaugment"),
     (dict(randaugment="2,11"), "--randaugment"),
-    (dict(random_erasing=1.5), "--random_erasing must be in"),
+    (dict(random_erasing=1.5), "--random_erasing must be <= 1, got 1.5"),
 ])
 def test_bad_augmentation_flags(overrides, message):
     with pytest.raises(ConfigError, match=message):

@@ -295,7 +295,8 @@ def test_cli_bad_run_dirs(tmp_path, capsys):
     empty = tmp_path / "empty"
     empty.mkdir()
     assert transfer_suite.main(["--pretrained=" + str(empty)] + base) == 2
-    assert "no checkpoint" in _error_line(capsys.readouterr().err)
+    assert "empty is not a run directory (no config.yaml)" in _error_line(
+        capsys.readouterr().err)
     assert transfer_suite.main(base) == 2
     assert "--pretrained" in _error_line(capsys.readouterr().err)
 

@@ -182,7 +182,7 @@ def test_trex_run_fine_tunes_into_a_linear_head(tmp_path):
                                 lr_warmup_epochs=0.0, max_train_steps=1, num_classes=12,
                                 pretrained_model_checkpoint_path=source["model_dir"])
     model = trainer.build_model(target, 12)
-    prefix = finetune.warm_start(model, source["model_dir"], trainer.build_model)
+    prefix = finetune.warm_start(model, source["model_dir"])
     restored = trainer.build_model(source, 10)
     tf.train.Checkpoint(model=restored).restore(prefix).expect_partial()
     for name in ("stem_conv", "stage4_block2_conv2"):
@@ -206,7 +206,7 @@ def test_trex_run_fine_tunes_into_a_linear_head(tmp_path):
 @pytest.mark.parametrize("overrides, message", [
     (dict(head="linear"), "--pr_hidden_layers applies to the t-ReX head: set --head=trex"),
     (dict(memory_size=-1), "--memory_size must be >= 0"),
-    (dict(memory_ema=1.0), "--memory_ema must be in"),
+    (dict(memory_ema=1.0), "--memory_ema must be < 1, got 1.0"),
     (dict(clf_tau=0.0), "needs --clf_tau > 0"),
     (dict(multicrop="", mixup_type="mixup"), "cannot be combined with --mixup_type"),
     (dict(pr_hidden_layers=-1), "--pr_hidden_layers must be >= 0"),

@@ -1,0 +1,1 @@
+"""The original's mCE entrypoint, kept so its scripts run unchanged (eval_robustness.py)."""
