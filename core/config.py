@@ -380,6 +380,8 @@ def validate(cfg: dict[str, Any]) -> None:
         need(not clash, f"--reinforce_data_path replays the stored augmentation: unset "
              f"--{', --'.join(clash)}")
     _validate_head(cfg, need)
+    need(not cfg["zeroshot_eval"] or 1 in cfg["recall_at_k"], "--zeroshot_eval ranks best/ "
+         f"by Recall@1: --recall_at_k must include 1, got {_show(cfg['recall_at_k'])}")
     need(not (cfg["teacher"] and cfg["multicrop"]),
          "--teacher (online distillation) cannot be combined with --multicrop")
 

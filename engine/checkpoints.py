@@ -30,11 +30,12 @@ PERIODICAL_DIR = "periodical"
 
 class RunCheckpoints:
     def __init__(self, checkpoint: tf.train.Checkpoint, model_dir: str, max_to_keep: int,
-                 chief: bool, worker: int = 0, num_best: int = 1,
+                 chief: bool, worker: int = 0, num_best: int = 1, rank_by: str = "top1",
                  keep_every_eval: bool = False, create: bool = True):
         self.model_dir = model_dir
         self.chief = chief
         self.num_best = max(1, int(num_best))
+        self.rank_by = rank_by
         self.keep_every_eval = keep_every_eval
         self.write_dir = model_dir if chief else os.path.join(model_dir, f".worker{worker}")
         self.checkpoint = checkpoint
@@ -64,7 +65,7 @@ class RunCheckpoints:
         return read_best(self.model_dir)
 
     def keep_best(self, path: str, metrics: dict, step: int, epoch: int) -> bool:
-        """Adds `path` to best/ when it ranks among the best `num_best` by top-1 (ties keep
+        """Adds `path` to best/ when it ranks among the best `num_best` by `rank_by` (ties keep
         the earlier checkpoint); returns whether it is the new best. Chief only. best/ is
         rebuilt in a temporary directory and swapped in."""
         if not self.chief:
@@ -74,10 +75,11 @@ class RunCheckpoints:
         best = self.best_info()
         ranking = list((best or {}).get("ranking") or ([best] if best else []))
         entry = {"checkpoint": os.path.basename(path), "step": step, "epoch": epoch,
-                 **{k: metrics[k] for k in ("top1", "top5", "loss", "ece")}}
+                 **{k: metrics[k] for k in ("top1", "top5", "loss", "ece", self.rank_by)}}
         if any(e["checkpoint"] == entry["checkpoint"] for e in ranking):
             return False
-        ranking = sorted(ranking + [entry], key=lambda e: -e["top1"])  # stable: earlier first
+        ranking = sorted(ranking + [entry], key=lambda e: -e.get(self.rank_by, -1.0))
+        # (sorted is stable: of equal scores the earlier checkpoint stays first)
         if entry not in ranking[:self.num_best]:
             return False
         ranking = ranking[:self.num_best]

@@ -281,6 +281,7 @@ class Run:
                                     self.chief, distribute.worker_id(self.strategy),
                                     num_best=cfg["num_best_ckpt_to_keep"],
                                     keep_every_eval=cfg["keep_ckpt_every_eval"],
+                                    rank_by="recall_at_1" if cfg["zeroshot_eval"] else "top1",
                                     create=not self.evaluating)
 
     def _record_run(self):
@@ -438,6 +439,12 @@ class Run:
         acc.add({k: v.numpy() for k, v in sums.items() if k != "skipped"})
         result = acc.result(reliability)
         result["skipped"] = int(source.eval_size - result.get("count", 0))
+        if self.cfg["zeroshot_eval"] and preprocess_record is None:
+            from engine import zeroshot
+            result.update(zeroshot.evaluate(self.model, source, self.prep,
+                                            self.cfg["val_batch_size"],
+                                            self.cfg["recall_at_k"],
+                                            self.cfg["eval_similarity"]))
         result["seconds"] = round(time.time() - t0, 2)
         return result
 
@@ -448,7 +455,13 @@ class Run:
                      f"{result['loss']:.4f} ({result['count']} images"
                      + (f", {result['skipped']} undecodable skipped" if result['skipped']
                         else "") + ")")
-        self.log.scalars("eval", step, {k: result[k] for k in ("top1", "top5", "ece", "loss")})
+        recall = {k: v for k, v in result.items() if k.startswith("recall_at_")}
+        if recall:
+            self.log.say(f"{tag} step {step}: " + " | ".join(
+                f"{k.replace('recall_at_', 'R@')} {v:.4f}" for k, v in recall.items())
+                + f" ({result['retrieval_queries']} retrieval queries)")
+        self.log.scalars("eval", step, {**{k: result[k] for k in ("top1", "top5", "ece",
+                                                                 "loss")}, **recall})
         self.log.flush()
         self.log.record(tag, step=step, epoch=epoch, **result, **extra)
 
@@ -581,7 +594,8 @@ class Run:
                 result = self.evaluate()
                 self._report_eval(result, epoch_1)
                 if self.ckpts.keep_best(last_path, result, self.step, epoch_1):
-                    self.log.say(f"new best top-1 {result['top1']:.4f} -> "
+                    key = self.ckpts.rank_by
+                    self.log.say(f"new best {key} {result[key]:.4f} -> "
                                  f"{os.path.join(self.model_dir, 'best')}")
                 threshold = cfg["stop_threshold"]
                 if threshold is not None and result["top1"] >= threshold:
