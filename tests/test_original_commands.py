@@ -402,3 +402,16 @@ def test_assemble_r152_readme_eval_and_mce(data):
                             bl_beta=2, base_width=64, stem_type="default")
     assert parameters(network_of(run_dir)) == parameters(original)
     mce(EVAL_ASSEMBLE152_MCE_ON_IMAGENET, data, run_dir)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--robustness_type=fr"], "--robustness_type=fr: only 'ce'"),
+    (["--model_dir=/nonexistent/run"], "--model_dir /nonexistent/run: neither a run "
+                                       "directory nor a checkpoint prefix"),
+])
+def test_mce_entrypoint_bad_input_is_one_line(args, message):
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    proc = subprocess.run([sys.executable, "mce/eval_robustness.py", *args],
+                          capture_output=True, text=True, timeout=120, cwd=ROOT, env=env)
+    errors = [l for l in proc.stderr.splitlines() if l.startswith("error: ")]
+    assert proc.returncode == 2 and len(errors) == 1 and message in errors[0], proc.stderr
