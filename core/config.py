@@ -43,9 +43,6 @@ TREX_KEYS = ("pr_hidden_layers", "pr_hidden_dim", "pr_bottleneck_dim", "pr_input
 # the run's dataset and stay fixed, except where the same data moved (data_dir, the globs).
 DATA_IDENTITY = ("dataset_name", "num_classes", "preprocessing_type", "label_file",
                  "dct_method")
-# Keys the resolution adds for the run layer; not settings, never stored as such.
-META_KEYS = ("config", "defaults_profile", "existing_run", "changed", "ignored", "mode")
-MODES = ("train", "eval", "robustness", "export")
 
 _DEFINE = {"int": flags.DEFINE_integer, "float": flags.DEFINE_float,
            "str": flags.DEFINE_string, "bool": flags.DEFINE_bool,
@@ -69,10 +66,6 @@ def define_flags() -> None:
         if s.is_list and default is not None:
             default = [str(v) for v in default]
         _DEFINE[s.kind](s.name, default, s.help)
-
-
-def flag_names() -> list[str]:
-    return list(SETTINGS)
 
 
 # ----------------------------------------------------------------------------- values
