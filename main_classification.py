@@ -10,7 +10,9 @@
 
 Flags keep the names and meanings of clovaai/assembled-cnn (see `--helpfull` and
 `core/settings.py`); `--config` takes YAML presets, and flags on the command line win.
-Bad input ends with one `error:` line on stderr and exit code 2.
+Exit codes: 0 done; 2 bad input or an unusable run directory (one `error:` line on stderr);
+3 the loss diverged (the last good checkpoint is kept); 75 preempted by SIGTERM/SIGINT (a
+checkpoint was saved at the next step boundary: run the same command again to resume).
 """
 
 import os
@@ -55,11 +57,14 @@ def main(argv):
               file=sys.stderr)
         sys.exit(2)
     from datasets.errors import DataError
-    from core.errors import UserError
+    from core.errors import Preempted, UserError
     try:
         cfg = config.resolve()
         from engine import trainer  # imported late: TensorFlow starts here
         result = trainer.run(cfg)
+    except Preempted as e:  # not an error: the run stopped cleanly and resumes when rerun
+        print(f"preempted: {e}", file=sys.stderr)
+        sys.exit(e.exit_code)
     except UserError as e:
         print(f"error: {e}", file=sys.stderr)
         sys.exit(e.exit_code)

@@ -27,3 +27,10 @@ class TrainingDiverged(UserError):
     """The loss became NaN/inf; the last good checkpoint is kept as it was."""
 
     exit_code = 3
+
+
+class Preempted(UserError):
+    """SIGTERM/SIGINT: a checkpoint was saved at the next step boundary; running the same
+    command again resumes. Exit code 75 (EX_TEMPFAIL of sysexits.h: try again)."""
+
+    exit_code = 75

@@ -25,8 +25,10 @@ Which checkpoint (one precedence, `RunDir.checkpoint`):
 from __future__ import annotations
 
 import datetime
+import glob
 import json
 import os
+import re
 import sys
 from typing import Any
 
@@ -140,8 +142,8 @@ class RunDir:
 
     # --- checkpoints
     def latest_checkpoint(self) -> str | None:
-        import tensorflow as tf
-        return tf.train.latest_checkpoint(self.path)
+        prefixes = checkpoint_prefixes(self.path)
+        return prefixes[-1] if prefixes else None
 
     def best_checkpoint(self) -> str | None:
         return best_checkpoint_path(self.path)
@@ -223,6 +225,31 @@ def open_source(path: str, what: str) -> tuple[RunDir, str]:
         raise RunDirError(f"{what}: no {CONFIG_FILE} beside {path} (needed to rebuild its "
                           "network)")
     return RunDir.open(run_path, what), path
+
+
+# ----------------------------------------------------------------------------- checkpoints
+_PREFIX = re.compile(r"^ckpt-(\d+)\.index$")
+_DATA = re.compile(r"\.data-(\d+)-of-(\d+)$")
+
+
+def checkpoint_prefixes(directory: str) -> list[str]:
+    """Complete checkpoints ``ckpt-<step>`` in `directory` (an .index and every data shard),
+    oldest first. The files present decide, not the ``checkpoint`` index file, which an
+    interrupted or damaged run may have left wrong (engine/checkpoints.py rebuilds it)."""
+    found = []
+    for name in os.listdir(directory) if os.path.isdir(directory) else []:
+        match = _PREFIX.match(name)
+        if match:
+            prefix = os.path.join(directory, name[:-len(".index")])
+            if _has_all_shards(prefix):
+                found.append((int(match.group(1)), prefix))
+    return [prefix for _, prefix in sorted(found)]
+
+
+def _has_all_shards(prefix: str) -> bool:
+    shards = glob.glob(glob.escape(prefix) + ".data-*-of-*")
+    counts = {int(m.group(2)) for m in map(_DATA.search, shards) if m}
+    return len(counts) == 1 and len(shards) == counts.pop()
 
 
 # ----------------------------------------------------------------------------- best/

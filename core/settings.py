@@ -135,6 +135,12 @@ _TABLE = [
     _s("save_checkpoints_epochs", "float", 1.0, "Save a checkpoint every this many epochs "
        "(fractions save mid-epoch, rounded to whole steps); the last step is always saved.",
        "schedule", low=0.0, low_open=True, high=1_000_000),
+    _s("checkpoint_every_minutes", "float", 5.0, "Also save a checkpoint when this many "
+       "minutes passed since the last one (0 = off), so a kill -9 or a crash loses at most "
+       "this much work (SIGTERM/SIGINT save at the next step boundary anyway).", "schedule",
+       "run", low=0.0, high=1_000_000),
+    _s("checkpoint_every_steps", "int", 0, "Also save a checkpoint every this many steps "
+       "(0 = off).", "schedule", "run", low=0, high=2 ** 62),
     _s("keep_checkpoint_max", "int", 20, "Checkpoints kept in model_dir besides best/ "
        "(0 = keep all, as the original).", "schedule", "run", low=0, high=1_000_000),
     _s("num_best_ckpt_to_keep", "int", 3, "Best checkpoints by top-1 kept in model_dir/best "

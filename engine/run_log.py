@@ -49,6 +49,24 @@ class RunLog:
         with open(self.path, "a") as f:
             f.write(json.dumps(line) + "\n")
 
+    def evaluated_steps(self) -> dict[int, dict]:
+        """{step: the last "eval" record at that step} of metrics.jsonl (read on every
+        worker: all of them must agree on what is left to evaluate). A line cut short by a
+        kill is ignored."""
+        out = {}
+        try:
+            with open(self.path) as f:
+                for line in f:
+                    try:
+                        record = json.loads(line)
+                    except ValueError:
+                        continue
+                    if isinstance(record, dict) and record.get("event") == "eval":
+                        out[int(record.get("step", -1))] = record
+        except OSError:
+            pass
+        return out
+
     def say(self, message: str) -> None:
         if self.chief:
             print(message, flush=True)

@@ -28,17 +28,18 @@ import tensorflow as tf
 import nets
 import preprocessing
 from core import config as config_lib
-from core.errors import ConfigError, RunDirError, TrainingDiverged
+from core.errors import ConfigError, Preempted, RunDirError, TrainingDiverged
 from core.rundir import RunDir
+from core.runlock import LOCK_FILE, RunLock, describe
 from datasets.errors import DataError
 from datasets.source import check_labels, resolve_source
 from nets.factory import build_from_config
 from preprocessing.multicrop import config_from_flags as multicrop_from_flags
 from preprocessing.randaugment import parse_randaugment_flag
 from preprocessing.train_augment import AugmentConfig, make_train_fn
-from engine import (distribute, finetune, inputs, metrics, mixing, optim, schedules,
-                    train_step, trex)
-from engine.checkpoints import RunCheckpoints
+from engine import (distribute, finetune, inputs, metrics, mixing, optim, preemption,
+                    schedules, train_step, trex)
+from engine.checkpoints import RunCheckpoints, is_out_of_space
 from engine.export import export_saved_model, verify_export
 from engine.run_log import EpochProgress, RunLog
 from datasets.sidecar import KEY_MISMATCH_MARK
@@ -69,9 +70,15 @@ def check_writable(model_dir: str) -> str:
 
 def clean_model_dir(model_dir: str) -> None:
     """--clean: called only once the data source and preprocessing are known to be usable,
-    so a bad data flag never costs the previous run."""
-    shutil.rmtree(model_dir)
-    os.makedirs(model_dir)
+    so a bad data flag never costs the previous run, and under the run lock (kept)."""
+    for name in os.listdir(model_dir):
+        path = os.path.join(model_dir, name)
+        if name == LOCK_FILE:
+            continue
+        if os.path.isdir(path) and not os.path.islink(path):
+            shutil.rmtree(path)
+        else:
+            os.remove(path)
 
 
 def set_threads(cfg: dict) -> None:
@@ -208,6 +215,26 @@ class Run:
                                               self.input_multiplier)
         self.eval_pipeline = inputs.PipelineConfig(self.num_classes, cfg["val_batch_size"],
                                                    shuffle, cfg["seed"], cfg["strict"])
+        # One training per model_dir (the chief holds the lock); released by train() or on
+        # any failure from here on.
+        self.lock = (RunLock(self.model_dir).acquire()
+                     if not self.evaluating and self.chief else None)
+        try:
+            self._finish_setup()
+        except BaseException:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        """Releases the run lock (training); safe to call twice."""
+        if getattr(self, "lock", None) is not None:
+            self.lock.release()
+
+    def _finish_setup(self):
+        cfg = self.cfg
+        if self.lock is not None and self.lock.previous:
+            print(f"warning: took over the run lock of {describe(self.lock.previous)}, "
+                  "which is no longer running", flush=True)
         if cfg["clean"] and self.chief:
             clean_model_dir(self.model_dir)
         if self.evaluating:
@@ -282,7 +309,7 @@ class Run:
                                     num_best=cfg["num_best_ckpt_to_keep"],
                                     keep_every_eval=cfg["keep_ckpt_every_eval"],
                                     rank_by="recall_at_1" if cfg["zeroshot_eval"] else "top1",
-                                    create=not self.evaluating)
+                                    create=not self.evaluating, log=self.log.say)
 
     def _record_run(self):
         """A new run writes its config once; a later command appends to the history."""
@@ -448,7 +475,8 @@ class Run:
         result["seconds"] = round(time.time() - t0, 2)
         return result
 
-    def _report_eval(self, result: dict, epoch: int, tag: str = "eval", **extra) -> None:
+    def _report_eval(self, result: dict, epoch: int, tag: str = "eval", record: bool = True,
+                     **extra) -> None:
         step = self.step
         self.log.say(f"{tag} step {step} epoch {epoch}: top-1 {result['top1']:.4f} | "
                      f"top-5 {result['top5']:.4f} | ECE {result['ece']:.4f} | loss "
@@ -463,7 +491,8 @@ class Run:
         self.log.scalars("eval", step, {**{k: result[k] for k in ("top1", "top5", "ece",
                                                                  "loss")}, **recall})
         self.log.flush()
-        self.log.record(tag, step=step, epoch=epoch, **result, **extra)
+        if record:
+            self.log.record(tag, step=step, epoch=epoch, **result, **extra)
 
     # --- modes
     def restore_for_eval(self, mode: str | None = None) -> str:
@@ -516,10 +545,22 @@ class Run:
         return {"export": self.export(source_checkpoint=path), "checkpoint": path}
 
     def train(self) -> dict:
+        """Trains to the end (or to a preemption: `Preempted` after a checkpoint), then
+        exports when asked. Releases the run lock however it ends."""
+        watch = preemption.PreemptionWatch(self.strategy, self.chief,
+                                           self.cfg["checkpoint_every_minutes"]).install()
+        try:
+            return self._train(watch)
+        finally:
+            watch.uninstall()
+            self.close()
+
+    def _train(self, watch: preemption.PreemptionWatch) -> dict:
         cfg = self.cfg
         resumed = self.ckpts.restore_latest()
         if resumed:
             self.log.say(f"resuming from {resumed} (step {self.step})")
+            self.log.record("resume", step=self.step, checkpoint=resumed)
         elif cfg["pretrained_model_checkpoint_path"]:
             prefix = finetune.warm_start(self.model, cfg["pretrained_model_checkpoint_path"])
             self.log.say(f"fine-tuning from {prefix}: all weights but the classifier "
@@ -530,15 +571,25 @@ class Run:
                      + (f" reading {self.input_multiplier}x batch (--mixup_type=1)"
                         if self.input_multiplier > 1 else "")
                      + f" | model_dir {self.model_dir}")
+        self._last_path, self._saved_step = resumed, self.step if resumed else None
+        self._watch = watch
+        watch.saved()
+        result, stopped = None, False
+        evaluated = self.log.evaluated_steps()
+        if resumed and self._eval_due(self.step) and self.step not in evaluated:
+            # Evaluation is part of the state: an interruption during it is made good now.
+            self.log.say(f"the evaluation of {resumed} did not complete: evaluating it now")
+            result, stopped = self._evaluate_and_keep(self.step // self.steps_per_epoch)
         train_loop = self._make_train_loop()
-        result = None
         spl = cfg["steps_per_loop"]
-        # --save_checkpoints_epochs as steps; an evaluated epoch end and the last step are
-        # always saved (best/ copies the evaluated checkpoint).
+        # --save_checkpoints_epochs as steps (or --checkpoint_every_steps when shorter); an
+        # evaluated epoch end and the last step are always saved (best/ copies the
+        # evaluated checkpoint).
         ckpt_every = max(1, round(cfg["save_checkpoints_epochs"] * self.steps_per_epoch))
-        last_path = resumed
-        stopped = False
+        if cfg["checkpoint_every_steps"]:
+            ckpt_every = min(ckpt_every, cfg["checkpoint_every_steps"])
         while self.step < self.total_steps and not stopped:
+            self._check_preemption()
             epoch, offset = divmod(self.step, self.steps_per_epoch)
             stop_at = min(self.steps_per_epoch, self.total_steps - epoch * self.steps_per_epoch)
             iterator = self._train_iterator(epoch, offset)
@@ -566,8 +617,8 @@ class Run:
                 self.log.scalars("train", self.step, {"loss": out["loss"] / n, "lr": lr,
                                                       "top1": out["correct"] / (n * cfg["batch_size"]),
                                                       "images_per_sec": img_s})
-                if done < stop_at and self.step % ckpt_every == 0:
-                    last_path = self.ckpts.save(self.step)
+                if done < stop_at:
+                    self._check_preemption(save=self.step % ckpt_every == 0)
             seconds = time.time() - t_epoch
             steps_done = done - offset
             summary = {"loss": sums["loss"] / steps_done,
@@ -583,30 +634,81 @@ class Run:
             self.log.flush()
             finished_epoch = done == self.steps_per_epoch
             epoch_1 = epoch + 1
-            evaluate = (finished_epoch and eval_schedule(epoch_1, cfg)) or \
-                self.step >= self.total_steps
+            evaluate = self._eval_due(self.step)
             if evaluate or self.step % ckpt_every == 0:
-                last_path = self.ckpts.save(self.step)
+                self._save()
             self.log.record("train", step=self.step, epoch=epoch_1 if finished_epoch
                             else epoch + done / self.steps_per_epoch,
                             seconds=round(seconds, 2), **summary)
             if evaluate:
-                result = self.evaluate()
-                self._report_eval(result, epoch_1)
-                if self.ckpts.keep_best(last_path, result, self.step, epoch_1):
-                    key = self.ckpts.rank_by
-                    self.log.say(f"new best {key} {result[key]:.4f} -> "
-                                 f"{os.path.join(self.model_dir, 'best')}")
-                threshold = cfg["stop_threshold"]
-                if threshold is not None and result["top1"] >= threshold:
-                    self.log.say(f"top-1 {result['top1']:.4f} >= --stop_threshold "
-                                 f"{threshold}: training stops at step {self.step}")
-                    stopped = True
-        if result is None:  # nothing left to train (finished run resumed): evaluate as-is
-            result = self.evaluate()
-            self._report_eval(result, self.step // max(self.steps_per_epoch, 1))
+                result, stopped = self._evaluate_and_keep(epoch_1)
+        if result is None:  # nothing left to train (finished run resumed)
+            result = self._finished_result(evaluated)
         if cfg["export_dir"] and self.chief:
-            result["export"] = self.export(source_checkpoint=last_path)
+            result["export"] = self.export(source_checkpoint=self._last_path)
+        return result
+
+    # --- around the loop: checkpoints, preemption, evaluation
+    def _eval_due(self, step: int) -> bool:
+        """Is `step` evaluated: the end of a scheduled epoch, or the last step."""
+        if step >= self.total_steps:
+            return True
+        epoch, offset = divmod(step, max(self.steps_per_epoch, 1))
+        return offset == 0 and epoch > 0 and eval_schedule(epoch, self.cfg)
+
+    def _save(self) -> str:
+        if self._saved_step != self.step:
+            self._last_path = self.ckpts.save(self.step)
+            self._saved_step = self.step
+        self._watch.saved()
+        return self._last_path
+
+    def _check_preemption(self, save: bool = False) -> None:
+        """At a step boundary: save when the step or time interval asks; on SIGTERM/SIGINT
+        (any worker) save and stop with `Preempted`."""
+        stop, save_now = self._watch.decide()
+        if save or save_now:
+            self._save()
+        if stop:
+            self.log.record("preempted", step=self.step, signal=self._watch.signal_name,
+                            checkpoint=self._last_path)
+            self.log.flush()
+            raise Preempted(f"{self._watch.signal_name or 'a preemption'} received: stopped at "
+                            f"step {self.step} with checkpoint {self._last_path}; run the same "
+                            "command again to resume")
+
+    def _evaluate_and_keep(self, epoch: int) -> tuple[dict, bool]:
+        """Evaluates the checkpoint just saved, updates best/, then records the evaluation
+        (the record is what marks it done: an interruption before it means "redo").
+        Returns (result, stop for --stop_threshold)."""
+        result = self.evaluate()
+        self._report_eval(result, epoch, record=False)
+        if not result.get("complete", True):
+            self.log.say(f"warning: this evaluation read {result['count']} of "
+                         f"{result.get('expected')} images: best/ is not updated from it")
+        elif self.ckpts.keep_best(self._last_path, result, self.step, epoch):
+            key = self.ckpts.rank_by
+            self.log.say(f"new best {key} {result[key]:.4f} -> "
+                         f"{os.path.join(self.model_dir, 'best')}")
+        self.log.record("eval", step=self.step, epoch=epoch, checkpoint=self._last_path,
+                        **result)
+        threshold = self.cfg["stop_threshold"]
+        if threshold is not None and result["top1"] >= threshold:
+            self.log.say(f"top-1 {result['top1']:.4f} >= --stop_threshold {threshold}: "
+                         f"training stops at step {self.step}")
+            return result, True
+        return result, False
+
+    def _finished_result(self, evaluated: dict) -> dict:
+        """A finished run run again: its recorded evaluation, or a new one when the run has
+        none at this step."""
+        recorded = evaluated.get(self.step)
+        if recorded is not None:
+            self.log.say(f"training already complete at step {self.step}; its evaluation: "
+                         f"top-1 {recorded['top1']:.4f} ({recorded['count']} images)")
+            return {k: v for k, v in recorded.items() if k not in ("event", "time")}
+        result = self.evaluate()
+        self._report_eval(result, self.step // max(self.steps_per_epoch, 1))
         return result
 
     def export(self, source_checkpoint: str | None = None) -> dict:
@@ -645,18 +747,28 @@ class Run:
 
 
 def run(cfg: dict) -> dict:
-    the_run = Run(cfg)
     try:
-        if the_run.mode == "robustness":
-            from engine import robustness_eval
-            return robustness_eval.run(the_run)
-        if the_run.mode == "export":
-            return the_run.export_only()
-        if the_run.mode == "eval":
-            return the_run.eval_only()
-        return the_run.train()
+        the_run = Run(cfg)
+        try:
+            if the_run.mode == "robustness":
+                from engine import robustness_eval
+                return robustness_eval.run(the_run)
+            if the_run.mode == "export":
+                return the_run.export_only()
+            if the_run.mode == "eval":
+                return the_run.eval_only()
+            return the_run.train()
+        finally:
+            the_run.close()
     except tf.errors.InvalidArgumentError as e:
         raise data_error_from(e, cfg) from None
+    except (OSError, tf.errors.OpError) as e:
+        if not is_out_of_space(e):
+            raise
+        latest = RunDir(cfg["model_dir"], {}).latest_checkpoint() if cfg["model_dir"] else None
+        raise RunDirError(f"model_dir {cfg['model_dir']}: no space left on its disk "
+                          f"({' '.join(str(e).split())[:160]}); the last good checkpoint is "
+                          f"kept: {latest or 'none'}") from None
 
 
 def data_error_from(error: Exception, cfg: dict) -> Exception:
