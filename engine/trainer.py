@@ -656,8 +656,10 @@ class Run:
         epoch, offset = divmod(step, max(self.steps_per_epoch, 1))
         return offset == 0 and epoch > 0 and eval_schedule(epoch, self.cfg)
 
-    def _save(self) -> str:
-        if self._saved_step != self.step:
+    def _save(self) -> str | None:
+        # Step 0 is never saved: the initial weights come back from the seed (or the
+        # pretrained checkpoint) on the next run.
+        if self._saved_step != self.step and self.step > 0:
             self._last_path = self.ckpts.save(self.step)
             self._saved_step = self.step
         self._watch.saved()
@@ -673,9 +675,10 @@ class Run:
             self.log.record("preempted", step=self.step, signal=self._watch.signal_name,
                             checkpoint=self._last_path)
             self.log.flush()
+            saved = (f"with checkpoint {self._last_path}" if self._last_path
+                     else "before any training step")
             raise Preempted(f"{self._watch.signal_name or 'a preemption'} received: stopped at "
-                            f"step {self.step} with checkpoint {self._last_path}; run the same "
-                            "command again to resume")
+                            f"step {self.step} {saved}; run the same command again to resume")
 
     def _evaluate_and_keep(self, epoch: int) -> tuple[dict, bool]:
         """Evaluates the checkpoint just saved, updates best/, then records the evaluation
