@@ -69,6 +69,8 @@ class PreemptionWatch:
             return stop, save or stop
         votes = self._agree(tf.constant([float(stop), float(save)]))
         stop, save = bool(votes[0] > 0), bool(votes[1] > 0)
+        if stop and self.signal_name is None:
+            self.signal_name = "SIGTERM/SIGINT to another worker"
         return stop, save or stop
 
     def _agree(self, flags: tf.Tensor):

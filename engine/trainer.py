@@ -677,7 +677,7 @@ class Run:
             self.log.flush()
             saved = (f"with checkpoint {self._last_path}" if self._last_path
                      else "before any training step")
-            raise Preempted(f"{self._watch.signal_name or 'a preemption'} received: stopped at "
+            raise Preempted(f"{self._watch.signal_name} received: stopped at "
                             f"step {self.step} {saved}; run the same command again to resume")
 
     def _evaluate_and_keep(self, epoch: int) -> tuple[dict, bool]:

@@ -2,9 +2,11 @@
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
+import time
 
 import tensorflow as tf
 
@@ -52,3 +54,39 @@ def test_two_workers_train_and_evaluate_together(tmp_path):
     assert not any(name.startswith(".worker") for name in os.listdir(model_dir))
     events = [json.loads(l)["event"] for l in open(model_dir / "metrics.jsonl")]
     assert events == ["train", "eval"]  # only the chief writes
+
+
+def test_sigterm_to_one_worker_stops_both_at_the_same_step(tmp_path):
+    """A preemption reaches one worker only; the save is collective, so both agree to stop."""
+    from engine.checkpoints import checkpoint_prefixes
+    hosts = [f"127.0.0.1:{p}" for p in free_ports(2)]
+    model_dir = tmp_path / "run"
+    procs = []
+    for index in range(2):
+        tf_config = {"cluster": {"worker": hosts}, "task": {"type": "worker", "index": index}}
+        env = dict(os.environ, TF_CONFIG=json.dumps(tf_config), TF_CPP_MIN_LOG_LEVEL="3")
+        procs.append(subprocess.Popen(
+            [sys.executable, os.path.join(ROOT, "main_classification.py"),
+             f"--model_dir={model_dir}", "--resnet_size=18", "--base_width=4",
+             "--batch_size=32", "--val_batch_size=64", "--train_epochs=20",
+             "--lr_warmup_epochs=0", "--steps_per_loop=2", "--checkpoint_every_steps=4"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT))
+    try:
+        deadline = time.time() + 300
+        while not checkpoint_prefixes(str(model_dir)) and time.time() < deadline:
+            time.sleep(0.5)
+        assert checkpoint_prefixes(str(model_dir)), "no checkpoint written"
+        procs[1].send_signal(signal.SIGTERM)  # the non-chief only
+        outputs = [p.communicate(timeout=300) for p in procs]
+    finally:
+        for p in procs:
+            p.kill()
+    for p, (out, err) in zip(procs, outputs):
+        assert p.returncode == 75, err[-3000:]
+    lines = [[l for l in err.splitlines() if l.startswith("preempted: ")]
+             for _, err in outputs]
+    assert all(len(l) == 1 for l in lines)
+    assert "SIGTERM/SIGINT to another worker received" in lines[0][0] and "SIGTERM received" in lines[1][0]
+    latest = tf.train.latest_checkpoint(str(model_dir))
+    assert latest in lines[0][0] and os.path.basename(latest) in lines[1][0]
+    assert not any(name.startswith(".worker") for name in os.listdir(model_dir))
