@@ -131,7 +131,7 @@ def drill_kill9(work, epochs, kills, rng) -> dict:
     lost, resumed, restarts = [], 0, 0
     for _ in range(kills):
         proc = start(main_cmd(killed, f"--train_epochs={epochs}"))
-        time.sleep(rng.uniform(2.0, wall))
+        time.sleep(rng.uniform(1.0, 0.4 * wall))  # start-up included: any moment
         if proc.poll() is not None:
             break
         newest = checkpoints_of(killed)
@@ -190,7 +190,7 @@ def drill_sigterm_and_lock(work) -> list[dict]:
 
 def drill_kill_eval(work, epochs, kills) -> dict:
     model_dir = os.path.join(work, "kill_eval")
-    done_kills = 0
+    done_kills = redone = 0
     for _ in range(kills):
         proc = start(main_cmd(model_dir, f"--train_epochs={epochs}"))
         seen = len(records(model_dir, "train"))
@@ -201,12 +201,13 @@ def drill_kill_eval(work, epochs, kills) -> dict:
         if proc.poll() is not None:
             break
         proc.kill()  # the epoch's train line is out: its evaluation is running
-        proc.communicate()
+        out, _ = proc.communicate()
+        redone += out.count("did not complete: evaluating it now")
         done_kills += 1
     final = run(main_cmd(model_dir, f"--train_epochs={epochs}"))
     evals = {r["step"] for r in records(model_dir, "eval")}
     trains = {r["step"] for r in records(model_dir, "train")}
-    redone = final.stdout.count("did not complete: evaluating it now")
+    redone += final.stdout.count("did not complete: evaluating it now")
     return {"fault": f"kill -9 during evaluation x {done_kills}",
             "outcome": f"exit {final.returncode}; evaluations {len(evals & trains)}/"
                        f"{len(trains)} epochs ({redone} redone on resume); best/ right: "
@@ -351,7 +352,7 @@ DRILLS = ("kill9", "sigterm", "kill_eval", "checkpoints", "shards", "full_disk",
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--work", default="/tmp/fault_drill")
-    parser.add_argument("--epochs", type=int, default=6)
+    parser.add_argument("--epochs", type=int, default=8)
     parser.add_argument("--kills", type=int, default=10)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--only", default=",".join(DRILLS))
