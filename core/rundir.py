@@ -10,7 +10,10 @@ Layout of a run directory (model_dir):
   labels.txt           class names in label order, when known
   ckpt-<step>.*, checkpoint     the latest checkpoints (engine/checkpoints.py)
   best/                the best evaluated checkpoints by top-1, best/best.json
-  metrics.jsonl, train/, eval/  the training's own records and TensorBoard scalars
+  metrics.jsonl, train/, eval/  the training's own records and TensorBoard scalars ("eval"
+                       is written only once best/ is updated: a missing one is redone)
+  run.lock             held (flock) by the training process; core/runlock.py
+  damaged/             checkpoint files that failed to read, moved aside by a resume
   eval_only/<name>/    every --eval_only, on the run's data or other data
   robustness/<kind>/   --robustness reports
 
