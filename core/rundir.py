@@ -193,9 +193,12 @@ class RunDir:
     def restore(self, model, prefix: str) -> None:
         """Restores ``model``'s weights (the whole network) from a checkpoint of this run."""
         import tensorflow as tf
-        status = tf.train.Checkpoint(model=model).restore(prefix).expect_partial()
         try:
+            status = tf.train.Checkpoint(model=model).restore(prefix).expect_partial()
             status.assert_existing_objects_matched()
+        except (tf.errors.OpError, ValueError, IndexError, UnicodeError) as e:
+            raise RunDirError(f"checkpoint {prefix} cannot be read "
+                              f"({' '.join(str(e).split())[:160]})") from None
         except AssertionError as e:
             raise RunDirError(f"{prefix}: checkpoint does not match the network described by "
                               f"{os.path.join(self.path, CONFIG_FILE)} "

@@ -502,9 +502,13 @@ class Run:
         which = self.cfg["eval_checkpoint"]
         path = run.checkpoint(which, mode if which in ("latest", "best", "auto")
                               else "--eval_checkpoint")
-        status = self.ckpts.checkpoint.restore(path).expect_partial()
         try:
+            status = self.ckpts.checkpoint.restore(path).expect_partial()
             status.assert_existing_objects_matched()
+        except (tf.errors.OpError, ValueError, IndexError, UnicodeError) as e:
+            raise RunDirError(f"checkpoint {path} cannot be read "
+                              f"({' '.join(str(e).split())[:160]}); pass another with "
+                              "--eval_checkpoint (DIR/ckpt-N, best)") from None
         except AssertionError as e:
             raise RunDirError(f"{path}: checkpoint does not match the network of "
                               f"{self.model_dir}/config.yaml ({str(e).splitlines()[0][:200]})"

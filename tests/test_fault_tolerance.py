@@ -320,3 +320,14 @@ def test_clean_keeps_the_lock_and_evaluations_need_none(tmp_path):
         assert result["count"] == 360
     trainer.run(dict(cfg, clean=True))
     assert os.path.isfile(os.path.join(cfg["model_dir"], LOCK_FILE))
+
+
+def test_eval_only_on_a_damaged_checkpoint_is_one_error_naming_it(tmp_path):
+    cfg = tiny_config(tmp_path, max_train_steps=4)
+    trainer.run(cfg)
+    prefix = tf.train.latest_checkpoint(cfg["model_dir"])
+    with open(prefix + ".index", "wb") as f:
+        f.write(b"garbage")
+    with pytest.raises(RunDirError, match=f"checkpoint {prefix} cannot be read .*"
+                       "--eval_checkpoint"):
+        trainer.run(dict(cfg, eval_only=True, mode="eval"))
