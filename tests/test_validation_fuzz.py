@@ -284,3 +284,24 @@ def test_audit_crashes_are_one_error_line(arg, tmp_path):
     assert "Traceback" not in proc.stderr + proc.stdout
     assert not run_dir.exists()
     assert elapsed < 120 and math.isfinite(elapsed)
+
+
+def test_more_gpus_than_visible_are_refused_before_anything(tmp_path):
+    import tensorflow as tf
+    from engine import trainer
+    visible = len(tf.config.list_physical_devices("GPU"))
+    cfg = config.make_config(model_dir=str(tmp_path / "run"), num_gpus=visible + 1)
+    with pytest.raises(ConfigError, match=rf"--num_gpus={visible + 1} but only {visible} GPU"):
+        trainer.Run(cfg)
+    assert not (tmp_path / "run").exists()
+
+
+def test_running_out_of_memory_anyway_is_named():
+    import tensorflow as tf
+    from main_classification import _out_of_memory
+    error = tf.errors.ResourceExhaustedError(
+        None, None, "{{function_node x}} OOM when allocating tensor with shape[3,3,8192,8192] "
+        "and type float on /job:localhost by allocator mklcpu [Op:AddV2]")
+    assert _out_of_memory(error) == "OOM when allocating tensor with shape[3,3,8192,8192]"
+    assert _out_of_memory(MemoryError()) == "MemoryError"
+    assert _out_of_memory(ValueError("a bug keeps its traceback")) == ""
