@@ -81,8 +81,9 @@ def parse_value(name: str, value: Any, origin: str) -> Any:
         return None
     try:
         return _convert(s, value)
-    except (TypeError, ValueError):
-        raise ConfigError(f"{origin}: bad value {value!r} for '{name}': expected "
+    except (TypeError, ValueError, OverflowError):
+        shown = repr(value) if len(repr(value)) <= 100 else repr(value)[:100] + "..."
+        raise ConfigError(f"{origin}: bad value {shown} for '{name}': expected "
                           f"{_KIND_WORDS[s.kind]}") from None
 
 
@@ -408,8 +409,9 @@ MAX_GLOBAL_CROPS, MAX_LOCAL_CROPS = 16, 64
 MAX_IMAGE_SIZE = 4096
 MAX_LOSS_SCALE = 2.0 ** 32
 # Parameters (plus t-ReX's EMA copy and memory) of the network, float32: 8 GiB of weights,
-# before gradients and optimizer state. ResNet-200 has 65M, Assemble-R152 ~60M, BiT-R152x4
-# (base_width 256) with ImageNet-21k's 21843 classes ~1.1 billion.
+# before gradients and optimizer state. ResNet-200 has 65M parameters, the Assemble-R152
+# preset 116M (with its t-ReX-free head, 1001 classes), BiT-R152x4 (base_width 256) with
+# ImageNet-21k's 21843 classes 1.1 billion.
 MAX_PARAMETERS = 2_000_000_000
 
 

@@ -451,7 +451,7 @@ def _check_item(s: Setting, v: Any) -> str | None:
         return f"expected an integer, got {v!r}"
     if kind == "float" and (isinstance(v, bool) or not isinstance(v, (int, float))):
         return f"expected a number, got {v!r}"
-    if kind == "float" and not math.isfinite(v):
+    if kind == "float" and isinstance(v, float) and not math.isfinite(v):
         return f"must be a finite number, got {v!r}"
     if kind == "str":
         if not isinstance(v, str):

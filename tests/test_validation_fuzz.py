@@ -42,7 +42,8 @@ def bad_values(s: Setting) -> list:
         return ["abc", "", 1.5, True, float("nan"), float("inf"), [1]] + _bad_numbers(s, True)
     if s.kind == "float":
         return (["abc", "", True, float("nan"), float("inf"), float("-inf"), [0.5]]
-                + [b for b in _bad_numbers(s, False) if abs(b) != HUGE] + [-1e300, 1e300])
+                + [b for b in _bad_numbers(s, False) if abs(b) != HUGE]
+                + [-1e300, 1e300, 10 ** 400, "1e400"])
     if s.kind == "bool":
         return ["maybe", 2, [True], "abc"]
     if s.kind == "enum":
