@@ -16,6 +16,7 @@ checkpoint was saved at the next step boundary: run the same command again to re
 """
 
 import os
+import re
 import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -50,6 +51,18 @@ def _parse_flags(argv):
         sys.exit(2)
 
 
+def _out_of_memory(error: BaseException) -> str:
+    """What ran out, when ``error`` is TensorFlow's ResourceExhaustedError or a MemoryError
+    (sizes are checked before allocation; this is the last line of defence), else ''."""
+    if isinstance(error, MemoryError):
+        return "MemoryError"
+    if type(error).__name__ != "ResourceExhaustedError":
+        return ""
+    text = " ".join(str(error).split())
+    found = re.search(r"OOM when allocating tensor with shape\[[^\]]*\]", text)
+    return found.group(0) if found else text[:200] or "ResourceExhaustedError"
+
+
 def main(argv):
     logging.set_verbosity(logging.WARNING)  # keep TF's checkpoint INFO lines off the console
     if len(argv) > 1:
@@ -70,6 +83,13 @@ def main(argv):
         sys.exit(e.exit_code)
     except DataError as e:
         print(f"error: {e}", file=sys.stderr)
+        sys.exit(2)
+    except Exception as e:  # noqa: BLE001 -- only running out of memory is turned into a line
+        if not _out_of_memory(e):
+            raise
+        print(f"error: out of memory ({_out_of_memory(e)}): lower --batch_size, "
+              "--val_batch_size, the image size (--preprocessing_type) or the network's size",
+              file=sys.stderr)
         sys.exit(2)
     if "robustness" in result:
         report = result["robustness"]

@@ -19,13 +19,18 @@ Existing run: the stored config, then what presets and the command line set expl
   point at other data (checked for the class count when the data is read, and written to
   its own eval_only/<name>/ namespace); training settings are ignored and listed.
 Validation checks every setting's type and range, whether its feature is on or not, and has
-no side effects.
+no side effects. It also refuses a network too large to allocate (its parameter count is
+computed from the settings, `nets/param_count.py`); what needs the data (the class count of
+the dataset, the split sizes) is checked by `check_against_data` once the trainer has
+resolved the data source, still before anything is allocated.
 """
 
 from __future__ import annotations
 
+import math
 import os
 import re
+import sys
 from typing import Any
 
 import yaml
@@ -76,8 +81,9 @@ def parse_value(name: str, value: Any, origin: str) -> Any:
         return None
     try:
         return _convert(s, value)
-    except (TypeError, ValueError):
-        raise ConfigError(f"{origin}: bad value {value!r} for '{name}': expected "
+    except (TypeError, ValueError, OverflowError):
+        shown = repr(value) if len(repr(value)) <= 100 else repr(value)[:100] + "..."
+        raise ConfigError(f"{origin}: bad value {shown} for '{name}': expected "
                           f"{_KIND_WORDS[s.kind]}") from None
 
 
@@ -110,6 +116,8 @@ def _convert(s: Setting, value: Any) -> Any:
         if text in ("false", "f", "0", "no"):
             return False
         raise ValueError
+    if isinstance(value, (bool, list, tuple, dict, set)) or value is None:
+        raise ValueError  # a YAML list, mapping or yes/no where text is expected
     return str(value)
 
 
@@ -210,6 +218,9 @@ def assemble(presets: list[str], explicit: dict[str, Any]) -> dict[str, Any]:
         if SETTINGS[key].role == "refused" and value is not None:
             raise ConfigError(f"--{key}: the original's flag is not supported here: "
                               f"{SETTINGS[key].refused}")
+        problem = check(key, value)  # before model_dir is read (a NUL in a path, ...)
+        if problem:
+            raise ConfigError(f"--{key} {problem}")
     dataset = layered.get("dataset_name", SETTINGS["dataset_name"].default)
     model_dir = layered.get("model_dir") or default_model_dir(dataset)
     stored = None if layered.get("clean") else rundir_lib.read_config(model_dir)
@@ -309,10 +320,11 @@ def validate(cfg: dict[str, Any]) -> None:
     loss_scale = cfg["loss_scale"]
     if loss_scale is not None and loss_scale != "dynamic":
         try:
-            ok = float(loss_scale) > 0
+            ok = 0 < float(loss_scale) <= MAX_LOSS_SCALE
         except ValueError:
             ok = False
-        need(ok, f"--loss_scale must be 'dynamic' or a positive number, got {loss_scale!r}")
+        need(ok, f"--loss_scale must be 'dynamic' or a number in (0, 2**32], got "
+             f"{loss_scale!r}")
     need(loss_scale is None or cfg["dtype"] == "fp16",
          f"--loss_scale={loss_scale} applies to --dtype=fp16 only (--dtype={cfg['dtype']})")
     for mode in ("eval_only", "robustness", "export_only"):
@@ -332,8 +344,16 @@ def validate(cfg: dict[str, Any]) -> None:
         except ValueError as e:
             raise ConfigError(f"--{key}: {e}") from None
     baseline = cfg["robustness_baseline"]
-    need(not (cfg["robustness"] and baseline) or os.path.isfile(baseline),
+    need(not baseline or os.path.isfile(baseline)
+         or (cfg.get("existing_run") and not cfg["robustness"]),
          f"--robustness_baseline: file not found: {baseline}")
+    if cfg["robustness"]:
+        from datasets.corrupted import parse_flag
+        from datasets.errors import DataError
+        try:
+            parse_flag(cfg["robustness"])
+        except DataError as e:
+            raise ConfigError(str(e)) from None
     label_file = cfg["label_file"]
     need(not label_file or os.path.isfile(label_file) or cfg.get("existing_run"),
          f"--label_file: file not found: {label_file}")
@@ -377,6 +397,167 @@ def validate(cfg: dict[str, Any]) -> None:
          f"by Recall@1: --recall_at_k must include 1, got {_show(cfg['recall_at_k'])}")
     need(not (cfg["teacher"] and cfg["multicrop"]),
          "--teacher (online distillation) cannot be combined with --multicrop")
+    _validate_limits(cfg, need)
+    _validate_network(cfg)
+
+
+# Limits of values whose feature may be off (checked all the same) and of sizes, with what
+# real use needs: RandAugment uses 1-3 ops (DR 2), multi-crop 1-2 global and 6-10 local crops
+# (t-ReX 1,8; DINO 2,10), ImageNet models train at up to 600 px.
+MAX_RANDAUGMENT_OPS = 64
+MAX_GLOBAL_CROPS, MAX_LOCAL_CROPS = 16, 64
+MAX_IMAGE_SIZE = 4096
+MAX_LOSS_SCALE = 2.0 ** 32
+# Parameters (plus t-ReX's EMA copy and memory) of the network, float32: 8 GiB of weights,
+# before gradients and optimizer state. ResNet-200 has 65M parameters, the Assemble-R152
+# preset 116M (with its t-ReX-free head, 1001 classes), BiT-R152x4 (base_width 256) with
+# ImageNet-21k's 21843 classes 1.1 billion.
+MAX_PARAMETERS = 2_000_000_000
+
+
+def _validate_limits(cfg: dict[str, Any], need) -> None:
+    for key in ("multicrop_global_scale", "multicrop_local_scale"):
+        lo, hi = cfg[key]
+        need(lo <= hi, f"--{key} is min,max: min must not exceed max, got {_show(cfg[key])}")
+    ks = cfg["recall_at_k"]
+    need(len(set(ks)) == len(ks), f"--recall_at_k lists a k twice: {_show(ks)}")
+    replicas = cfg["num_cpu_replicas"]
+    if replicas:
+        for key in ("batch_size", "val_batch_size"):
+            need(cfg[key] % replicas == 0, f"--{key} ({cfg[key]}) must be divisible by "
+                 f"--num_cpu_replicas ({replicas})")
+    if cfg["randaugment"]:
+        from preprocessing.randaugment import parse_randaugment_flag
+        n = parse_randaugment_flag(cfg["randaugment"])[0]
+        need(n <= MAX_RANDAUGMENT_OPS, f"--randaugment: at most {MAX_RANDAUGMENT_OPS} ops "
+             f"per image, got N={n}")
+    if cfg["multicrop"]:
+        from preprocessing.multicrop import parse_multicrop_flag
+        g, l = parse_multicrop_flag(cfg["multicrop"])
+        need(g <= MAX_GLOBAL_CROPS and l <= MAX_LOCAL_CROPS, f"--multicrop: at most "
+             f"{MAX_GLOBAL_CROPS} global and {MAX_LOCAL_CROPS} local crops, got {g},{l}")
+    prep_name = cfg["preprocessing_type"]
+    if not prep_name:
+        from datasets.registry import DATASETS
+        entry = DATASETS.get(cfg["dataset_name"])
+        prep_name = entry.default_preprocessing if entry else ""
+    if prep_name:
+        import preprocessing
+        try:
+            prep = preprocessing.get_preprocessing(
+                prep_name, dct_method=cfg["dct_method"],
+                training_random_crop=cfg["training_random_crop"])
+        except ValueError as e:
+            flag = "--preprocessing_type" if cfg["preprocessing_type"] else (
+                f"--training_random_crop (the default preprocessing of {cfg['dataset_name']} "
+                f"is {prep_name})")
+            raise ConfigError(f"{flag}: {e}") from None
+        size = max(prep.train_size, prep.eval_resize)
+        need(size <= MAX_IMAGE_SIZE, f"--preprocessing_type={prep_name}: images of {size} px, "
+             f"more than {MAX_IMAGE_SIZE} px a side")
+
+
+def _validate_network(cfg: dict[str, Any]) -> None:
+    """The network's arguments (as the builder checks them) and its size, without building
+    it. The class count is --num_classes, else the registry's, else 1 (a dataset's own count
+    is checked by check_against_data)."""
+    from nets.factory import check_config
+    num_classes = cfg["num_classes"]
+    if not num_classes:
+        from datasets.registry import DATASETS
+        entry = DATASETS.get(cfg["dataset_name"])
+        num_classes = entry.num_classes if entry else 1
+    try:
+        check_config(cfg, num_classes)
+    except ValueError as e:
+        raise ConfigError(f"network: {e}") from None
+    check_network_size(cfg, num_classes)
+
+
+def _words(n: float) -> str:
+    for unit, size in (("billion", 1e9), ("million", 1e6), ("thousand", 1e3)):
+        if n >= size:
+            return f"{n / size:.3g} {unit}"
+    return str(int(n))
+
+
+def network_size(cfg: dict[str, Any], num_classes: int) -> dict[str, int]:
+    """Parameters of the network of ``cfg`` by part ("backbone", "embedding", "projector",
+    "classifier"; t-ReX OCM: "ema" copy and "memory" floats) and "total", not built."""
+    from nets.factory import parameter_count
+    size = parameter_count(cfg, num_classes)
+    size["ema"] = size["memory"] = 0
+    if cfg["head"] == "trex" and cfg["memory_size"]:
+        size["ema"] = size["total"]
+        size["memory"] = cfg["memory_size"] * cfg["pr_bottleneck_dim"]
+        size["total"] += size["ema"] + size["memory"]
+    return size
+
+
+def check_network_size(cfg: dict[str, Any], num_classes: int, copies: int = 1) -> None:
+    """ConfigError naming the flag of the largest part if the network (times ``copies`` in
+    one memory: CPU replicas) exceeds MAX_PARAMETERS; nothing is built."""
+    size = network_size(cfg, num_classes)
+    parts = {k: v for k, v in size.items() if k not in ("total", "ema") and v}
+    largest = max(parts, key=parts.get)
+    classes = (f"--num_classes={num_classes}" if cfg["num_classes"] else
+               f"--num_classes (the dataset's {num_classes} classes)")
+    feeding = ("--pr_bottleneck_dim" if cfg["head"] == "trex" else
+               "--embedding_size" if cfg["embedding_size"] else "")
+    blame = {
+        "backbone": f"--resnet_size={cfg['resnet_size']} --base_width={cfg['base_width']}",
+        "embedding": f"--embedding_size={cfg['embedding_size']}",
+        "projector": f"--pr_hidden_dim={cfg['pr_hidden_dim']} (--pr_hidden_layers="
+                     f"{cfg['pr_hidden_layers']})",
+        "classifier": classes + (f" x {feeding}={cfg[feeding[2:]]}" if feeding else ""),
+        "memory": f"--memory_size={cfg['memory_size']} x --pr_bottleneck_dim="
+                  f"{cfg['pr_bottleneck_dim']}",
+    }[largest]
+    breakdown = ", ".join(f"{k} {_words(v)}" for k, v in size.items()
+                          if k != "total" and v)
+    limit = (f"more than the limit of {_words(MAX_PARAMETERS)} ({MAX_PARAMETERS * 4 / 2**30:.1f} "
+             "GiB of float32 weights before gradients and optimizer state)")
+    total = size["total"]
+    if total > MAX_PARAMETERS:
+        raise ConfigError(f"{blame}: the network would have {_words(total)} parameters "
+                          f"({breakdown}), {limit}")
+    if total * copies > MAX_PARAMETERS:
+        raise ConfigError(f"--num_cpu_replicas={copies}: {copies} copies of the network's "
+                          f"{_words(total)} parameters in host memory are "
+                          f"{_words(total * copies)}, {limit}")
+
+
+def check_against_data(cfg: dict[str, Any], train_size: int | None, eval_size: int | None,
+                       num_classes: int, replicas: int = 1) -> None:
+    """The limits that need the resolved data, called by the trainer right after the data
+    source is resolved and before anything is allocated:
+    - the network with the data's class count (``check_network_size``; CPU replicas hold one
+      copy each in host memory);
+    - --shuffle_buffer larger than the training split is lowered to the split's size: the
+      records are repeated before the shuffle, so a larger buffer only holds copies of the
+      next epoch's records (and reserves a slot per element); the default already stops at
+      the split's size;
+    - --val_batch_size larger than the evaluation split is lowered to the split's size
+      (rounded up to a multiple of ``replicas``): evaluation pads its last batch to the full
+      batch with blank images, so a larger batch only computes padding; the metrics are the
+      same.
+    A lowered value is said in one ``warning:`` line on stderr and written into ``cfg`` (so
+    the run records the value it used)."""
+    check_network_size(cfg, num_classes, cfg["num_cpu_replicas"] or 1)
+    if train_size and cfg["shuffle_buffer"] > train_size:
+        _lowered(cfg, "shuffle_buffer", train_size, f"the training split ({train_size} records)")
+    if eval_size:
+        enough = math.ceil(eval_size / max(replicas, 1)) * max(replicas, 1)
+        if cfg["val_batch_size"] > enough:
+            _lowered(cfg, "val_batch_size", enough, f"the evaluation split ({eval_size} images"
+                     + (f", rounded up to a multiple of {replicas} replicas)" if enough !=
+                        eval_size else ")"))
+
+
+def _lowered(cfg: dict[str, Any], key: str, value: int, what: str) -> None:
+    print(f"warning: --{key}={cfg[key]} is larger than {what}: using {value}",
+          file=sys.stderr, flush=True)
+    cfg[key] = value
 
 
 def _validate_head(cfg: dict[str, Any], need) -> None:

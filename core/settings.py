@@ -21,6 +21,7 @@ Roles say what a setting is to a run directory (core/config.py applies them):
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -45,6 +46,8 @@ class Setting:
     high_open: bool = False
     optional: bool = False  # None is a valid value
     length: int | None = None  # exact list length
+    min_items: int = 0  # list length bounds (besides an exact ``length``)
+    max_items: int = 64
     refused: str = ""  # for role "refused": why the original's flag is not supported
 
     @property
@@ -66,7 +69,17 @@ MIXUP_TYPES = ("0", "mixup", "cutmix", "mixup_cutmix", "1", "2", "rmix")
 LR_DECAY_TYPES = ("fixed", "exponential", "polynomial", "piecewise", "cosine")
 DTYPES = ("fp32", "fp16", "bf16")
 RESNET_SIZES = (18, 34, 50, 101, 152, 200)
+# Seeds: keras.utils.set_random_seed feeds numpy (< 2**32) and TensorFlow (int64); the input
+# pipeline folds seeds modulo 2**31 - 1 (engine/inputs.py), so larger seeds would repeat.
 _BIG = 2 ** 31 - 1
+# Upper bounds that are generous for real use and refuse what no machine can run. A network's
+# size is bounded separately, from its estimated parameter count (core/config.py).
+MAX_CLASSES = 1_000_000  # face-recognition heads have ~1e5-1e6 identities; ImageNet-21k 21843
+MAX_BATCH = 131_072  # twice the largest published ImageNet batches (64k)
+MAX_THREADS = 1024  # thread-pool sizes: more than any machine's hardware threads
+MAX_REPLICAS = 256  # GPUs of one worker process (--num_gpus); also bounded by visible GPUs
+MAX_CPU_REPLICAS = 64  # logical CPU devices (each holds a full copy of the network)
+MAX_STRING = 4096  # characters of a path or other text value (Linux PATH_MAX)
 _BENCHMARK = ("the TF Model Garden's benchmark/BigQuery logger: metrics go to "
               "model_dir/metrics.jsonl and TensorBoard")
 _DEAD = "dead in the original (passed around, never used by its model or loss)"
@@ -85,7 +98,7 @@ _TABLE = [
     _s("val_regex", "str", "validation-*", "Glob of evaluation shards inside data_dir.",
        "data", "data"),
     _s("num_classes", "int", 0, "Override the class count (0 = from the dataset).", "data",
-       "data", low=0, high=10_000_000),
+       "data", low=0, high=MAX_CLASSES),
     _s("label_file", "str", None, "Class names, one per line in label order (default: the "
        "dataset's labels.txt / folder names); copied into the run as labels.txt and used by "
        "predict and export.", "data", "data", optional=True),
@@ -99,7 +112,8 @@ _TABLE = [
        "dct_method; the original's default INTEGER_ACCURATE). '' = the platform default.",
        "data", "data", choices=("INTEGER_ACCURATE", "INTEGER_FAST", "")),
     _s("shuffle_buffer", "int", 0, "Record shuffle buffer (0 = 10000 for imagenet, else 1000 "
-       "or the dataset size if smaller).", "data", "train", low=0, high=10_000_000),
+       "or the dataset size if smaller; a value larger than the training split is lowered to "
+       "it).", "data", "train", low=0, high=10_000_000),
     _s("strict", "bool", False, "Fail on an undecodable image instead of skipping and "
        "counting it.", "data", "run"),
     # --- run
@@ -112,14 +126,15 @@ _TABLE = [
     _s("deterministic", "bool", False, "Enable TF op determinism (bitwise reproducible runs, "
        "slower).", "run", "run"),
     _s("inter_op_parallelism_threads", "int", 0, "TensorFlow inter-op thread pool size "
-       "(0 = TensorFlow's choice).", "run", "run", low=0, high=4096),
+       "(0 = TensorFlow's choice).", "run", "run", low=0, high=MAX_THREADS),
     _s("intra_op_parallelism_threads", "int", 0, "TensorFlow intra-op thread pool size "
-       "(0 = TensorFlow's choice).", "run", "run", low=0, high=4096),
+       "(0 = TensorFlow's choice).", "run", "run", low=0, high=MAX_THREADS),
     # --- schedule
-    _s("batch_size", "int", 32, "Global training batch, split over replicas.", "schedule",
-       low=1, high=1_048_576),
-    _s("val_batch_size", "int", 256, "Global evaluation / export-check batch.", "schedule",
-       "eval", low=1, high=1_048_576),
+    _s("batch_size", "int", 32, "Global training batch, split over replicas (at most the "
+       "training split).", "schedule", low=1, high=MAX_BATCH),
+    _s("val_batch_size", "int", 256, "Global evaluation / export-check batch (a value larger "
+       "than the evaluation split is lowered to it).", "schedule", "eval", low=1,
+       high=MAX_BATCH),
     _s("train_epochs", "int", 90, "Epochs to train (0 = evaluate only).", "schedule",
        low=0, high=1_000_000),
     _s("epochs_between_evals", "int", 1, "Evaluate every this many epochs.", "schedule",
@@ -286,7 +301,7 @@ _TABLE = [
     _s("clf_tau", "float", 0.1, "t-ReX cosine classifier temperature (<= 0: plain linear).",
        "trex", "arch", low=-1e3, high=1e3),
     _s("memory_size", "int", 8192, "t-ReX OCM memory entries (0 = learnable cosine "
-       "classifier, plain t-ReX).", "trex", "arch", low=0, high=10_000_000),
+       "classifier, plain t-ReX).", "trex", "arch", low=0, high=1_000_000),
     _s("memory_ema", "float", 0.999, "t-ReX OCM: momentum of the EMA network that fills the "
        "memory.", "trex", low=0.0, high=1.0, high_open=True),
     # --- precision and distribution
@@ -298,10 +313,10 @@ _TABLE = [
        optional=True),
     _s("num_gpus", "int", None, "GPUs for MirroredStrategy (-1 = all; default 1 if a GPU "
        "exists, else 0). MultiWorkerMirroredStrategy when TF_CONFIG is set.", "precision",
-       "run", optional=True, low=-1, high=4096),
+       "run", optional=True, low=-1, high=MAX_REPLICAS),
     _s("num_cpu_replicas", "int", 0, "Split the CPU into this many logical devices and "
        "mirror over them (testing data parallelism without GPUs).", "precision", "run",
-       low=0, high=256),
+       low=0, high=MAX_CPU_REPLICAS),
     _s("all_reduce_alg", "enum", None, "MirroredStrategy all-reduce: nccl or "
        "hierarchical_copy (default: TensorFlow's choice).", "precision", "run",
        choices=("nccl", "hierarchical_copy"), optional=True),
@@ -316,7 +331,7 @@ _TABLE = [
        "on the eval split (query excluded; label -1 = distractor) next to top-1; best/ is "
        "then ranked by recall_at_1.", "evaluation", "eval"),
     _s("recall_at_k", "ints", [1, 5], "k values of Recall@k for --zeroshot_eval.",
-       "evaluation", "eval", low=1, high=10_000),
+       "evaluation", "eval", low=1, high=10_000, min_items=1),
     _s("eval_similarity", "enum", "cosine", "--zeroshot_eval similarity: cosine or "
        "euclidean.", "evaluation", "eval", choices=("cosine", "euclidean")),
     _s("pretrained_model_checkpoint_path", "str", None, "Fine-tune from this run directory or "
@@ -419,6 +434,10 @@ def check(name: str, value: Any) -> str | None:
             return f"expected a list, got {value!r}"
         if s.length is not None and len(value) != s.length:
             return f"needs {s.length} values, got {len(value)}"
+        if len(value) < s.min_items:
+            return f"needs at least {s.min_items} value(s), got {len(value)}"
+        if len(value) > s.max_items:
+            return f"takes at most {s.max_items} values, got {len(value)}"
     for v in items:
         problem = _check_item(s, v)
         if problem:
@@ -438,14 +457,26 @@ def _check_item(s: Setting, v: Any) -> str | None:
         return f"expected an integer, got {v!r}"
     if kind == "float" and (isinstance(v, bool) or not isinstance(v, (int, float))):
         return f"expected a number, got {v!r}"
-    if kind == "float" and v != v:
-        return "must not be NaN"
-    if kind == "str" and not isinstance(v, str):
-        return f"expected a string, got {v!r}"
+    if kind == "float" and isinstance(v, float) and not math.isfinite(v):
+        return f"must be a finite number, got {v!r}"
+    if kind == "str":
+        if not isinstance(v, str):
+            return f"expected a string, got {v!r}"
+        if len(v) > MAX_STRING:
+            return f"is longer than {MAX_STRING} characters ({len(v)})"
+        if any(ord(c) < 32 or ord(c) == 127 for c in v):
+            return f"must not contain control characters (newline, tab, NUL, ...), got {v!r}"
     if s.choices and v not in s.choices:
         return f"must be one of {', '.join(map(str, s.choices))}, got {v!r}"
     if s.low is not None and (v < s.low or (s.low_open and v == s.low)):
-        return f"must be {'>' if s.low_open else '>='} {s.low:g}, got {v!r}"
+        return f"must be {'>' if s.low_open else '>='} {_number(s.low)}, got {v!r}"
     if s.high is not None and (v > s.high or (s.high_open and v == s.high)):
-        return f"must be {'<' if s.high_open else '<='} {s.high:g}, got {v!r}"
+        return f"must be {'<' if s.high_open else '<='} {_number(s.high)}, got {v!r}"
     return None
+
+
+def _number(x: float) -> str:
+    """A bound as people write it: 1048576 and 0.5 rather than 1.04858e+06."""
+    if float(x).is_integer() and abs(x) < 1e15:
+        return str(int(x))
+    return f"{x:g}"

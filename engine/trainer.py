@@ -189,6 +189,8 @@ class Run:
         self.num_classes = self.source.num_classes
         check_labels(self.source)
         self._check_against_run()
+        config_lib.check_against_data(cfg, self.source.train_size, self.source.eval_size,
+                                      self.num_classes, self.replicas)
         prep_name = cfg["preprocessing_type"] or self.source.default_preprocessing
         if self.run_dir is not None and "preprocessing_type" not in (cfg.get("changed") or {}):
             prep_name = self.run_dir.preprocessing_type or prep_name

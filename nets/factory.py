@@ -13,7 +13,8 @@ from typing import Any, Mapping
 
 import keras
 
-from nets.resnet import build_resnet
+from nets.param_count import parameter_count as _parameter_count
+from nets.resnet import build_resnet, check_resnet_arguments
 
 # Settings that decide the network's structure or weights: a value given on the command line
 # that differs from a run's stored one is refused (core/config.py).
@@ -39,10 +40,10 @@ def trex_head(cfg: Mapping[str, Any]) -> dict | None:
             "learnable": int(cfg["memory_size"]) == 0}
 
 
-def build_from_config(cfg: Mapping[str, Any], num_classes: int) -> keras.Model:
-    """The ResNet of ``cfg`` (a complete settings mapping) with a ``num_classes`` head."""
-    return build_resnet(
-        int(cfg["resnet_size"]), int(num_classes), base_width=int(cfg["base_width"]),
+def resnet_arguments(cfg: Mapping[str, Any]) -> dict:
+    """``build_resnet``'s keyword arguments of ``cfg`` (a complete settings mapping)."""
+    return dict(
+        base_width=int(cfg["base_width"]),
         stem_type=cfg["stem_type"], bn_momentum=float(cfg["bn_momentum"]),
         zero_gamma=bool(cfg["zero_gamma"]), use_resnet_d=bool(cfg["use_resnet_d"]),
         use_se_block=bool(cfg["use_se_block"]), use_sk_block=bool(cfg["use_sk_block"]),
@@ -54,3 +55,23 @@ def build_from_config(cfg: Mapping[str, Any], num_classes: int) -> keras.Model:
         resnet_version=int(cfg["resnet_version"]), bl_alpha=cfg["bl_alpha"],
         bl_beta=int(cfg["bl_beta"]), no_downsample=bool(cfg["no_downsample"]),
         trex_head=trex_head(cfg))
+
+
+def check_config(cfg: Mapping[str, Any], num_classes: int) -> None:
+    """ValueError if ``build_from_config(cfg, num_classes)`` would refuse the arguments; builds
+    nothing (no variable is allocated)."""
+    kwargs = resnet_arguments(cfg)
+    for key in ("bn_momentum", "trex_head"):
+        kwargs.pop(key)
+    check_resnet_arguments(int(cfg["resnet_size"]), int(num_classes), **kwargs)
+
+
+def parameter_count(cfg: Mapping[str, Any], num_classes: int) -> dict[str, int]:
+    """Parameters of ``build_from_config(cfg, num_classes)`` by part, without building it
+    (``nets.param_count``); call ``check_config`` first."""
+    return _parameter_count(int(cfg["resnet_size"]), int(num_classes), **resnet_arguments(cfg))
+
+
+def build_from_config(cfg: Mapping[str, Any], num_classes: int) -> keras.Model:
+    """The ResNet of ``cfg`` (a complete settings mapping) with a ``num_classes`` head."""
+    return build_resnet(int(cfg["resnet_size"]), int(num_classes), **resnet_arguments(cfg))

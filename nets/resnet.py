@@ -138,6 +138,58 @@ def _check_keep_prob(value):
         raise ValueError(f"dropblock_keep_prob must be two numbers in (0, 1] (start, end), got {value!r}")
 
 
+def check_resnet_arguments(
+    resnet_size,
+    num_classes,
+    *,
+    base_width=64,
+    stem_type="default",
+    zero_gamma=False,
+    use_resnet_d=False,
+    use_se_block=False,
+    use_sk_block=False,
+    anti_alias_type="",
+    anti_alias_filter_size=0,
+    use_dropblock=False,
+    dropblock_keep_prob=(1.0, 0.9),
+    pool_type="gap",
+    embedding_size=0,
+    resnet_version=1,
+    bl_alpha=BL_ALPHA_DEFAULT,
+    bl_beta=BL_BETA_DEFAULT,
+    no_downsample=False,
+):
+    """The checks of ``build_resnet``'s arguments without building anything (ValueError naming the
+    argument); returns (anti-alias modes, bl_alpha, bl_beta) as ``build_resnet`` uses them. Lets a
+    config be checked before any variable is allocated (``core/config.py``)."""
+    if isinstance(resnet_size, bool) or not isinstance(resnet_size, int) or resnet_size not in RESNET_BLOCKS:
+        raise ValueError(f"resnet_size must be one of {RESNET_SIZES}, got {resnet_size!r}")
+    _check_positive_int(num_classes, "num_classes")
+    _check_positive_int(base_width, "base_width")
+    if stem_type not in STEM_TYPES:
+        raise ValueError(f"stem_type must be one of {STEM_TYPES}, got {stem_type!r}")
+    for value, what in (
+        (zero_gamma, "zero_gamma"), (use_resnet_d, "use_resnet_d"), (use_se_block, "use_se_block"),
+        (use_sk_block, "use_sk_block"), (use_dropblock, "use_dropblock"),
+        (no_downsample, "no_downsample"),
+    ):  # fmt: skip
+        _check_bool(value, what)
+    aa_modes = parse_anti_alias_type(anti_alias_type, anti_alias_filter_size)
+    if "proj" in aa_modes and use_resnet_d:
+        raise ValueError("anti_alias_type 'proj' needs the plain projection shortcut, not use_resnet_d")
+    if "max" in aa_modes and stem_type != "default":
+        raise ValueError("anti_alias_type 'max' needs stem_type='default' (the 'small' stem has no max-pool)")
+    _check_keep_prob(dropblock_keep_prob)
+    bl_alpha, bl_beta = _check_big_little(
+        resnet_version, resnet_size, base_width, bl_alpha, bl_beta, stem_type, aa_modes
+    )
+    if pool_type not in POOL_TYPES:
+        raise ValueError(f"pool_type must be one of {POOL_TYPES}, got {pool_type!r}")
+    if isinstance(embedding_size, bool) or not isinstance(embedding_size, int) or embedding_size < 0:
+        raise ValueError(f"embedding_size must be an integer >= 0, got {embedding_size!r}")
+    return aa_modes, bl_alpha, bl_beta
+
+
 def build_resnet(
     resnet_size: int,
     num_classes: int,
@@ -208,32 +260,15 @@ def build_resnet(
         tau, learnable). The pooled feature stays the output of the pooling layer.
       name: model name, default ``f"resnet{resnet_size}"`` (``f"bl_resnet{resnet_size}"`` for v2).
     """
-    if isinstance(resnet_size, bool) or not isinstance(resnet_size, int) or resnet_size not in RESNET_BLOCKS:
-        raise ValueError(f"resnet_size must be one of {RESNET_SIZES}, got {resnet_size!r}")
-    _check_positive_int(num_classes, "num_classes")
-    _check_positive_int(base_width, "base_width")
-    if stem_type not in STEM_TYPES:
-        raise ValueError(f"stem_type must be one of {STEM_TYPES}, got {stem_type!r}")
-    for value, what in (
-        (zero_gamma, "zero_gamma"), (use_resnet_d, "use_resnet_d"), (use_se_block, "use_se_block"),
-        (use_sk_block, "use_sk_block"), (use_dropblock, "use_dropblock"),
-        (no_downsample, "no_downsample"),
-    ):  # fmt: skip
-        _check_bool(value, what)
-    aa_modes = parse_anti_alias_type(anti_alias_type, anti_alias_filter_size)
-    if "proj" in aa_modes and use_resnet_d:
-        raise ValueError("anti_alias_type 'proj' needs the plain projection shortcut, not use_resnet_d")
-    if "max" in aa_modes and stem_type != "default":
-        raise ValueError("anti_alias_type 'max' needs stem_type='default' (the 'small' stem has no max-pool)")
-    _check_keep_prob(dropblock_keep_prob)
-    bl_alpha, bl_beta = _check_big_little(
-        resnet_version, resnet_size, base_width, bl_alpha, bl_beta, stem_type, aa_modes
+    aa_modes, bl_alpha, bl_beta = check_resnet_arguments(
+        resnet_size, num_classes, base_width=base_width, stem_type=stem_type, zero_gamma=zero_gamma,
+        use_resnet_d=use_resnet_d, use_se_block=use_se_block, use_sk_block=use_sk_block,
+        anti_alias_type=anti_alias_type, anti_alias_filter_size=anti_alias_filter_size,
+        use_dropblock=use_dropblock, dropblock_keep_prob=dropblock_keep_prob, pool_type=pool_type,
+        embedding_size=embedding_size, resnet_version=resnet_version, bl_alpha=bl_alpha, bl_beta=bl_beta,
+        no_downsample=no_downsample,
     )
     big_little = resnet_version == 2
-    if pool_type not in POOL_TYPES:
-        raise ValueError(f"pool_type must be one of {POOL_TYPES}, got {pool_type!r}")
-    if isinstance(embedding_size, bool) or not isinstance(embedding_size, int) or embedding_size < 0:
-        raise ValueError(f"embedding_size must be an integer >= 0, got {embedding_size!r}")
 
     block_kind, blocks_per_stage = RESNET_BLOCKS[resnet_size]
     stage_strides = STAGE_STRIDES
