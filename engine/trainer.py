@@ -177,8 +177,6 @@ class Run:
                         else None)
         if cfg["pretrained_model_checkpoint_path"] and not cfg.get("existing_run"):
             finetune.resolve_pretrained(cfg["pretrained_model_checkpoint_path"])
-        if not self.evaluating:
-            check_writable(self.model_dir)
         keras.utils.set_random_seed(cfg["seed"])
         keras.mixed_precision.set_global_policy(POLICIES[cfg["dtype"]])
 
@@ -217,14 +215,20 @@ class Run:
                                               self.input_multiplier)
         self.eval_pipeline = inputs.PipelineConfig(self.num_classes, cfg["val_batch_size"],
                                                    shuffle, cfg["seed"], cfg["strict"])
-        # One training per model_dir (the chief holds the lock); released by train() or on
-        # any failure from here on.
+        # Every check that needs no model_dir is done: only now is it created (a bad flag
+        # leaves no empty run directory behind). One training per model_dir (the chief
+        # holds the lock); released by train() or on any failure from here on.
+        self._created_dir = not self.evaluating and not os.path.exists(self.model_dir)
+        if not self.evaluating:
+            check_writable(self.model_dir)
         self.lock = (RunLock(self.model_dir).acquire()
                      if not self.evaluating and self.chief else None)
         try:
             self._finish_setup()
         except BaseException:
             self.close()
+            if self._created_dir and set(os.listdir(self.model_dir)) <= {LOCK_FILE}:
+                shutil.rmtree(self.model_dir, ignore_errors=True)
             raise
 
     def close(self) -> None:
