@@ -30,6 +30,7 @@ import preprocessing
 from core import config as config_lib
 from core.errors import ConfigError, RunDirError, TrainingDiverged
 from core.rundir import RunDir
+from datasets import integrity
 from datasets.errors import DataError
 from datasets.source import check_labels, resolve_source
 from nets.factory import build_from_config
@@ -178,7 +179,14 @@ class Run:
         self.source = resolve_source(cfg["dataset_name"], cfg["data_dir"],
                                      train_regex=cfg["train_regex"],
                                      val_regex=cfg["val_regex"],
-                                     num_classes=cfg["num_classes"] or None)
+                                     num_classes=cfg["num_classes"] or None,
+                                     skip_corrupt_records=cfg["skip_corrupt_records"])
+        # Damaged or missing shards: refused here (or counted, --skip_corrupt_records).
+        self.shards = integrity.Shards(
+            self.source, training=not self.evaluating,
+            sidecar_dirs=[cfg[k] for k in ("kd_logits_path", "reinforce_data_path")
+                          if cfg.get(k)])
+        self.shards.check(say=print if self.chief else (lambda _: None))
         self.num_classes = self.source.num_classes
         check_labels(self.source)
         self._check_against_run()
@@ -439,6 +447,10 @@ class Run:
         acc.add({k: v.numpy() for k, v in sums.items() if k != "skipped"})
         result = acc.result(reliability)
         result["skipped"] = int(source.eval_size - result.get("count", 0))
+        # The split's size; an evaluation of fewer images is not one of the split.
+        result["expected"] = int(source.eval_size)
+        result["complete"] = bool(result.get("count", 0) == result["expected"] and not (
+            source is self.source and self.shards.eval_incomplete))
         if self.cfg["zeroshot_eval"] and preprocess_record is None:
             from engine import zeroshot
             result.update(zeroshot.evaluate(self.model, source, self.prep,
@@ -453,8 +465,13 @@ class Run:
         self.log.say(f"{tag} step {step} epoch {epoch}: top-1 {result['top1']:.4f} | "
                      f"top-5 {result['top5']:.4f} | ECE {result['ece']:.4f} | loss "
                      f"{result['loss']:.4f} ({result['count']} images"
-                     + (f", {result['skipped']} undecodable skipped" if result['skipped']
-                        else "") + ")")
+                     + (f", {result['skipped']} of {result['expected']} not evaluated: "
+                        "undecodable or unreadable" if result['skipped'] else "") + ")")
+        if not result.get("complete", True):
+            self.log.say(f"WARNING: {tag} step {step} is INCOMPLETE: {result['count']} of the "
+                         f"{result['expected']} images of the eval split were evaluated "
+                         "(undecodable images or damaged shards); its metrics are not those "
+                         "of the split")
         recall = {k: v for k, v in result.items() if k.startswith("recall_at_")}
         if recall:
             self.log.say(f"{tag} step {step}: " + " | ".join(
@@ -657,6 +674,8 @@ def run(cfg: dict) -> dict:
         return the_run.train()
     except tf.errors.InvalidArgumentError as e:
         raise data_error_from(e, cfg) from None
+    except tf.errors.DataLossError as e:  # a damaged shard: name it
+        raise the_run.shards.diagnose(e) from None
 
 
 def data_error_from(error: Exception, cfg: dict) -> Exception:
