@@ -185,9 +185,10 @@ def _refusal(data_dir: str, damaged: list[ShardReport]) -> DataError:
     named = "; ".join(r.describe() for r in damaged[:NAMED_AT_MOST])
     more = (f"; and {len(damaged) - NAMED_AT_MOST} more damaged shards"
             if len(damaged) > NAMED_AT_MOST else "")
-    return DataError(f"{len(damaged)} damaged TFRecord shard(s) in {data_dir}: {named}{more} "
-                     f"({_total(damaged)}); restore or rebuild them, or pass {SKIP_FLAG} to "
-                     "go on without the unreadable records")
+    total = f" ({_total(damaged)} in all)" if len(damaged) > 1 else ""
+    return DataError(f"{len(damaged)} damaged TFRecord shard(s) in {data_dir}: {named}{more}"
+                     f"{total}; restore or rebuild them, or pass {SKIP_FLAG} to go on "
+                     "without the unreadable records")
 
 
 class Shards:

@@ -688,6 +688,12 @@ def data_error_from(error: Exception, cfg: dict) -> Exception:
             # tf.debugging.Assert prints "msg] [value] [msg] [value": make it one sentence
             detail = detail.replace("\\'", "'").replace("] [", " ").rstrip("]").strip()
             return DataError(detail)
+    parse = re.search(r"(Feature: \S+ \(data type: \w+\) is required but could not be found|"
+                      r"Could not parse example input)", text)
+    if parse:  # record-level damage with intact checksums: never skipped as an image
+        return DataError(f"a record in {cfg['data_dir'] or cfg['dataset_name']} is not a "
+                         f"tf.train.Example with image/encoded and image/class/label "
+                         f"({parse.group(1)})")
     if cfg["strict"] and any(w in text for w in ("JPEG", "jpeg", "decode", "image")):
         first = str(error).strip().splitlines()[0][:200]
         return DataError(f"undecodable image in {cfg['dataset_name']} (--strict): {first}")

@@ -202,6 +202,18 @@ def test_original_dataset_info_damage_found_at_run_time(data, tmp_path):
     assert "truncated record at byte" in message and TRAIN1 not in message
 
 
+def test_record_that_is_no_example_is_an_error_not_an_undecodable_image(data, tmp_path):
+    with tf.io.TFRecordWriter(os.path.join(data, TRAIN0)) as w:  # intact checksums
+        for _ in range(12):
+            w.write(tf.train.Example(features=tf.train.Features(feature={
+                "image/class/label": tf.train.Feature(int64_list=tf.train.Int64List(
+                    value=[1]))})).SerializeToString())
+    drop_shard_info(data)
+    with pytest.raises(DataError, match="is not a tf.train.Example with image/encoded .*"
+                                        "image/encoded .* could not be found"):
+        trainer.run(make_cfg(data, tmp_path))
+
+
 def test_no_dataset_info_damage_found_by_the_record_count(data):
     os.remove(os.path.join(data, "dataset_info.json"))
     flip(os.path.join(data, VAL1))
