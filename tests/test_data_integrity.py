@@ -188,6 +188,22 @@ def test_missing_shard_refused(data, tmp_path):
         trainer.Run(make_cfg(data, tmp_path))
 
 
+def test_side_car_header_sizes_are_checked_too(data, tmp_path):
+    from datasets import sidecar
+    drop_shard_info(data)
+    path = os.path.join(data, TRAIN0)
+    side = str(tmp_path / "side")
+    os.makedirs(side)
+    sidecar.write_header(side, {"kind": "logits", "shards": {TRAIN0: {
+        "records": 12, "image_bytes": os.path.getsize(path), "sidecar_bytes": 1}}})
+    shards = integrity.Shards(resolve_source(data, None), training=True, sidecar_dirs=[side])
+    assert shards.check().damaged == []
+    truncate(path)
+    with pytest.raises(DataError, match=f"{TRAIN0}: [0-9]+ of 12 records readable.* "
+                                        f"{sidecar.header_path(side)} says"):
+        shards.check()
+
+
 def test_original_dataset_info_damage_found_at_run_time(data, tmp_path):
     drop_shard_info(data)
     path = os.path.join(data, TRAIN0)
