@@ -116,6 +116,12 @@ _TABLE = [
        "it).", "data", "train", low=0, high=10_000_000),
     _s("strict", "bool", False, "Fail on an undecodable image instead of skipping and "
        "counting it.", "data", "run"),
+    _s("skip_corrupt_records", "bool", False, "Go on without the unreadable records of "
+       "damaged TFRecord shards (a record failing its checksum, a truncated shard: the rest "
+       "of that shard is lost) instead of refusing them: one verification pass reads every "
+       "shard before the run and prints the records lost per shard, and evaluations with "
+       "damaged eval shards are marked incomplete. Undecodable images inside intact records "
+       "are --strict's business.", "data", "data"),
     # --- run
     _s("model_dir", "str", None, "The run directory: resolved config, checkpoints, metrics "
        "(default: runs/<dataset_name>). Every later mode reads the run's settings from it.",

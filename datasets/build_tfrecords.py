@@ -17,7 +17,9 @@ Output (``output_dir``):
   ``image/filename`` (basename), ``image/height``, ``image/width``, ``image/format``,
   ``image/colorspace`` ('RGB') and ``image/channels`` (3).
 - ``labels.txt`` (line i = class name of label i), ``dataset_info.json`` (class count, per-split
-  example/shard counts and label range, number skipped, class names), ``skipped.txt``
+  example/shard counts and label range, per shard ``{"num_examples", "bytes"}`` under
+  ``splits[split]["shards"][basename]`` (what `datasets.integrity` checks the files on disk
+  against), number skipped, class names), ``skipped.txt``
   (``<path>\\t<reason>`` for every file that could not be decoded), ``build_info.json`` (the
   run configuration, for resuming) and ``.build/`` (per-shard statistics).
 
@@ -209,6 +211,7 @@ def build_shard(task: ShardTask, output_dir: str, class_names: list[str],
                 lo, hi = stats["label_min"], stats["label_max"]
                 stats["label_min"] = label if lo is None else min(lo, label)
                 stats["label_max"] = label if hi is None else max(hi, label)
+        stats["bytes"] = os.path.getsize(tmp)
         _write_json_atomic(os.path.join(output_dir, STATS_DIR, task.name + ".json"), stats)
         os.replace(tmp, final)
     finally:
@@ -412,13 +415,17 @@ def _finish(output_dir, class_names, splits, tasks, split_class_names=None) -> d
     split_info, skipped, formats = {}, [], {}
     for split, (_, _, shards, _) in splits.items():
         entry = {"num_examples": 0, "num_shards": shards, "label_min": None,
-                 "label_max": None, "pattern": f"{split}-*"}
+                 "label_max": None, "pattern": f"{split}-*", "shards": {}}
         for task in tasks:
             if task.split != split:
                 continue
             with open(os.path.join(output_dir, STATS_DIR, task.name + ".json")) as f:
                 stats = json.load(f)
             entry["num_examples"] += stats["num_examples"]
+            # Statistics of a build before per-shard sizes were recorded: the file as it is.
+            size = stats.get("bytes", os.path.getsize(os.path.join(output_dir, task.name)))
+            entry["shards"][task.name] = {"num_examples": stats["num_examples"],
+                                          "bytes": int(size)}
             for key, pick in (("label_min", min), ("label_max", max)):
                 if stats[key] is not None:
                     entry[key] = stats[key] if entry[key] is None else pick(entry[key],

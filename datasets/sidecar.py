@@ -110,14 +110,21 @@ def sidecar_file(directory: str, image_file):
     return tf.strings.join([directory.rstrip("/"), base], separator="/")
 
 
-def zip_with_sidecar(image_file, parse_image, directory: str, parse_sidecar):
+def zip_with_sidecar(image_file, parse_image, directory: str, parse_sidecar,
+                     skip_corrupt: bool = False):
     """Records of one image shard merged with its side-car records; the side-car's key
     rides along as "sidecar_key" for `check_key` (which must run after the pipeline's
-    ignore_errors(), so a mismatch stops the run instead of being skipped as a bad image)."""
-    images = tf.data.TFRecordDataset(image_file).map(parse_image)
+    ignore_errors(), so a mismatch stops the run instead of being skipped as a bad image).
+    skip_corrupt: a read error ends that file instead of failing (--skip_corrupt_records);
+    a reader stops at the damage, so the zip ends there too and the keys stay aligned."""
+    images = tf.data.TFRecordDataset(image_file)
+    side = tf.data.TFRecordDataset(sidecar_file(directory, image_file))
+    if skip_corrupt:
+        images, side = images.ignore_errors(), side.ignore_errors()
+    images = images.map(parse_image)
     # parse_sidecar takes a vector of serialized records: parsing 256 at a time is several
     # times cheaper per record than one by one.
-    side = tf.data.TFRecordDataset(sidecar_file(directory, image_file)).batch(
+    side = side.batch(
         PARSE_BATCH).map(parse_sidecar).unbatch()
 
     def merge(record, extra):

@@ -22,7 +22,9 @@ class folders, or the registry entry, in that order; TFRecords with none of thes
 DataError asking for --num_classes.
 Sizes: dataset_info.json (for the default ``train-*``/``validation-*`` patterns), the
 registry entry, the folder scan, or `count_records` as the last resort -- which reads every
-shard once (seconds for small sets, minutes for ImageNet-size ones) at resolve time.
+shard once (seconds for small sets, minutes for ImageNet-size ones) at resolve time; a
+damaged shard met there is a DataError naming it (with ``skip_corrupt_records``: its
+readable records are counted), see datasets/integrity.py.
 The eval split of a folder tree is the first of validation/, val/, test/. A source without
 an eval split has ``has_eval=False`` and its `eval_records` raises DataError.
 """
@@ -62,6 +64,10 @@ class DataSource:
     _eval_fn: Callable = field(default=None, repr=False, compare=False)
 
     train_files: list[str] | None = None  # TFRecord sources: the training shards
+    eval_files: list[str] | None = None  # TFRecord sources: the eval shards
+    # TFRecord sources: the readers skip the records they cannot read instead of failing
+    # (resolve_source's skip_corrupt_records; datasets/integrity.py counts and reports them).
+    skip_corrupt_records: bool = False
 
     def train_records(self, *, seed: int, input_context=None, sidecar=None,
                       record_logits: bool = False) -> tf.data.Dataset:
@@ -123,7 +129,8 @@ def _digits_source(num_classes: int | None) -> DataSource:
             evaluation, training=False, seed=0, input_context=input_context))
 
 
-def _tfrecord_source(directory, train_files, entry, train_regex, val_regex, num_classes):
+def _tfrecord_source(directory, train_files, entry, train_regex, val_regex, num_classes,
+                     skip_corrupt):
     eval_files = _glob(directory, val_regex)
     info = read_dataset_info(directory) or {}
     label_names = read_label_file(directory)
@@ -144,7 +151,11 @@ def _tfrecord_source(directory, train_files, entry, train_regex, val_regex, num_
             return int(splits[split]["num_examples"])
         if use_info and entry is not None:
             return registry_size
-        return count_records(files)
+        try:
+            return count_records(files)
+        except tf.errors.DataLossError:  # a damaged shard: name it (or count around it)
+            from datasets.integrity import count_readable
+            return count_readable(files, split, skip_corrupt, directory)
 
     train_size = size("train", train_files, default_patterns[0],
                       entry.train_size if entry else None)
@@ -161,12 +172,15 @@ def _tfrecord_source(directory, train_files, entry, train_regex, val_regex, num_
         description=f"TFRecords in {directory} ({train_regex}: {len(train_files)} shards, "
                     f"{val_regex}: {len(eval_files)} shards)",
         data_dir=directory, label_range=label_range, has_eval=bool(eval_files),
-        train_files=list(train_files),
+        train_files=list(train_files), eval_files=list(eval_files),
+        skip_corrupt_records=skip_corrupt,
         _train_fn=lambda seed, input_context, sidecar=None, record_logits=False: read_tfrecords(
             train_files, training=True, seed=seed, input_context=input_context,
-            sidecar=sidecar, parse=parse_record_with_logits if record_logits else parse_record),
+            sidecar=sidecar, parse=parse_record_with_logits if record_logits else parse_record,
+            skip_corrupt=skip_corrupt),
         _eval_fn=(lambda input_context: read_tfrecords(
-            eval_files, training=False, seed=0, input_context=input_context))
+            eval_files, training=False, seed=0, input_context=input_context,
+            skip_corrupt=skip_corrupt))
         if eval_files else _no_eval(
             f"no TFRecord shard matches {os.path.join(directory, val_regex)}"))
 
@@ -199,11 +213,11 @@ def _folder_source(directory, split_dirs, entry, num_classes):
 
 
 def _directory_source(directory, entry, train_regex, val_regex, num_classes,
-                      required: bool) -> DataSource | None:
+                      required: bool, skip_corrupt: bool = False) -> DataSource | None:
     train_files = _glob(directory, train_regex)
     if train_files:
         return _tfrecord_source(directory, train_files, entry, train_regex, val_regex,
-                                num_classes)
+                                num_classes, skip_corrupt)
     split_dirs = find_split_dirs(directory) if "://" not in directory else {}
     if "train" in split_dirs:
         return _folder_source(directory, split_dirs, entry, num_classes)
@@ -236,9 +250,11 @@ def _tfds_source(entry: DatasetInfo, data_dir, num_classes) -> DataSource:
 
 
 def resolve_source(dataset_name: str, data_dir: str | None, *, train_regex: str = "train-*",
-                   val_regex: str = "validation-*",
-                   num_classes: int | None = None) -> DataSource:
-    """The DataSource for a dataset name or directory (rules in the module docstring)."""
+                   val_regex: str = "validation-*", num_classes: int | None = None,
+                   skip_corrupt_records: bool = False) -> DataSource:
+    """The DataSource for a dataset name or directory (rules in the module docstring).
+    skip_corrupt_records: TFRecord readers skip unreadable records (corrupted or truncated)
+    instead of failing; see datasets/integrity.py for how the loss is counted."""
     if not dataset_name:
         raise DataError("dataset_name is empty: give a registry name (e.g. digits, cifar10) "
                         "or a directory")
@@ -252,7 +268,7 @@ def resolve_source(dataset_name: str, data_dir: str | None, *, train_regex: str 
         if not tf.io.gfile.isdir(directory):
             raise DataError(f"dataset directory {directory} does not exist")
         return _directory_source(directory, None, train_regex, val_regex, num_classes,
-                                 required=True)
+                                 required=True, skip_corrupt=skip_corrupt_records)
     if data_dir:
         directory = os.path.expanduser(data_dir)
         if not tf.io.gfile.isdir(directory):
@@ -262,7 +278,7 @@ def resolve_source(dataset_name: str, data_dir: str | None, *, train_regex: str 
         prepared = bool(entry.tfds_name) and tf.io.gfile.isdir(
             os.path.join(directory, entry.tfds_name))
         source = _directory_source(directory, entry, train_regex, val_regex, num_classes,
-                                   required=not prepared)
+                                   required=not prepared, skip_corrupt=skip_corrupt_records)
         if source is not None:
             return source
         return _tfds_source(entry, directory, num_classes)

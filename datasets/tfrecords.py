@@ -69,8 +69,12 @@ def _pipelines(input_context) -> tuple[int, int]:
 
 
 def read_tfrecords(files, *, training: bool, seed: int, input_context=None, sidecar=None,
-                   parse=parse_record):
+                   parse=parse_record, skip_corrupt: bool = False):
     """Parsed records of `files` for this input pipeline (not repeated, no record shuffle).
+
+    A damaged file (a record failing its checksum, a truncated record) raises
+    tf.errors.DataLossError when the reader reaches it; skip_corrupt: the reader skips the
+    rest of that file instead and goes on (datasets/integrity.py counts what is lost).
 
     sidecar: (directory, parse_fn) of per-image side-car shards (datasets/sidecar.py) to
     zip with the image shards when training; their parsed features join each record.
@@ -99,22 +103,29 @@ def read_tfrecords(files, *, training: bool, seed: int, input_context=None, side
         file_ds = file_ds.shuffle(max(1, n_files), seed=seed, reshuffle_each_iteration=True)
         if sidecar is None:
             def open_file(f):
-                return tf.data.TFRecordDataset(f, buffer_size=READ_BUFFER_BYTES).map(parse)
+                return _tolerant(tf.data.TFRecordDataset(f, buffer_size=READ_BUFFER_BYTES),
+                                 skip_corrupt).map(parse)
         else:
             from datasets.sidecar import zip_with_sidecar
 
             def open_file(f):
-                return zip_with_sidecar(f, parse, *sidecar)
+                return zip_with_sidecar(f, parse, *sidecar, skip_corrupt=skip_corrupt)
         ds = file_ds.interleave(
             open_file, cycle_length=max(1, min(MAX_CYCLE_LENGTH, n_files)), block_length=1,
             num_parallel_calls=AUTOTUNE, deterministic=True)
         if shard_records:
             ds = ds.shard(num_pipelines, pipeline_id)
         return ds
-    ds = tf.data.TFRecordDataset(files, buffer_size=READ_BUFFER_BYTES)
+    # On a read error TFRecordDataset moves on to the next file, so ignore_errors() skips
+    # the rest of the damaged file only (tests/test_data_integrity.py checks it ends).
+    ds = _tolerant(tf.data.TFRecordDataset(files, buffer_size=READ_BUFFER_BYTES), skip_corrupt)
     if num_pipelines > 1:
         ds = ds.shard(num_pipelines, pipeline_id)
     return ds.map(parse, num_parallel_calls=AUTOTUNE, deterministic=True)
+
+
+def _tolerant(records, skip_corrupt: bool):
+    return records.ignore_errors() if skip_corrupt else records
 
 
 def count_records(files) -> int:

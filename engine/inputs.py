@@ -7,6 +7,12 @@ already consumed -> parallel decode + augmentation whose stateless seed is
 (epoch seed, element index) -> drop undecodable images (counted) -> label range check ->
 batch(per-replica batch) -> take(steps) -> prefetch.
 
+Only the decode may fail and be skipped: the skipping (ignore_errors) is scoped to windows
+of DECODE_WINDOW elements decoded in parallel sub-datasets (`_decode`), so an error of the
+record readers upstream -- tf.errors.DataLossError from a corrupted or truncated shard --
+ends the run (the trainer names the shard, datasets/integrity.py) instead of silently
+dropping the rest of the shard as "undecodable images".
+
 Evaluation: every example exactly once over all replicas and workers, padded with
 zero-weight examples so that every replica runs the same number of steps.
 """
@@ -61,9 +67,30 @@ def _count_gaps(prev_index, example):
     return index, dict(example, skipped=tf.cast(skipped, tf.int32))
 
 
-def _drop_bad_images(ds, strict: bool):
-    ds = ds if strict else ds.ignore_errors()
-    return ds.scan(tf.constant(-1, tf.int64), _count_gaps)
+DECODE_WINDOW = 32
+
+
+def _decode(ds, decode, strict: bool, first_index: int = 0):
+    """ds of (index, record), indices from `first_index` -> decode(index, record) with
+    "skipped" (undecodable images before this one); --strict: a decode error is an error.
+
+    Not strict: consecutive windows of DECODE_WINDOW elements become small datasets,
+    decoded (in parallel, in order: deterministic interleave with block_length = the
+    window) and ignore_errors()'d on their own, so only a decode error is skipped. An
+    error in `ds` itself (a record reader's DataLossError) happens while a window is
+    filled, outside any ignore_errors(), and propagates. Same elements, order and seeds as
+    a plain map + ignore_errors() (so resumed runs see the same data) and, measured with
+    bench/bench_input_integrity.py on 2 shared CPU cores, the same throughput within noise
+    (32 px small_32: -2 %; 160 px imagenet: +1 %), where one sub-dataset per element cost
+    42 % and 13 %."""
+    if strict:
+        ds = ds.map(decode, num_parallel_calls=AUTOTUNE)
+    else:
+        ds = ds.window(DECODE_WINDOW).interleave(
+            lambda index, record: tf.data.Dataset.zip((index, record)).map(
+                decode).ignore_errors(),
+            block_length=DECODE_WINDOW, num_parallel_calls=AUTOTUNE, deterministic=True)
+    return ds.scan(tf.constant(first_index - 1, tf.int64), _count_gaps)
 
 
 def train_dataset(source, preprocess_train, cfg: PipelineConfig, epoch: int,
@@ -81,7 +108,8 @@ def train_dataset(source, preprocess_train, cfg: PipelineConfig, epoch: int,
     records = source.train_records(seed=seed, input_context=input_context,
                                    **(record_options or {})).repeat()
     records = records.shuffle(cfg.shuffle_buffer, seed=seed, reshuffle_each_iteration=False)
-    ds = records.enumerate().skip(skip_steps * replicas_here * per_replica)
+    skip = skip_steps * replicas_here * per_replica
+    ds = records.enumerate().skip(skip)
 
     def decode(index, record):
         element_seed = tf.stack([tf.constant(seed, tf.int64), index])
@@ -94,8 +122,7 @@ def train_dataset(source, preprocess_train, cfg: PipelineConfig, epoch: int,
         extras = {k: v for k, v in record.items() if k not in ("encoded", "label")}
         return dict(views, **extras, label=tf.cast(record["label"], tf.int32), index=index)
 
-    ds = ds.map(decode, num_parallel_calls=AUTOTUNE)
-    ds = _drop_bad_images(ds, cfg.strict)
+    ds = _decode(ds, decode, cfg.strict, first_index=skip)  # a resumed epoch skipped `skip`
     ds = ds.map(check_key)
     ds = ds.map(check_logits_length(cfg.num_classes, source.description))
     ds = ds.map(_check_label(cfg.num_classes, source.description))
@@ -126,8 +153,7 @@ def eval_dataset(source, preprocess_record, image_size: int, cfg: PipelineConfig
                 "index": index}
 
     ds = source.eval_records(input_context=input_context).enumerate()
-    ds = ds.map(decode, num_parallel_calls=AUTOTUNE)
-    ds = _drop_bad_images(ds, cfg.strict)
+    ds = _decode(ds, decode, cfg.strict)
     ds = ds.map(_check_label(cfg.num_classes, source.description))
     pad = tf.data.Dataset.from_tensors({
         "image": tf.zeros([image_size, image_size, 3], tf.float32),

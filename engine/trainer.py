@@ -31,6 +31,7 @@ from core import config as config_lib
 from core.errors import ConfigError, Preempted, RunDirError, TrainingDiverged
 from core.rundir import RunDir
 from core.runlock import LOCK_FILE, RunLock, describe
+from datasets import integrity
 from datasets.errors import DataError
 from datasets.source import check_labels, resolve_source
 from nets.factory import build_from_config
@@ -183,7 +184,14 @@ class Run:
         self.source = resolve_source(cfg["dataset_name"], cfg["data_dir"],
                                      train_regex=cfg["train_regex"],
                                      val_regex=cfg["val_regex"],
-                                     num_classes=cfg["num_classes"] or None)
+                                     num_classes=cfg["num_classes"] or None,
+                                     skip_corrupt_records=cfg["skip_corrupt_records"])
+        # Damaged or missing shards: refused here (or counted, --skip_corrupt_records).
+        self.shards = integrity.Shards(
+            self.source, training=not self.evaluating,
+            sidecar_dirs=[cfg[k] for k in ("kd_logits_path", "reinforce_data_path")
+                          if cfg.get(k)])
+        self.shards.check(say=print if self.chief else (lambda _: None))
         self.num_classes = self.source.num_classes
         check_labels(self.source)
         self._check_against_run()
@@ -472,6 +480,10 @@ class Run:
         acc.add({k: v.numpy() for k, v in sums.items() if k != "skipped"})
         result = acc.result(reliability)
         result["skipped"] = int(source.eval_size - result.get("count", 0))
+        # The split's size; an evaluation of fewer images is not one of the split.
+        result["expected"] = int(source.eval_size)
+        result["complete"] = bool(result.get("count", 0) == result["expected"] and not (
+            source is self.source and self.shards.eval_incomplete))
         if self.cfg["zeroshot_eval"] and preprocess_record is None:
             from engine import zeroshot
             result.update(zeroshot.evaluate(self.model, source, self.prep,
@@ -487,8 +499,13 @@ class Run:
         self.log.say(f"{tag} step {step} epoch {epoch}: top-1 {result['top1']:.4f} | "
                      f"top-5 {result['top5']:.4f} | ECE {result['ece']:.4f} | loss "
                      f"{result['loss']:.4f} ({result['count']} images"
-                     + (f", {result['skipped']} undecodable skipped" if result['skipped']
-                        else "") + ")")
+                     + (f", {result['skipped']} of {result['expected']} not evaluated: "
+                        "undecodable or unreadable" if result['skipped'] else "") + ")")
+        if not result.get("complete", True):
+            self.log.say(f"WARNING: {tag} step {step} is INCOMPLETE: {result['count']} of the "
+                         f"{result['expected']} images of the eval split were evaluated "
+                         "(undecodable images or damaged shards); its metrics are not those "
+                         "of the split")
         recall = {k: v for k, v in result.items() if k.startswith("recall_at_")}
         if recall:
             self.log.say(f"{tag} step {step}: " + " | ".join(
@@ -760,6 +777,7 @@ class Run:
 
 
 def run(cfg: dict) -> dict:
+    the_run = None
     try:
         the_run = Run(cfg)
         try:
@@ -775,6 +793,10 @@ def run(cfg: dict) -> dict:
             the_run.close()
     except tf.errors.InvalidArgumentError as e:
         raise data_error_from(e, cfg) from None
+    except tf.errors.DataLossError as e:  # a damaged shard: name it
+        if the_run is None:
+            raise
+        raise the_run.shards.diagnose(e) from None
     except (OSError, tf.errors.OpError) as e:
         if not is_out_of_space(e):
             raise
@@ -794,6 +816,12 @@ def data_error_from(error: Exception, cfg: dict) -> Exception:
             # tf.debugging.Assert prints "msg] [value] [msg] [value": make it one sentence
             detail = detail.replace("\\'", "'").replace("] [", " ").rstrip("]").strip()
             return DataError(detail)
+    parse = re.search(r"(Feature: \S+ \(data type: \w+\) is required but could not be found|"
+                      r"Could not parse example input)", text)
+    if parse:  # record-level damage with intact checksums: never skipped as an image
+        return DataError(f"a record in {cfg['data_dir'] or cfg['dataset_name']} is not a "
+                         f"tf.train.Example with image/encoded and image/class/label "
+                         f"({parse.group(1)})")
     if cfg["strict"] and any(w in text for w in ("JPEG", "jpeg", "decode", "image")):
         first = str(error).strip().splitlines()[0][:200]
         return DataError(f"undecodable image in {cfg['dataset_name']} (--strict): {first}")

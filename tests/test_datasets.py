@@ -170,9 +170,14 @@ def test_build_round_trip(tree, built):
     assert disk_info == json.loads(json.dumps(info))
     assert disk_info["num_classes"] == 3 and disk_info["class_names"] == CLASSES
     assert disk_info["skipped"] == 1
+    train_shards = disk_info["splits"]["train"].pop("shards")
     assert disk_info["splits"]["train"] == {
         "num_examples": 18, "num_shards": 3, "label_min": 0, "label_max": 2,
         "pattern": "train-*"}
+    assert sorted(train_shards) == [n for n in names if n.startswith("train-")]
+    for name, shard in train_shards.items():  # what datasets/integrity.py checks against
+        assert shard["bytes"] == os.path.getsize(os.path.join(out, name))
+        assert shard["num_examples"] == count_records([os.path.join(out, name)])
     assert disk_info["splits"]["validation"]["num_examples"] == 6
     assert disk_info["splits"]["validation"]["num_shards"] == 2
     assert count_records(list_shards(out, "train-*")) == 18
