@@ -17,7 +17,7 @@ import tensorflow as tf
 
 from datasets import corrupted
 from datasets.source import DataSource
-from engine import plots, robustness
+from engine import eval_modes, plots, robustness
 from core.errors import ConfigError
 from preprocessing import common
 from preprocessing.corruptions import registry
@@ -110,7 +110,7 @@ def run(the_run) -> dict:
     severities = registry.parse_severities(cfg["severities"])
     baseline = _load_baseline(cfg["robustness_baseline"])
     out_dir = cfg["robustness_dir"] or os.path.join(the_run.model_dir, "robustness", kind)
-    path = the_run.restore_for_eval("--robustness")
+    path = eval_modes.restore_for_eval(the_run, "--robustness")
     log = the_run.log.say
     log(f"robustness of {path}: {len(names)} corruption(s) x severities "
         f"{','.join(map(str, severities))} ({cfg['robustness']})")

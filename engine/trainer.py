@@ -3,8 +3,10 @@
 One `run(cfg)` call on a resolved config (core/config.py): open or create the run directory
 (core/rundir.py) -> strategy -> data source -> network, optimizer and checkpoint -> resume /
 warm start -> train epochs (steps_per_loop steps per tf.function call, checkpoints on the
---save_checkpoints_epochs interval, evaluation on the schedule) -> export. Evaluation modes
-(--eval_only, --robustness, --export_only) read everything about the network from the run.
+--save_checkpoints_epochs / --checkpoint_every_* intervals, preemption at step boundaries,
+evaluation on the schedule) -> export. Evaluation modes (--eval_only, --export_only:
+engine/eval_modes.py; --robustness: engine/robustness_eval.py) read everything about the
+network from the run.
 Custom loop rather than `Model.fit` because later techniques (mixing inside the step,
 saliency gradients, teacher targets, schedule-driven layers) need the step itself.
 """
@@ -38,10 +40,9 @@ from nets.factory import build_from_config
 from preprocessing.multicrop import config_from_flags as multicrop_from_flags
 from preprocessing.randaugment import parse_randaugment_flag
 from preprocessing.train_augment import AugmentConfig, make_train_fn
-from engine import (distribute, finetune, inputs, metrics, mixing, optim, preemption,
-                    schedules, train_step, trex)
+from engine import (distribute, eval_modes, finetune, inputs, metrics, mixing, optim,
+                    preemption, schedules, train_step, trex)
 from engine.checkpoints import RunCheckpoints, is_out_of_space
-from engine.export import export_saved_model, verify_export
 from engine.run_log import EpochProgress, RunLog
 from datasets.sidecar import KEY_MISMATCH_MARK
 from kd import targets as kd_targets
@@ -51,7 +52,7 @@ EVAL_SUM_SHAPES = {"count": [], "loss": [], "top1": [], "top5": [], "skipped": [
                    "bin_count": [metrics.NUM_ECE_BINS], "bin_conf": [metrics.NUM_ECE_BINS],
                    "bin_correct": [metrics.NUM_ECE_BINS]}
 POLICIES = {"fp32": "float32", "bf16": "mixed_bfloat16", "fp16": "mixed_float16"}
-MODE_FLAGS = {"eval": "--eval_only", "robustness": "--robustness", "export": "--export_only"}
+MODE_FLAGS = eval_modes.MODE_FLAGS
 EVAL_DIR = "eval_only"
 
 
@@ -493,7 +494,7 @@ class Run:
         result["seconds"] = round(time.time() - t0, 2)
         return result
 
-    def _report_eval(self, result: dict, epoch: int, tag: str = "eval", record: bool = True,
+    def report_eval(self, result: dict, epoch: int, tag: str = "eval", record: bool = True,
                      **extra) -> None:
         step = self.step
         self.log.say(f"{tag} step {step} epoch {epoch}: top-1 {result['top1']:.4f} | "
@@ -516,60 +517,6 @@ class Run:
         self.log.flush()
         if record:
             self.log.record(tag, step=step, epoch=epoch, **result, **extra)
-
-    # --- modes
-    def restore_for_eval(self, mode: str | None = None) -> str:
-        """Restores the --eval_checkpoint (latest, best or auto) of the run; returns it."""
-        mode = mode or MODE_FLAGS.get(self.mode, "--eval_only")
-        run = self.run_dir or RunDir.open(self.model_dir, mode)
-        which = self.cfg["eval_checkpoint"]
-        path = run.checkpoint(which, mode if which in ("latest", "best", "auto")
-                              else "--eval_checkpoint")
-        try:
-            status = self.ckpts.checkpoint.restore(path).expect_partial()
-            status.assert_existing_objects_matched()
-        except (tf.errors.OpError, ValueError, IndexError, UnicodeError) as e:
-            raise RunDirError(f"checkpoint {path} cannot be read "
-                              f"({' '.join(str(e).split())[:160]}); pass another with "
-                              "--eval_checkpoint (DIR/ckpt-N, best)") from None
-        except AssertionError as e:
-            raise RunDirError(f"{path}: checkpoint does not match the network of "
-                              f"{self.model_dir}/config.yaml ({str(e).splitlines()[0][:200]})"
-                              ) from None
-        return path
-
-    def _epoch_of_step(self) -> float | int:
-        per_epoch = (self.run_dir.config.get("resolved_steps_per_epoch")
-                     if self.run_dir is not None else None) or self.steps_per_epoch
-        return self.step // max(int(per_epoch), 1)
-
-    def eval_only(self) -> dict:
-        """Evaluates the run's checkpoint; everything goes to model_dir/eval_only/<name>/."""
-        path = self.restore_for_eval()
-        elsewhere = sorted((self.cfg.get("changed") or {}))
-        self.log.say(f"evaluating {path} on {self.source.description} (preprocessing "
-                     f"{self.prep.name})" + (f"; data settings other than the run's: "
-                                             f"{', '.join(elsewhere)}" if elsewhere else "")
-                     + f" -> {self.eval_dir}")
-        result = self.evaluate(reliability=True)
-        reliability = result.pop("reliability", None)
-        self._report_eval(result, self._epoch_of_step(), "eval_only",
-                          checkpoint=path, data=self.source.description,
-                          preprocessing=self.prep.name)
-        if self.chief and reliability:
-            from engine import plots
-            png = plots.reliability_diagram(
-                reliability, os.path.join(self.eval_dir, "reliability.png"),
-                f"{self.run_dir.name} (ECE {result['ece']:.3f})")
-            self.log.say(f"reliability diagram: {png}")
-        if self.cfg["export_dir"] and self.chief:
-            result["export"] = self.export(source_checkpoint=path)
-        return result
-
-    def export_only(self) -> dict:
-        path = self.restore_for_eval()
-        self.log.say(f"exporting {path}")
-        return {"export": self.export(source_checkpoint=path), "checkpoint": path}
 
     def train(self) -> dict:
         """Trains to the end (or to a preemption: `Preempted` after a checkpoint), then
@@ -672,7 +619,7 @@ class Run:
         if result is None:  # nothing left to train (finished run resumed)
             result = self._finished_result(evaluated)
         if cfg["export_dir"] and self.chief:
-            result["export"] = self.export(source_checkpoint=self._last_path)
+            result["export"] = eval_modes.export(self, source_checkpoint=self._last_path)
         return result
 
     # --- around the loop: checkpoints, preemption, evaluation
@@ -712,7 +659,7 @@ class Run:
         (the record is what marks it done: an interruption before it means "redo").
         Returns (result, stop for --stop_threshold)."""
         result = self.evaluate()
-        self._report_eval(result, epoch, record=False)
+        self.report_eval(result, epoch, record=False)
         if not result.get("complete", True):
             self.log.say(f"warning: this evaluation read {result['count']} of "
                          f"{result.get('expected')} images: best/ is not updated from it")
@@ -738,42 +685,8 @@ class Run:
                          f"top-1 {recorded['top1']:.4f} ({recorded['count']} images)")
             return {k: v for k, v in recorded.items() if k not in ("event", "time")}
         result = self.evaluate()
-        self._report_eval(result, self.step // max(self.steps_per_epoch, 1))
+        self.report_eval(result, self.step // max(self.steps_per_epoch, 1))
         return result
-
-    def export(self, source_checkpoint: str | None = None) -> dict:
-        """Exports a float32 copy of the network (class names in the signature) and checks
-        the reloaded SavedModel."""
-        export_dir = self.cfg["export_dir"]
-        policy = keras.mixed_precision.global_policy()
-        keras.mixed_precision.set_global_policy("float32")
-        try:
-            serving_model = build_model(self.cfg, self.num_classes)
-            serving_model.set_weights(self.model.get_weights())
-            export_saved_model(serving_model, self.prep.eval, self.prep.eval_size, export_dir,
-                               class_names=self.class_names,
-                               info={"preprocessing_type": self.prep.name,
-                                     "image_size": self.prep.eval_size,
-                                     "num_classes": self.num_classes,
-                                     "source_run": os.path.abspath(self.model_dir),
-                                     "checkpoint": source_checkpoint})
-            check = verify_export(export_dir, serving_model, self.source.eval_records(),
-                                  self.prep.eval, self.cfg["val_batch_size"])
-        finally:
-            keras.mixed_precision.set_global_policy(policy)
-        self.log.say(f"exported SavedModel to {export_dir}: top-1 from JPEG bytes "
-                     f"{check['exported_top1']:.4f} vs model {check['model_top1']:.4f} "
-                     f"({check['num_images']} images, agreement "
-                     f"{check['prediction_agreement']:.4f})")
-        if not self.evaluating:
-            self.log.record("export", export_dir=export_dir, **check)
-        elif self.run_dir is not None and self.chief:
-            self.run_dir.append_history("export", export_dir=export_dir,
-                                        checkpoint=source_checkpoint, **check)
-        if not check["match"]:
-            raise RuntimeError(f"exported model's top-1 {check['exported_top1']} differs from "
-                               f"the model's {check['model_top1']}")
-        return check
 
 
 def run(cfg: dict) -> dict:
@@ -785,9 +698,9 @@ def run(cfg: dict) -> dict:
                 from engine import robustness_eval
                 return robustness_eval.run(the_run)
             if the_run.mode == "export":
-                return the_run.export_only()
+                return eval_modes.export_only(the_run)
             if the_run.mode == "eval":
-                return the_run.eval_only()
+                return eval_modes.eval_only(the_run)
             return the_run.train()
         finally:
             the_run.close()

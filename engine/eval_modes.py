@@ -1,0 +1,109 @@
+"""The evaluation modes of a run -- --eval_only, --export_only (and the export at the end
+of a training) -- as functions of an `engine.trainer.Run` built for them. Everything about
+the network comes from the run directory; --robustness is engine/robustness_eval.py.
+"""
+
+from __future__ import annotations
+
+import os
+
+import keras
+import tensorflow as tf
+
+from core.errors import RunDirError
+from core.rundir import RunDir
+from engine.export import export_saved_model, verify_export
+from nets.factory import build_from_config
+
+MODE_FLAGS = {"eval": "--eval_only", "robustness": "--robustness", "export": "--export_only"}
+
+
+def restore_for_eval(run, mode: str | None = None) -> str:
+    """Restores the --eval_checkpoint (latest, best or auto) of the run; returns it."""
+    mode = mode or MODE_FLAGS.get(run.mode, "--eval_only")
+    run_dir = run.run_dir or RunDir.open(run.model_dir, mode)
+    which = run.cfg["eval_checkpoint"]
+    path = run_dir.checkpoint(which, mode if which in ("latest", "best", "auto")
+                              else "--eval_checkpoint")
+    try:
+        status = run.ckpts.checkpoint.restore(path).expect_partial()
+        status.assert_existing_objects_matched()
+    except (tf.errors.OpError, ValueError, IndexError, UnicodeError) as e:
+        raise RunDirError(f"checkpoint {path} cannot be read "
+                          f"({' '.join(str(e).split())[:160]}); pass another with "
+                          "--eval_checkpoint (DIR/ckpt-N, best)") from None
+    except AssertionError as e:
+        raise RunDirError(f"{path}: checkpoint does not match the network of "
+                          f"{run.model_dir}/config.yaml ({str(e).splitlines()[0][:200]})"
+                          ) from None
+    return path
+
+
+def _epoch_of_step(run) -> float | int:
+    per_epoch = (run.run_dir.config.get("resolved_steps_per_epoch")
+                 if run.run_dir is not None else None) or run.steps_per_epoch
+    return run.step // max(int(per_epoch), 1)
+
+
+def eval_only(run) -> dict:
+    """Evaluates the run's checkpoint; everything goes to model_dir/eval_only/<name>/."""
+    path = restore_for_eval(run)
+    elsewhere = sorted((run.cfg.get("changed") or {}))
+    run.log.say(f"evaluating {path} on {run.source.description} (preprocessing "
+                f"{run.prep.name})" + (f"; data settings other than the run's: "
+                                       f"{', '.join(elsewhere)}" if elsewhere else "")
+                + f" -> {run.eval_dir}")
+    result = run.evaluate(reliability=True)
+    reliability = result.pop("reliability", None)
+    run.report_eval(result, _epoch_of_step(run), "eval_only", checkpoint=path,
+                    data=run.source.description, preprocessing=run.prep.name)
+    if run.chief and reliability:
+        from engine import plots
+        png = plots.reliability_diagram(
+            reliability, os.path.join(run.eval_dir, "reliability.png"),
+            f"{run.run_dir.name} (ECE {result['ece']:.3f})")
+        run.log.say(f"reliability diagram: {png}")
+    if run.cfg["export_dir"] and run.chief:
+        result["export"] = export(run, source_checkpoint=path)
+    return result
+
+
+def export_only(run) -> dict:
+    path = restore_for_eval(run)
+    run.log.say(f"exporting {path}")
+    return {"export": export(run, source_checkpoint=path), "checkpoint": path}
+
+
+def export(run, source_checkpoint: str | None = None) -> dict:
+    """Exports a float32 copy of the network (class names in the signature) and checks
+    the reloaded SavedModel."""
+    export_dir = run.cfg["export_dir"]
+    policy = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy("float32")
+    try:
+        serving_model = build_from_config(run.cfg, run.num_classes)
+        serving_model.set_weights(run.model.get_weights())
+        export_saved_model(serving_model, run.prep.eval, run.prep.eval_size, export_dir,
+                           class_names=run.class_names,
+                           info={"preprocessing_type": run.prep.name,
+                                 "image_size": run.prep.eval_size,
+                                 "num_classes": run.num_classes,
+                                 "source_run": os.path.abspath(run.model_dir),
+                                 "checkpoint": source_checkpoint})
+        check = verify_export(export_dir, serving_model, run.source.eval_records(),
+                              run.prep.eval, run.cfg["val_batch_size"])
+    finally:
+        keras.mixed_precision.set_global_policy(policy)
+    run.log.say(f"exported SavedModel to {export_dir}: top-1 from JPEG bytes "
+                f"{check['exported_top1']:.4f} vs model {check['model_top1']:.4f} "
+                f"({check['num_images']} images, agreement "
+                f"{check['prediction_agreement']:.4f})")
+    if not run.evaluating:
+        run.log.record("export", export_dir=export_dir, **check)
+    elif run.run_dir is not None and run.chief:
+        run.run_dir.append_history("export", export_dir=export_dir,
+                                   checkpoint=source_checkpoint, **check)
+    if not check["match"]:
+        raise RuntimeError(f"exported model's top-1 {check['exported_top1']} differs from "
+                           f"the model's {check['model_top1']}")
+    return check
