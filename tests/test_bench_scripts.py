@@ -50,3 +50,10 @@ def test_bench_corruptions_compares_with_the_reference(tmp_path):
     assert [r["corruption"] for r in rows] == ["zoom_blur", "contrast"]  # benchmark order
     assert all(r["ours_img_s_per_core"] > 0 and r["reference_img_s_per_core"] > 0 for r in rows)
     assert json.loads(out.read_text())["summary"] == {}  # a partial list has no averages
+
+
+def test_fault_drill_names_an_unknown_drill(tmp_path, capsys):
+    from bench import fault_drill
+    with pytest.raises(SystemExit):
+        fault_drill.main(["--work", str(tmp_path / "drill"), "--only", "kill9,meteor"])
+    assert "unknown drill(s) meteor" in capsys.readouterr().err
