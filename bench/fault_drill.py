@@ -22,7 +22,7 @@ Faults:
 - shard_flip / shard_trunc / val_trunc: 16 flipped bytes in a train shard, a train shard
   truncated to 60 %, a validation shard truncated to 60 %; each also with
   --skip_corrupt_records.
-- full_disk: model_dir on a tmpfs that holds one checkpoint but not two (needs root for
+- full_disk: model_dir on a 9 MB tmpfs, full after a few checkpoints (needs root for
   `mount`; reported as skipped otherwise).
 - flags: the audit's named crash cases through the command line.
 """
@@ -189,7 +189,7 @@ def drill_sigterm_and_lock(work) -> list[dict]:
                          f"{step_of(saved) + 4}"))
     resumed_at = [l for l in again.stdout.splitlines() if l.startswith("resuming from")]
     return [
-        {"fault": "SIGTERM mid-epoch",
+        {"fault": "SIGTERM during training",
          "outcome": f"exit {first.returncode}, one line: {pre[0][:60] + '...' if pre else '-'}"
                     f" checkpoint at the preemption step {step_of(saved)}; rerun: "
                     f"{resumed_at[0] if resumed_at else 'no resume line'}",
@@ -319,7 +319,7 @@ def drill_shards(work) -> list[dict]:
 def drill_full_disk(work) -> dict:
     mount_point = os.path.join(work, "small_disk")
     os.makedirs(mount_point, exist_ok=True)
-    # One checkpoint of this network with its momentum is ~5.7 MB: 9 MB holds one, not two.
+    # 9 MB holds a few checkpoints of this network (with momentum), not a whole run.
     mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=9m", "tmpfs", mount_point],
                              capture_output=True, text=True)
     if mounted.returncode != 0:
@@ -331,8 +331,8 @@ def drill_full_disk(work) -> dict:
         errors = lines(proc.stderr, "error: ")
         temps = glob.glob(os.path.join(model_dir, "*_temp*"))
         kept = checkpoints_of(model_dir)
-        return {"fault": "full disk at the second checkpoint",
-                "outcome": f"exit {proc.returncode}: {errors[0][:150] if errors else '-'}; "
+        return {"fault": "full disk while a checkpoint is written",
+                "outcome": f"exit {proc.returncode}: {errors[0][:260] if errors else '-'}; "
                            f"temporaries left: {len(temps)}",
                 "ok": proc.returncode == 2 and len(errors) == 1 and model_dir in errors[0]
                 and bool(kept) and kept[-1] in errors[0] and not temps}
