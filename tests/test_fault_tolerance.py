@@ -15,29 +15,19 @@ import pytest
 import tensorflow as tf
 
 from conftest import ROOT
-from core import config
 from core.errors import Preempted, RunDirError
 from core.runlock import LOCK_FILE, RunLock
 from engine import checkpoints, trainer
 
-TINY = dict(resnet_size=18, base_width=4, batch_size=32, val_batch_size=128,
-            steps_per_loop=4, lr_warmup_epochs=0.0, train_epochs=1)
+from test_training import checkpoint_values as model_values, tiny_config
+
 CLI_TINY = ["--resnet_size=18", "--base_width=4", "--batch_size=32", "--val_batch_size=128",
             "--steps_per_loop=2", "--lr_warmup_epochs=0"]
-
-
-def tiny_config(tmp_path, name="run", **overrides):
-    return config.make_config(model_dir=str(tmp_path / name), **{**TINY, **overrides})
 
 
 def events(model_dir):
     with open(os.path.join(model_dir, "metrics.jsonl")) as f:
         return [json.loads(line) for line in f]
-
-
-def model_values(prefix):
-    reader = tf.train.load_checkpoint(prefix)
-    return {k: reader.get_tensor(k) for k in reader.get_variable_to_shape_map() if "model" in k}
 
 
 def signal_after(monkeypatch, calls, signum=signal.SIGTERM, method="_make_train_loop"):

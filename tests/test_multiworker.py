@@ -23,19 +23,28 @@ def free_ports(n):
     return ports
 
 
-def test_two_workers_train_and_evaluate_together(tmp_path):
+TINY = ["--resnet_size=18", "--base_width=4", "--batch_size=32", "--val_batch_size=64",
+        "--lr_warmup_epochs=0"]
+
+
+def launch_workers(model_dir, *flags):
+    """Two local worker processes of main_classification.py over loopback."""
     hosts = [f"127.0.0.1:{p}" for p in free_ports(2)]
-    model_dir = tmp_path / "run"
     procs = []
     for index in range(2):
         tf_config = {"cluster": {"worker": hosts}, "task": {"type": "worker", "index": index}}
         env = dict(os.environ, TF_CONFIG=json.dumps(tf_config), TF_CPP_MIN_LOG_LEVEL="3")
         procs.append(subprocess.Popen(
             [sys.executable, os.path.join(ROOT, "main_classification.py"),
-             f"--model_dir={model_dir}", "--resnet_size=18", "--base_width=4",
-             "--batch_size=32", "--val_batch_size=64", "--train_epochs=1",
-             "--max_train_steps=3", "--lr_warmup_epochs=0", "--steps_per_loop=3"],
+             f"--model_dir={model_dir}", *TINY, *flags],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT))
+    return procs
+
+
+def test_two_workers_train_and_evaluate_together(tmp_path):
+    model_dir = tmp_path / "run"
+    procs = launch_workers(model_dir, "--train_epochs=1", "--max_train_steps=3",
+                           "--steps_per_loop=3")
     outputs = []
     for p in procs:
         try:
@@ -59,18 +68,9 @@ def test_two_workers_train_and_evaluate_together(tmp_path):
 def test_sigterm_to_one_worker_stops_both_at_the_same_step(tmp_path):
     """A preemption reaches one worker only; the save is collective, so both agree to stop."""
     from engine.checkpoints import checkpoint_prefixes
-    hosts = [f"127.0.0.1:{p}" for p in free_ports(2)]
     model_dir = tmp_path / "run"
-    procs = []
-    for index in range(2):
-        tf_config = {"cluster": {"worker": hosts}, "task": {"type": "worker", "index": index}}
-        env = dict(os.environ, TF_CONFIG=json.dumps(tf_config), TF_CPP_MIN_LOG_LEVEL="3")
-        procs.append(subprocess.Popen(
-            [sys.executable, os.path.join(ROOT, "main_classification.py"),
-             f"--model_dir={model_dir}", "--resnet_size=18", "--base_width=4",
-             "--batch_size=32", "--val_batch_size=64", "--train_epochs=20",
-             "--lr_warmup_epochs=0", "--steps_per_loop=2", "--checkpoint_every_steps=4"],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT))
+    procs = launch_workers(model_dir, "--train_epochs=20", "--steps_per_loop=2",
+                           "--checkpoint_every_steps=4")
     try:
         deadline = time.time() + 300
         while not checkpoint_prefixes(str(model_dir)) and time.time() < deadline:
