@@ -220,6 +220,13 @@ _TABLE = [
        "network", "arch", low=0, high=7),
     _s("no_downsample", "bool", False, "Stride 1 in the last stage (output stride 16), as the "
        "original's flag.", "network", "arch"),
+    _s("original_shortcuts", "bool", False, "Project in the first block of every block group "
+       "even where the shape does not change, as clovaai/assembled-cnn builds its networks "
+       "(extra 1x1+BN shortcuts in its Big-Little nets): needed to load its checkpoints.",
+       "network", "arch"),
+    _s("stem_pool_padding", "enum", "symmetric", "Stem max-pool padding: 'symmetric' (1 per "
+       "side, torchvision/timm) or 'same' (TensorFlow SAME, the original's): needed to load "
+       "its checkpoints.", "network", "arch", choices=("symmetric", "same")),
     _s("pool_type", "enum", "gap", "Global pooling: average or GeM (p=3).", "network", "arch",
        choices=("gap", "gem")),
     _s("embedding_size", "int", 0, "Dense+BN embedding before the classifier (0 = none).",

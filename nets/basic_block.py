@@ -22,7 +22,9 @@ from nets.squeeze_excite import squeeze_excite
 EXPANSION = 1  # output channels = EXPANSION * filters
 
 
-def basic_block(x, filters, *, stride, name, bn_momentum, bn_epsilon, zero_gamma=False, tweaks=PLAIN):
+def basic_block(
+    x, filters, *, stride, name, bn_momentum, bn_epsilon, zero_gamma=False, tweaks=PLAIN, force_projection=False
+):
     """One basic block; layer names are ``{name}_conv1``, ``{name}_bn1``, ... ``{name}_out``.
 
     ``zero_gamma`` initialises gamma of ``{name}_bn2`` (the last BN of the branch) to 0,
@@ -30,7 +32,9 @@ def basic_block(x, filters, *, stride, name, bn_momentum, bn_epsilon, zero_gamma
     """
     out_channels = filters * EXPANSION
     bn_options = dict(bn_momentum=bn_momentum, bn_epsilon=bn_epsilon)
-    residual = shortcut(x, out_channels, stride=stride, name=name, tweaks=tweaks, **bn_options)
+    residual = shortcut(
+        x, out_channels, stride=stride, name=name, tweaks=tweaks, force=force_projection, **bn_options
+    )
     blur = bool(tweaks.sconv_filter_size) and stride > 1
     conv_stride = 1 if blur else stride
 

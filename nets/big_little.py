@@ -31,8 +31,9 @@ Every projection shortcut is the "BL projection" (``nets/shortcut.py``): for str
 1 + 3x3 average pool with the stride, then a stride-1 1x1 conv -> BN (Chen et al.'s bL-ResNet and
 assembled-cnn). As everywhere in ``nets/``, a block projects only where the shape changes (He et
 al. option B); assembled-cnn projects in the first block of every block group (spec §9.9 quirk,
-not copied), so its R50-BL has extra 1x1 projections on the stride-1 Little (when the channel
-count already matches, alpha = 2) and stage-3 Merge blocks (+1.38M parameters at width 64).
+not copied by default), so its R50-BL has extra 1x1 projections on the stride-1 Little (when the
+channel count already matches, alpha = 2) and stage-3 Merge blocks (+1.38M parameters at width
+64); ``original_shortcuts=True`` builds them, for the original's checkpoints.
 Chen et al.'s own model gives strided blocks whose channel count matches (stage 1-2 Merge) a
 pool-only shortcut (26.69M parameters for bL-ResNet-50; ours 27.02M, like assembled-cnn there).
 
@@ -121,26 +122,34 @@ def bl_module0(x, width, *, alpha, bn_momentum, bn_epsilon, name="stem_bl"):
 
 
 def bl_stage(
-    x, width, *, num_blocks, stride, alpha, beta, name, bn_momentum, bn_epsilon, zero_gamma=False, tweaks=PLAIN
+    x, width, *, num_blocks, stride, alpha, beta, name, bn_momentum, bn_epsilon, zero_gamma=False, tweaks=PLAIN,
+    original_shortcuts=False,
 ):
     """One Big-Little stage (stages 1-3, see the module doc); returns ``4 * width`` channels at
-    the input size divided by ``stride``."""
+    the input size divided by ``stride``. ``original_shortcuts``: the first block of the Big,
+    Little and Merge groups always projects (assembled-cnn; ``nets/shortcut.py``)."""
     num_big, num_little, _ = bl_branch_blocks(num_blocks, beta)
     block_options = dict(bn_momentum=bn_momentum, bn_epsilon=bn_epsilon, zero_gamma=zero_gamma, tweaks=tweaks)
 
     big = x
     for b in range(1, num_big + 1):
         big = bottleneck_block(
-            big, width, stride=2 if b == 1 else 1, name=f"{name}_big{b}", final_relu=b < num_big, **block_options
+            big, width, stride=2 if b == 1 else 1, name=f"{name}_big{b}", final_relu=b < num_big,
+            force_projection=original_shortcuts and b == 1, **block_options,
         )
 
     little = x
     for b in range(1, num_little + 1):
-        little = bottleneck_block(little, width // alpha, stride=1, name=f"{name}_little{b}", **block_options)
+        little = bottleneck_block(
+            little, width // alpha, stride=1, name=f"{name}_little{b}",
+            force_projection=original_shortcuts and b == 1, **block_options,
+        )
     little = conv2d(little, width * EXPANSION, 1, 1, name=f"{name}_little_proj_conv")
     little = batch_norm(little, name=f"{name}_little_proj_bn", momentum=bn_momentum, epsilon=bn_epsilon)
 
     big = NearestUpsampleLike(name=f"{name}_big_upsample")([big, little])
     y = layers.Add(name=f"{name}_bl_add")([big, little])
     y = relu(y, name=f"{name}_bl_relu")
-    return bottleneck_block(y, width, stride=stride, name=f"{name}_merge", **block_options)
+    return bottleneck_block(
+        y, width, stride=stride, name=f"{name}_merge", force_projection=original_shortcuts, **block_options
+    )

@@ -27,17 +27,21 @@ EXPANSION = 4  # output channels = EXPANSION * filters
 
 
 def bottleneck_block(
-    x, filters, *, stride, name, bn_momentum, bn_epsilon, zero_gamma=False, tweaks=PLAIN, final_relu=True
+    x, filters, *, stride, name, bn_momentum, bn_epsilon, zero_gamma=False, tweaks=PLAIN, final_relu=True,
+    force_projection=False,
 ):
     """One bottleneck block; layer names are ``{name}_conv1``, ``{name}_bn1``, ... ``{name}_out``.
 
     ``zero_gamma`` initialises gamma of ``{name}_bn3`` (the last BN of the branch) to 0,
     so the fresh block computes ReLU(shortcut). ``final_relu=False`` (the last Big-Little Net
     "big" block) returns the sum ``{name}_add`` without the ReLU ``{name}_out``.
+    ``force_projection``: a projection shortcut even where the shape does not change.
     """
     out_channels = filters * EXPANSION
     bn_options = dict(bn_momentum=bn_momentum, bn_epsilon=bn_epsilon)
-    residual = shortcut(x, out_channels, stride=stride, name=name, tweaks=tweaks, **bn_options)
+    residual = shortcut(
+        x, out_channels, stride=stride, name=name, tweaks=tweaks, force=force_projection, **bn_options
+    )
     blur = bool(tweaks.sconv_filter_size) and stride > 1
     conv_stride = 1 if blur else stride
 

@@ -54,7 +54,8 @@ def resnet_arguments(cfg: Mapping[str, Any]) -> dict:
         pool_type=cfg["pool_type"], embedding_size=int(cfg["embedding_size"]),
         resnet_version=int(cfg["resnet_version"]), bl_alpha=cfg["bl_alpha"],
         bl_beta=int(cfg["bl_beta"]), no_downsample=bool(cfg["no_downsample"]),
-        trex_head=trex_head(cfg))
+        original_shortcuts=bool(cfg["original_shortcuts"]),
+        stem_pool_padding=cfg["stem_pool_padding"], trex_head=trex_head(cfg))
 
 
 def check_config(cfg: Mapping[str, Any], num_classes: int) -> None:

@@ -31,11 +31,14 @@ def _conv_bn(k: int, cin: int, cout: int) -> int:
 
 
 class _Counter:
-    def __init__(self, se: bool, sk: bool):
+    def __init__(self, se: bool, sk: bool, original_shortcuts: bool = False):
         self.se, self.sk = se, sk
+        self.original_shortcuts = original_shortcuts
+        self.first = False  # the block being counted opens a block group
 
     def _shortcut(self, cin: int, cout: int, stride: int) -> int:
-        return _conv_bn(1, cin, cout) if stride != 1 or cin != cout else 0
+        forced = self.original_shortcuts and self.first
+        return _conv_bn(1, cin, cout) if forced or stride != 1 or cin != cout else 0
 
     def _se(self, channels: int) -> int:
         if not self.se:
@@ -73,10 +76,11 @@ def _stem(width: int, stem_type: str, deep: bool) -> int:
 def backbone_parameters(resnet_size: int, *, base_width: int = 64, stem_type: str = "default",
                         use_resnet_d: bool = False, use_se_block: bool = False,
                         use_sk_block: bool = False, resnet_version: int = 1,
-                        bl_alpha: int = 2, bl_beta: int = 4) -> tuple[int, int]:
+                        bl_alpha: int = 2, bl_beta: int = 4,
+                        original_shortcuts: bool = False) -> tuple[int, int]:
     """(parameters up to the global pooling, feature width) of a ResNet; the arguments are
     ``build_resnet``'s (already checked: ``nets.resnet.check_resnet_arguments``)."""
-    counter = _Counter(use_se_block, use_sk_block)
+    counter = _Counter(use_se_block, use_sk_block, original_shortcuts)
     kind, blocks = RESNET_BLOCKS[resnet_size]
     block = counter.basic if kind == "basic" else counter.bottleneck
     w = base_width
@@ -97,17 +101,21 @@ def backbone_parameters(resnet_size: int, *, base_width: int = 64, stem_type: st
             num_big, num_little, _ = bl_branch_blocks(num_blocks, int(bl_beta))
             big = channels
             for b in range(num_big):
+                counter.first = b == 0
                 added, big = counter.bottleneck(big, width, 2 if b == 0 else 1)
                 n += added
             little = channels
-            for _ in range(num_little):
+            for b in range(num_little):
+                counter.first = b == 0
                 added, little = counter.bottleneck(little, width // alpha, 1)
                 n += added
             n += _conv_bn(1, little, width * BOTTLENECK_EXPANSION)
+            counter.first = True
             added, channels = counter.bottleneck(width * BOTTLENECK_EXPANSION, width, stride)
             n += added
             continue
         for b in range(num_blocks):
+            counter.first = b == 0
             added, channels = block(channels, width, stride if b == 0 else 1)
             n += added
     return n, channels
@@ -138,7 +146,7 @@ def parameter_count(resnet_size: int, num_classes: int, **kwargs) -> dict[str, i
     """{"backbone", "embedding", "projector", "classifier", "total"} of
     ``build_resnet(resnet_size, num_classes, **kwargs)`` (extra keyword arguments ignored)."""
     names = ("base_width", "stem_type", "use_resnet_d", "use_se_block", "use_sk_block",
-             "resnet_version", "bl_alpha", "bl_beta")
+             "resnet_version", "bl_alpha", "bl_beta", "original_shortcuts")
     backbone, width = backbone_parameters(resnet_size, **{k: kwargs[k] for k in names
                                                           if k in kwargs})
     out = {"backbone": backbone}

@@ -38,7 +38,7 @@ from nets.conv_bn import conv_kernel_initializer
 from nets.cosine_classifier import CosineClassifier
 from nets.gem_pool import GeMPooling2D
 from nets.projector import Projector
-from nets.stem import STEM_TYPES, stem
+from nets.stem import POOL_PADDINGS, STEM_TYPES, stem
 
 # size -> (block kind, blocks per stage). Stage widths base_width * (1, 2, 4, 8), strides (1, 2, 2, 2).
 RESNET_BLOCKS = {
@@ -158,6 +158,8 @@ def check_resnet_arguments(
     bl_alpha=BL_ALPHA_DEFAULT,
     bl_beta=BL_BETA_DEFAULT,
     no_downsample=False,
+    original_shortcuts=False,
+    stem_pool_padding="symmetric",
 ):
     """The checks of ``build_resnet``'s arguments without building anything (ValueError naming the
     argument); returns (anti-alias modes, bl_alpha, bl_beta) as ``build_resnet`` uses them. Lets a
@@ -171,9 +173,11 @@ def check_resnet_arguments(
     for value, what in (
         (zero_gamma, "zero_gamma"), (use_resnet_d, "use_resnet_d"), (use_se_block, "use_se_block"),
         (use_sk_block, "use_sk_block"), (use_dropblock, "use_dropblock"),
-        (no_downsample, "no_downsample"),
+        (no_downsample, "no_downsample"), (original_shortcuts, "original_shortcuts"),
     ):  # fmt: skip
         _check_bool(value, what)
+    if stem_pool_padding not in POOL_PADDINGS:
+        raise ValueError(f"stem_pool_padding must be one of {POOL_PADDINGS}, got {stem_pool_padding!r}")
     aa_modes = parse_anti_alias_type(anti_alias_type, anti_alias_filter_size)
     if "proj" in aa_modes and use_resnet_d:
         raise ValueError("anti_alias_type 'proj' needs the plain projection shortcut, not use_resnet_d")
@@ -213,6 +217,8 @@ def build_resnet(
     bl_alpha: int = BL_ALPHA_DEFAULT,
     bl_beta: int = BL_BETA_DEFAULT,
     no_downsample: bool = False,
+    original_shortcuts: bool = False,
+    stem_pool_padding: str = "symmetric",
     trex_head: dict | None = None,
     name: str | None = None,
 ) -> keras.Model:
@@ -254,6 +260,11 @@ def build_resnet(
         resnet_version=2 only, like bl_alpha.
       no_downsample: stride 1 instead of 2 in the last stage (output stride 16 instead of 32),
         the original's ``--no_downsample``; no weight changes shape.
+      original_shortcuts: the first block of every block group projects even where the shape
+        does not change, as clovaai/assembled-cnn builds it (extra 1x1 + BN shortcuts; Big-Little
+        R50: stage-2/3 Little and stage-3 Merge); for loading the original's checkpoints.
+      stem_pool_padding: "symmetric" (pad 1 on each side, torchvision/timm) or "same"
+        (TensorFlow "SAME", the original's stem max-pool); for the original's checkpoints.
       trex_head: None for the linear ``classifier``; a dict for t-ReX's head (Sariyildiz et al.
         2023): ``projector`` (``nets.Projector``; keys hidden_layers, hidden_dim,
         bottleneck_dim, input_l2_norm) then ``classifier`` = ``nets.CosineClassifier`` (keys
@@ -266,7 +277,7 @@ def build_resnet(
         anti_alias_type=anti_alias_type, anti_alias_filter_size=anti_alias_filter_size,
         use_dropblock=use_dropblock, dropblock_keep_prob=dropblock_keep_prob, pool_type=pool_type,
         embedding_size=embedding_size, resnet_version=resnet_version, bl_alpha=bl_alpha, bl_beta=bl_beta,
-        no_downsample=no_downsample,
+        no_downsample=no_downsample, original_shortcuts=original_shortcuts, stem_pool_padding=stem_pool_padding,
     )
     big_little = resnet_version == 2
 
@@ -292,7 +303,8 @@ def build_resnet(
     inputs = keras.Input(shape=tuple(input_shape), name="input")
     x = stem(
         inputs, base_width, stem_type=stem_type, deep=use_resnet_d,
-        max_blur_filter_size=filter_size if "max" in aa_modes else 0, pool=not big_little, **bn_options,
+        max_blur_filter_size=filter_size if "max" in aa_modes else 0, pool=not big_little,
+        pool_padding=stem_pool_padding, **bn_options,
     )
     if big_little:
         x = bl_module0(x, base_width, alpha=bl_alpha, **bn_options)
@@ -304,7 +316,8 @@ def build_resnet(
         if big_little and stage < len(blocks_per_stage):
             x = bl_stage(
                 x, base_width * mult, num_blocks=num_blocks, stride=stride, alpha=bl_alpha, beta=bl_beta,
-                name=f"stage{stage}", zero_gamma=zero_gamma, tweaks=stage_tweaks, **bn_options,
+                name=f"stage{stage}", zero_gamma=zero_gamma, tweaks=stage_tweaks,
+                original_shortcuts=original_shortcuts, **bn_options,
             )
             continue
         for block in range(1, num_blocks + 1):
@@ -315,6 +328,7 @@ def build_resnet(
                 name=f"stage{stage}_block{block}",
                 zero_gamma=zero_gamma,
                 tweaks=stage_tweaks,
+                force_projection=original_shortcuts and block == 1,
                 **bn_options,
             )
 

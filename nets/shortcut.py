@@ -18,6 +18,11 @@ Projection variants (``nets/block_tweaks.BlockTweaks``):
   stride ("valid", so the padded zeros are counted, as in the original's explicit pad + VALID
   pool) -> stride-1 1x1 conv -> BN. Stride-1 projections are a plain 1x1 conv -> BN;
 - with DropBlock on, a DropBlock follows the BN.
+
+``force=True`` projects even where the shape does not change: clovaai/assembled-cnn projects in
+the first block of every block group (its Big-Little nets then carry extra stride-1 1x1 + BN
+shortcuts); the network option ``original_shortcuts`` asks for it so that the original's
+checkpoints load (``nets/resnet.py``).
 """
 
 from keras import layers
@@ -31,10 +36,10 @@ def needs_projection(x, out_channels, stride):
     return stride != 1 or x.shape[-1] != out_channels
 
 
-def shortcut(x, out_channels, *, stride, name, bn_momentum, bn_epsilon, tweaks=PLAIN):
+def shortcut(x, out_channels, *, stride, name, bn_momentum, bn_epsilon, tweaks=PLAIN, force=False):
     """Identity if shapes match, else [``{name}_proj_pool`` (BL: ``{name}_proj_pad`` first) |
     ``{name}_proj_blur``] -> ``{name}_proj_conv`` -> ``{name}_proj_bn`` [-> ``{name}_proj_dropblock``]."""
-    if not needs_projection(x, out_channels, stride):
+    if not (force or needs_projection(x, out_channels, stride)):
         return x
     if tweaks.bl_projection and stride > 1:
         x = layers.ZeroPadding2D(padding=((1, 1), (1, 1)), name=f"{name}_proj_pad")(x)

@@ -9,6 +9,9 @@
   single conv becomes three 3x3 convs with widths (w/2, w/2, w) (32, 32, 64 at w = 64), each
   followed by BN-ReLU; the first has the stem stride (2 for "default"; 1 for "small", which
   keeps "small" pool-free: a deep CIFAR stem at full resolution).
+- ``pool_padding="same"``: the max-pool pads like TensorFlow's "SAME" (for an even input: 0 rows
+  before, 1 after) as clovaai/assembled-cnn's stem does, instead of 1 on each side (torchvision,
+  timm). Same weights, shifted pooling windows: an original checkpoint needs it.
 - ``max_blur_filter_size`` > 0 (anti-alias mode ``max``, Zhang 2019, "Making Convolutional
   Networks Shift-Invariant Again", arXiv 1904.11486, "MaxBlurPool"): the 3x3/2 max-pool becomes
   a 3x3/1 max-pool (pad 1) then a stride-2 BlurPool. Only the "default" stem has a pool.
@@ -20,10 +23,12 @@ from nets.blur_pool import BlurPool2D
 from nets.conv_bn import batch_norm, conv2d, relu
 
 STEM_TYPES = ("default", "small")
+POOL_PADDINGS = ("symmetric", "same")
 
 
 def stem(
-    x, width, *, stem_type, bn_momentum, bn_epsilon, deep=False, max_blur_filter_size=0, pool=True, name="stem"
+    x, width, *, stem_type, bn_momentum, bn_epsilon, deep=False, max_blur_filter_size=0, pool=True, name="stem",
+    pool_padding="symmetric",
 ):
     """Layers: ``stem_conv``, ``stem_bn``, ``stem_relu`` (deep: ``stem_conv1..3``, ``stem_bn1..3``,
     ``stem_relu1..3``) (+ ``stem_conv_pad``/``stem_conv1_pad``, ``stem_pool_pad``, ``stem_pool``,
@@ -31,6 +36,8 @@ def stem(
     puts its "blModule0" there, ``nets/big_little.py``)."""
     if stem_type not in STEM_TYPES:
         raise ValueError(f"stem_type must be one of {STEM_TYPES}, got {stem_type!r}")
+    if pool_padding not in POOL_PADDINGS:
+        raise ValueError(f"stem_pool_padding must be one of {POOL_PADDINGS}, got {pool_padding!r}")
     if max_blur_filter_size and not pool:
         raise ValueError("anti_alias_type 'max' needs the stem max-pool")
     if max_blur_filter_size and stem_type != "default":
@@ -49,9 +56,12 @@ def stem(
         x = batch_norm(x, name=f"{name}_bn", **bn_options)
         x = relu(x, name=f"{name}_relu")
     if stem_type == "default" and pool:
-        x = layers.ZeroPadding2D(padding=((1, 1), (1, 1)), name=f"{name}_pool_pad")(x)
         pool_stride = 1 if max_blur_filter_size else 2
-        x = layers.MaxPooling2D(pool_size=3, strides=pool_stride, padding="valid", name=f"{name}_pool")(x)
+        if pool_padding == "same":
+            x = layers.MaxPooling2D(pool_size=3, strides=pool_stride, padding="same", name=f"{name}_pool")(x)
+        else:
+            x = layers.ZeroPadding2D(padding=((1, 1), (1, 1)), name=f"{name}_pool_pad")(x)
+            x = layers.MaxPooling2D(pool_size=3, strides=pool_stride, padding="valid", name=f"{name}_pool")(x)
         if max_blur_filter_size:
             x = BlurPool2D(max_blur_filter_size, 2, name=f"{name}_blur")(x)
     return x
