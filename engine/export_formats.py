@@ -139,9 +139,9 @@ class _Keras:
 
 
 class _LiteRT:
-    def __init__(self, path):
+    def __init__(self, path, num_threads=None):
         from ai_edge_litert.interpreter import Interpreter
-        self.interpreter = Interpreter(model_path=path)
+        self.interpreter = Interpreter(model_path=path, num_threads=num_threads)
         self.input = self.interpreter.get_input_details()[0]["index"]
         self.output = self.interpreter.get_output_details()[0]["index"]
         self.shape = None

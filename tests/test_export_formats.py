@@ -99,3 +99,16 @@ def test_missing_library_is_one_error_line_before_any_work(tmp_path):
     assert lines[0] == ("error: --export_format=litert needs ai-edge-litert: pip install "
                         "ai-edge-litert (pinned in requirements-export.txt)")
     assert not model_dir.exists() and not (tmp_path / "e").exists()
+
+
+def test_bench_export_runs_at_toy_size(tmp_path):
+    from bench import bench_export
+    formats = [f for f in ("keras", "savedmodel", "litert") if f in AVAILABLE]
+    report = bench_export.main(["--resnet_size", "18", "--base_width", "4", "--image_size",
+                                "32", "--batch_sizes", "1,2", "--images", "2", "--repeats",
+                                "1", "--formats", ",".join(formats),
+                                "--json_out", str(tmp_path / "b.json")])
+    assert [(r["format"], r["batch_size"]) for r in report["results"]] == [
+        (f, b) for b in (1, 2) for f in formats]
+    assert all(r["img_s"] > 0 and r["max_abs_logit_diff"] < 1e-3 for r in report["results"])
+    assert json.loads((tmp_path / "b.json").read_text())["date"]
