@@ -100,8 +100,10 @@ def main(argv):
         return
     if "top1" not in result:  # --export_only
         export = result["export"]
-        print(f"final: exported {result['checkpoint']} to {cfg['export_dir']} | top-1 from "
-              f"JPEG bytes {export['exported_top1']:.4f} on {export['num_images']} images")
+        checks = export.get("formats") or {"savedmodel": export}
+        print(f"final: exported {result['checkpoint']} to {cfg['export_dir']} | " + " | ".join(
+            f"{fmt} top-1 {c['exported_top1']:.4f} (agreement {c['prediction_agreement']:.4f})"
+            for fmt, c in checks.items()) + f" on {export['num_images']} images")
         return
     print(f"final: top-1 {result['top1']:.4f} | top-5 {result['top5']:.4f} | "
           f"ECE {result['ece']:.4f} | loss {result['loss']:.4f} | "

@@ -337,6 +337,15 @@ def validate(cfg: dict[str, Any]) -> None:
     need(not cfg["export_only"] or cfg["export_dir"], "--export_only needs --export_dir")
     need(not (cfg["robustness"] and cfg["export_only"]),
          "--robustness and --export_only exclude each other")
+    need(cfg["export_dir"] or cfg["export_format"] == ["savedmodel"],
+         "--export_format needs --export_dir")
+    if cfg["export_dir"]:
+        from engine.export_formats import missing_library  # TensorFlow-free
+        need(len(set(cfg["export_format"])) == len(cfg["export_format"]),
+             f"--export_format lists a format twice: {','.join(cfg['export_format'])}")
+        for fmt in cfg["export_format"]:
+            problem = missing_library(fmt)
+            need(problem is None, problem)
     from preprocessing.corruptions.registry import parse_corruptions, parse_severities
     for key, parse in (("corruptions", parse_corruptions), ("severities", parse_severities)):
         try:

@@ -378,6 +378,12 @@ _TABLE = [
     _s("export_dir", "str", None, "Write a SavedModel here (after training, or of the "
        "evaluated checkpoint with --eval_only / --export_only) and verify it.", "export",
        "run", optional=True),
+    _s("export_format", "strs", ["savedmodel"], "Comma list of what --export_dir gets, each "
+       "reloaded and checked on the eval split: savedmodel (JPEG bytes in), keras "
+       "(model.keras), litert (model.tflite; needs ai-edge-litert), onnx (model.onnx; needs "
+       "tf2onnx, onnxruntime); keras/litert/onnx take the preprocessed float image "
+       "(export_formats.json says how).", "export", "run", min_items=1, max_items=4,
+       choices=("savedmodel", "keras", "litert", "onnx")),
     _s("export_only", "bool", False, "Export the --eval_checkpoint of model_dir to "
        "--export_dir and exit (no training, no evaluation).", "export", "run"),
     _s("export_decoder_type", "enum", "jpeg", "Encoded-image signature decoder: jpeg (JPEG, "

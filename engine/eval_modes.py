@@ -12,7 +12,8 @@ import tensorflow as tf
 
 from core.errors import RunDirError
 from core.rundir import RunDir
-from engine.export import export_saved_model, verify_export
+from engine import export_formats
+from engine.export import default_class_names, export_saved_model, verify_export
 from nets.factory import build_from_config
 
 MODE_FLAGS = {"eval": "--eval_only", "robustness": "--robustness", "export": "--export_only"}
@@ -75,35 +76,58 @@ def export_only(run) -> dict:
 
 
 def export(run, source_checkpoint: str | None = None) -> dict:
-    """Exports a float32 copy of the network (class names in the signature) and checks
-    the reloaded SavedModel."""
+    """Exports a float32 copy of the network in each --export_format (class names in the
+    SavedModel's signature, labels.txt, ONNX metadata) and checks every reloaded artifact;
+    returns the first format's check (+ "formats": every check when more than the
+    SavedModel)."""
     export_dir = run.cfg["export_dir"]
     policy = keras.mixed_precision.global_policy()
     keras.mixed_precision.set_global_policy("float32")
     try:
         serving_model = build_from_config(run.cfg, run.num_classes)
         serving_model.set_weights(run.model.get_weights())
-        export_saved_model(serving_model, run.prep.eval, run.prep.eval_size, export_dir,
-                           class_names=run.class_names,
-                           info={"preprocessing_type": run.prep.name,
-                                 "image_size": run.prep.eval_size,
-                                 "num_classes": run.num_classes,
-                                 "source_run": os.path.abspath(run.model_dir),
-                                 "checkpoint": source_checkpoint})
-        check = verify_export(export_dir, serving_model, run.source.eval_records(),
-                              run.prep.eval, run.cfg["val_batch_size"])
+        info = {"preprocessing_type": run.prep.name, "image_size": run.prep.eval_size,
+                "num_classes": run.num_classes,
+                "source_run": os.path.abspath(run.model_dir), "checkpoint": source_checkpoint}
+        formats = run.cfg.get("export_format") or ["savedmodel"]
+        checks = {}
+        if "savedmodel" in formats:
+            export_saved_model(serving_model, run.prep.eval, run.prep.eval_size, export_dir,
+                               class_names=run.class_names, info=info)
+            checks["savedmodel"] = verify_export(export_dir, serving_model,
+                                                 run.source.eval_records(), run.prep.eval,
+                                                 run.cfg["val_batch_size"])
+        others = [f for f in formats if f != "savedmodel"]
+        if others:
+            names = run.class_names or default_class_names(run.num_classes)
+            paths = export_formats.export_formats(serving_model, others, export_dir, run.prep,
+                                                  names, info=info)
+            checks.update(export_formats.verify_formats(
+                paths, serving_model, run.source.eval_records(), run.prep.eval,
+                run.cfg["val_batch_size"]))
     finally:
         keras.mixed_precision.set_global_policy(policy)
-    run.log.say(f"exported SavedModel to {export_dir}: top-1 from JPEG bytes "
-                f"{check['exported_top1']:.4f} vs model {check['model_top1']:.4f} "
-                f"({check['num_images']} images, agreement "
-                f"{check['prediction_agreement']:.4f})")
-    if not run.evaluating:
-        run.log.record("export", export_dir=export_dir, **check)
-    elif run.run_dir is not None and run.chief:
-        run.run_dir.append_history("export", export_dir=export_dir,
-                                   checkpoint=source_checkpoint, **check)
-    if not check["match"]:
-        raise RuntimeError(f"exported model's top-1 {check['exported_top1']} differs from "
-                           f"the model's {check['model_top1']}")
-    return check
+    for fmt, check in checks.items():
+        what = "SavedModel" if fmt == "savedmodel" else export_formats.FILES[fmt]
+        run.log.say(f"exported {what} to {export_dir}: top-1 "
+                    f"{'from JPEG bytes ' if fmt == 'savedmodel' else ''}"
+                    f"{check['exported_top1']:.4f} vs model {check['model_top1']:.4f} "
+                    f"({check['num_images']} images, agreement "
+                    f"{check['prediction_agreement']:.4f}, max |prob diff| "
+                    f"{check['max_prob_diff']:.2e})")
+        if not run.evaluating:
+            run.log.record("export", export_dir=export_dir, format=fmt, **check)
+        elif run.run_dir is not None and run.chief:
+            run.run_dir.append_history("export", export_dir=export_dir, format=fmt,
+                                       checkpoint=source_checkpoint, **check)
+    for fmt, check in checks.items():
+        if not check["match"]:
+            raise RuntimeError(f"--export_format={fmt}: the reloaded export disagrees with "
+                               f"the model (top-1 {check['exported_top1']} vs "
+                               f"{check['model_top1']}, agreement "
+                               f"{check['prediction_agreement']}, max |prob diff| "
+                               f"{check['max_prob_diff']})")
+    result = dict(checks[formats[0]])
+    if len(checks) > 1 or formats != ["savedmodel"]:
+        result["formats"] = checks
+    return result

@@ -102,7 +102,8 @@ def export_saved_model(model: keras.Model, preprocess_eval, image_size: int,
 
 def verify_export(export_dir: str, model: keras.Model, eval_records: tf.data.Dataset,
                   preprocess_eval, batch_size: int) -> dict:
-    """Top-1 of the reloaded SavedModel (from bytes) vs the Keras model on the same images."""
+    """Top-1 of the reloaded SavedModel (from bytes) vs the Keras model on the same images,
+    and the largest absolute difference of their probabilities."""
     serving = tf.saved_model.load(export_dir).signatures["serving_default"]
 
     def with_image(record):
@@ -112,9 +113,14 @@ def verify_export(export_dir: str, model: keras.Model, eval_records: tf.data.Dat
     ds = eval_records.map(with_image, num_parallel_calls=tf.data.AUTOTUNE).ignore_errors()
     ds = ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
     n = agree = exported_correct = model_correct = 0
+    max_diff = 0.0
     for encoded, images, labels in ds:
-        exported = serving(images=encoded)["classes"].numpy()
-        direct = np.argmax(model(images, training=False).numpy(), axis=-1)
+        out = serving(images=encoded)
+        exported = out["classes"].numpy()
+        logits = model(images, training=False)
+        direct = np.argmax(logits.numpy(), axis=-1)
+        max_diff = max(max_diff, float(np.abs(out["probabilities"].numpy()
+                                              - tf.nn.softmax(logits).numpy()).max()))
         labels = labels.numpy()
         n += len(labels)
         agree += int((exported == direct).sum())
@@ -123,7 +129,7 @@ def verify_export(export_dir: str, model: keras.Model, eval_records: tf.data.Dat
     result = {"num_images": n,
               "exported_top1": exported_correct / max(n, 1),
               "model_top1": model_correct / max(n, 1),
-              "prediction_agreement": agree / max(n, 1)}
+              "prediction_agreement": agree / max(n, 1), "max_prob_diff": max_diff}
     result["match"] = result["exported_top1"] == result["model_top1"]
     with open(os.path.join(export_dir, "model_performance.json"), "w") as f:
         json.dump(result, f, indent=1)

@@ -61,6 +61,12 @@ def bad_values(s: Setting) -> list:
         if s.min_items or s.length:
             out.append([])
         return out
+    if s.kind == "strs":
+        out = ["a\x00b", [s.choices[0] if s.choices else "x"] * (s.max_items + 1)]
+        out += ["no_such_choice", "1,2"] if s.choices else []
+        if s.min_items or s.length:
+            out.append([])
+        return out
     raise AssertionError(f"no bad values for kind {s.kind}")
 
 

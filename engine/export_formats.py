@@ -1,0 +1,221 @@
+"""--export_format: the run's network as a `.keras` file, a LiteRT `.tflite` or an ONNX model,
+each reloaded and checked on the eval split (the SavedModel is engine/export.py).
+
+Every artifact lies in --export_dir beside `labels.txt` (one class name per line, label order):
+
+- ``keras``: ``model.keras`` (`model.save`; reloads with `keras.saving.load_model`, the nets/
+  layers are registered serializable).
+- ``litert``: ``model.tflite`` (Keras' ``model.export(format="litert")``, input
+  [N, S, S, 3] with N dynamic); checked with ai_edge_litert's interpreter.
+- ``onnx``: ``model.onnx`` (Keras' ``model.export(format="onnx")``, tf2onnx); the class names
+  are also in its metadata (``metadata_props["class_names"]``, a JSON list); checked with
+  onnxruntime.
+
+Unlike the SavedModel (JPEG bytes in), these take the preprocessed float32 image batch
+[N, S, S, 3] and return logits [N, C] (softmax gives the probabilities); the exact
+preprocessing is written to ``export_formats.json`` (`preprocessing_description`). The check:
+on the eval split, the reloaded artifact's top-1 vs the Keras model's (agreement) and the
+largest absolute difference of the softmax probabilities; written to
+``model_performance_<format>.json`` and to ``export_formats.json``. A check fails (RuntimeError)
+below ``MIN_AGREEMENT`` or above ``MAX_PROB_DIFF``.
+
+TensorFlow is imported inside the functions: core/config.py asks `missing_library` before
+TensorFlow starts.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import sys
+
+import numpy as np
+
+FORMATS = ("savedmodel", "keras", "litert", "onnx")
+FILES = {"keras": "model.keras", "litert": "model.tflite", "onnx": "model.onnx"}
+# format -> [(module, pip package)] it needs beyond the base requirements.
+LIBRARIES = {"litert": [("ai_edge_litert", "ai-edge-litert")],
+             "onnx": [("tf2onnx", "tf2onnx"), ("onnx", "onnx"),
+                      ("onnxruntime", "onnxruntime")]}
+INFO_FILE = "export_formats.json"
+MIN_AGREEMENT = 0.99
+MAX_PROB_DIFF = 1e-3
+
+
+def _installed(module: str) -> bool:
+    if module in sys.modules:  # None there means "import fails" (how the tests simulate it)
+        return sys.modules[module] is not None
+    return importlib.util.find_spec(module) is not None
+
+
+def missing_library(fmt: str) -> str | None:
+    """The error text when a library `fmt` needs is not installed, else None."""
+    missing = [pkg for module, pkg in LIBRARIES.get(fmt, []) if not _installed(module)]
+    if not missing:
+        return None
+    return (f"--export_format={fmt} needs {', '.join(missing)}: pip install "
+            f"{' '.join(missing)} (pinned in requirements-export.txt)")
+
+
+def preprocessing_description(prep) -> dict:
+    """What a caller does to an image before feeding keras/litert/onnx (prep: a
+    preprocessing.registry.Preprocessing)."""
+    from preprocessing import common
+    s = prep.eval_size
+    kernel = ("bilinear, half_pixel_centers=True" if prep.half_pixel_centers else
+              "bilinear, align_corners=False, half_pixel_centers=False (TF1 resize_images)")
+    if prep.kind == "small":
+        geometry = f"resize to {s}x{s} ({kernel}; skipped when already {s}x{s})"
+    else:
+        geometry = (f"resize the shorter side to {prep.eval_resize} keeping the aspect ratio "
+                    f"(new = int32(float32(dim) * {prep.eval_resize} / min(h, w)); {kernel}), "
+                    f"then center crop {s}x{s} (offset (dim - {s}) // 2)")
+    return {"preprocessing_type": prep.name,
+            "input": f"float32 [N, {s}, {s}, 3], RGB, channels last",
+            "steps": [f"decode to uint8 RGB (JPEG with dct_method={prep.dct_method})",
+                      geometry + ", float32, not rounded",
+                      f"subtract the RGB means {list(common.MEAN_RGB)} (0-255 scale, no "
+                      "division by a std)"],
+            "output": "logits float32 [N, num_classes]; softmax gives the probabilities",
+            "same_as": f"preprocessing.registry.get_preprocessing({prep.name!r}).eval(bytes)"}
+
+
+def export_formats(model, formats, export_dir: str, prep, class_names: list[str],
+                   info: dict | None = None) -> dict:
+    """Writes each of `formats` (not savedmodel) to export_dir; returns {format: path}."""
+    import tensorflow as tf
+    os.makedirs(export_dir, exist_ok=True)
+    s = prep.eval_size
+    spec = [tf.TensorSpec([None, s, s, 3], tf.float32, name="images")]
+    paths = {}
+    for fmt in formats:
+        path = os.path.join(export_dir, FILES[fmt])
+        if fmt == "keras":
+            model.save(path)
+        elif fmt == "litert":
+            model.export(path, format="litert", verbose=False, input_signature=spec)
+        elif fmt == "onnx":
+            import onnx
+            model.export(path, format="onnx", verbose=False, input_signature=spec)
+            proto = onnx.load(path)
+            onnx.helper.set_model_props(proto, {"class_names": json.dumps(class_names),
+                                                "preprocessing_type": prep.name})
+            onnx.save(proto, path)
+        paths[fmt] = path
+    with open(os.path.join(export_dir, "labels.txt"), "w") as f:
+        f.write("".join(f"{n}\n" for n in class_names))
+    _write_info(export_dir, {"preprocessing_description": preprocessing_description(prep),
+                             **(info or {}),
+                             "formats": {f: {"file": FILES[f], "class_names": (
+                                 "labels.txt; metadata_props['class_names'] (JSON)"
+                                 if f == "onnx" else "labels.txt")} for f in formats}})
+    return paths
+
+
+def _write_info(export_dir: str, update: dict) -> None:
+    path = os.path.join(export_dir, INFO_FILE)
+    facts = {}
+    if os.path.isfile(path):
+        with open(path) as f:
+            facts = json.load(f)
+    for key, value in update.items():
+        if key == "formats":
+            for fmt, more in value.items():
+                facts.setdefault("formats", {}).setdefault(fmt, {}).update(more)
+        else:
+            facts[key] = value
+    with open(path, "w") as f:
+        json.dump(facts, f, indent=1, default=str)
+
+
+class _Keras:
+    def __init__(self, path):
+        import keras
+        self.model = keras.saving.load_model(path)
+
+    def __call__(self, images):
+        return np.asarray(self.model(images, training=False))
+
+
+class _LiteRT:
+    def __init__(self, path, num_threads=None):
+        from ai_edge_litert.interpreter import Interpreter
+        self.interpreter = Interpreter(model_path=path, num_threads=num_threads)
+        self.input = self.interpreter.get_input_details()[0]["index"]
+        self.output = self.interpreter.get_output_details()[0]["index"]
+        self.shape = None
+
+    def __call__(self, images):
+        if self.shape != images.shape:
+            self.interpreter.resize_tensor_input(self.input, images.shape)
+            self.interpreter.allocate_tensors()
+            self.shape = images.shape
+        self.interpreter.set_tensor(self.input, images)
+        self.interpreter.invoke()
+        return self.interpreter.get_tensor(self.output).copy()
+
+
+class _Onnx:
+    def __init__(self, path):
+        import onnxruntime
+        self.session = onnxruntime.InferenceSession(path, providers=["CPUExecutionProvider"])
+        self.input = self.session.get_inputs()[0].name
+        names = self.session.get_modelmeta().custom_metadata_map.get("class_names")
+        self.class_names = json.loads(names) if names else None
+
+    def __call__(self, images):
+        return self.session.run(None, {self.input: images})[0]
+
+
+LOADERS = {"keras": _Keras, "litert": _LiteRT, "onnx": _Onnx}
+
+
+def _softmax(logits):
+    z = np.exp(logits - logits.max(-1, keepdims=True))
+    return z / z.sum(-1, keepdims=True)
+
+
+def verify_formats(paths: dict, model, eval_records, preprocess_eval,
+                   batch_size: int) -> dict:
+    """Each reloaded artifact vs the Keras model on the eval split (one pass over the data):
+    {format: {"num_images", "exported_top1", "model_top1", "prediction_agreement",
+    "max_prob_diff", "match"}}; also written beside the artifacts."""
+    import tensorflow as tf
+    loaded = {fmt: LOADERS[fmt](path) for fmt, path in paths.items()}
+
+    def with_image(record):
+        return preprocess_eval(record["encoded"]), record["label"]
+
+    ds = eval_records.map(with_image, num_parallel_calls=tf.data.AUTOTUNE).ignore_errors()
+    ds = ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+    n = model_correct = 0
+    tally = {fmt: {"agree": 0, "correct": 0, "diff": 0.0} for fmt in loaded}
+    for images, labels in ds:
+        images, labels = images.numpy(), labels.numpy()
+        want = _softmax(np.asarray(model(images, training=False), np.float64))
+        direct = want.argmax(-1)
+        n += len(labels)
+        model_correct += int((direct == labels).sum())
+        for fmt, predict in loaded.items():
+            got = _softmax(np.asarray(predict(images), np.float64))
+            top = got.argmax(-1)
+            t = tally[fmt]
+            t["agree"] += int((top == direct).sum())
+            t["correct"] += int((top == labels).sum())
+            t["diff"] = max(t["diff"], float(np.abs(got - want).max()))
+    results = {}
+    for fmt, t in tally.items():
+        r = {"num_images": n, "exported_top1": t["correct"] / max(n, 1),
+             "model_top1": model_correct / max(n, 1),
+             "prediction_agreement": t["agree"] / max(n, 1), "max_prob_diff": t["diff"]}
+        r["match"] = (r["prediction_agreement"] >= MIN_AGREEMENT
+                      and r["max_prob_diff"] <= MAX_PROB_DIFF)
+        results[fmt] = r
+        export_dir = os.path.dirname(paths[fmt])
+        with open(os.path.join(export_dir, f"model_performance_{fmt}.json"), "w") as f:
+            json.dump(r, f, indent=1)
+    if paths:
+        _write_info(os.path.dirname(next(iter(paths.values()))),
+                    {"formats": {fmt: {"check": r} for fmt, r in results.items()}})
+    return results
