@@ -49,7 +49,7 @@ def basic_block(x, filters, *, stride, name, bn_momentum, bn_epsilon, zero_gamma
         **bn_options,
     )
     if tweaks.se:
-        y = squeeze_excite(y, name=name)
+        y = squeeze_excite(y, name=name, use_bias=tweaks.se_bias)
 
     y = layers.Add(name=f"{name}_add")([y, residual])
     return relu(y, name=f"{name}_out")
