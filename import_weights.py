@@ -84,7 +84,9 @@ def import_weights(source: str, arch: str, model_dir: str, num_classes: int = 0,
     except ConversionError as e:
         raise ConfigError(f"--source {source}: {e}") from None
     os.makedirs(model_dir, exist_ok=True)
-    prefix = tf.train.Checkpoint(model=model).write(os.path.join(model_dir, CHECKPOINT))
+    checkpoint = tf.train.Checkpoint(model=model)
+    checkpoint.save_counter  # created now so that write() stores it, as save() would
+    prefix = checkpoint.write(os.path.join(model_dir, CHECKPOINT))
     write_index(model_dir, [CHECKPOINT])
     facts = {"resolved_num_classes": num_classes,
              "resolved_preprocessing_type": preprocessing_type,

@@ -37,7 +37,9 @@ def _table() -> dict[str, dict]:
     for size in (18, 26, 34, 50, 101, 152):
         table[f"timm:resnet{size}"] = {"resnet_size": size}
         table[f"timm:resnet{size}d"] = {"resnet_size": size, "use_resnet_d": True}
-    for size in (18, 34, 50, 101, 152):
+    # SE bottlenecks only: timm's SE width make_divisible(C / 16, 8) is C // 16 for C >= 128,
+    # but 8 (not 4) for the 64-channel stage 1 of seresnet18/34 (not supported yet).
+    for size in (50, 101, 152):
         table[f"timm:seresnet{size}"] = {"resnet_size": size, "use_se_block": True,
                                          "se_bias": True}
     return {name: {**COMMON, **arch} for name, arch in table.items()}
