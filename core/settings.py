@@ -68,7 +68,7 @@ AUTOAUGMENT_POLICIES = ("imagenet", "good", "v0", "cifar", "svhn")
 MIXUP_TYPES = ("0", "mixup", "cutmix", "mixup_cutmix", "1", "2", "rmix")
 LR_DECAY_TYPES = ("fixed", "exponential", "polynomial", "piecewise", "cosine")
 DTYPES = ("fp32", "fp16", "bf16")
-RESNET_SIZES = (18, 34, 50, 101, 152, 200)
+RESNET_SIZES = (18, 26, 34, 50, 101, 152, 200)  # 26: timm's resnet26 (bottleneck, 2-2-2-2)
 # Seeds: keras.utils.set_random_seed feeds numpy (< 2**32) and TensorFlow (int64); the input
 # pipeline folds seeds modulo 2**31 - 1 (engine/inputs.py), so larger seeds would repeat.
 _BIG = 2 ** 31 - 1
@@ -200,7 +200,7 @@ _TABLE = [
     # --- network
     _s("resnet_version", "int", 1, "1 = ResNet v1.5; 2 = Big-Little Net (assembled-cnn).",
        "network", "arch", choices=(1, 2)),
-    _s("resnet_size", "int", 50, "18, 34 (basic blocks), 50, 101, 152, 200 (bottleneck).",
+    _s("resnet_size", "int", 50, "18, 34 (basic blocks), 26, 50, 101, 152, 200 (bottleneck).",
        "network", "arch", choices=RESNET_SIZES),
     _s("base_width", "int", 64, "Width of the first stage (64 for the published ResNets).",
        "network", "arch", low=1, high=4096),
@@ -212,6 +212,11 @@ _TABLE = [
        "shortcuts.", "network", "arch"),
     _s("use_se_block", "bool", False, "Squeeze-Excitation (ratio 16) in every block.",
        "network", "arch"),
+    _s("se_bias", "bool", False, "SE 1x1 convs with biases (timm's SEModule, for imported "
+       "seresnet weights; needs use_se_block).", "network", "arch"),
+    _s("input_standardization", "enum", "none", "imagenet: map the preprocessed input to "
+       "torchvision/timm's (rgb/255 - mean)/std inside the network (imported weights; "
+       "nets/input_standardization.py).", "network", "arch", choices=("none", "imagenet")),
     _s("use_sk_block", "bool", False, "Selective-Kernel 3x3 (one conv to 2x width, r=2, "
        "L=32).", "network", "arch"),
     _s("anti_alias_type", "str", "", "Blur-pool placement: comma list of sconv, max, proj.",

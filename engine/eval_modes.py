@@ -27,7 +27,11 @@ def restore_for_eval(run, mode: str | None = None) -> str:
     path = run_dir.checkpoint(which, mode if which in ("latest", "best", "auto")
                               else "--eval_checkpoint")
     try:
-        status = run.ckpts.checkpoint.restore(path).expect_partial()
+        # A model-only checkpoint (import_weights.py's ckpt-0) has no optimizer to match.
+        model_only = not any(name.startswith("optimizer/")
+                             for name, _ in tf.train.list_variables(path))
+        checkpoint = tf.train.Checkpoint(model=run.model) if model_only else run.ckpts.checkpoint
+        status = checkpoint.restore(path).expect_partial()
         status.assert_existing_objects_matched()
     except (tf.errors.OpError, ValueError, IndexError, UnicodeError) as e:
         raise RunDirError(f"checkpoint {path} cannot be read "

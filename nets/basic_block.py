@@ -53,7 +53,7 @@ def basic_block(
         **bn_options,
     )
     if tweaks.se:
-        y = squeeze_excite(y, name=name)
+        y = squeeze_excite(y, name=name, use_bias=tweaks.se_bias)
 
     y = layers.Add(name=f"{name}_add")([y, residual])
     return relu(y, name=f"{name}_out")

@@ -20,7 +20,8 @@ DROPBLOCK_SIZE = 7
 class BlockTweaks:
     """What a residual block adds to the plain ResNet block. Defaults = the plain block.
 
-    resnet_d: average-pool projection shortcut. se: SE on the branch output before the add.
+    resnet_d: average-pool projection shortcut. se: SE on the branch output before the add
+    (se_bias: its 1x1 convs have biases, timm's ``SEModule``).
     sk: SK unit instead of the (first) 3x3 conv. sconv_filter_size / proj_filter_size: blur-pool
     filter size of the ``sconv`` / ``proj`` anti-aliasing, 0 = off.
     dropblock_gamma_scale: 0 = no DropBlock, else DropBlock after every BN of the block
@@ -32,6 +33,7 @@ class BlockTweaks:
     resnet_d: bool = False
     bl_projection: bool = False
     se: bool = False
+    se_bias: bool = False
     sk: bool = False
     sconv_filter_size: int = 0
     proj_filter_size: int = 0

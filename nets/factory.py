@@ -22,7 +22,8 @@ ARCHITECTURE_KEYS = (
     "resnet_version", "resnet_size", "base_width", "stem_type", "use_resnet_d",
     "use_se_block", "use_sk_block", "anti_alias_type", "anti_alias_filter_size", "pool_type",
     "embedding_size", "bl_alpha", "bl_beta", "no_downsample", "head", "pr_hidden_layers",
-    "pr_hidden_dim", "pr_bottleneck_dim", "pr_input_l2_norm", "clf_tau", "memory_size")
+    "pr_hidden_dim", "pr_bottleneck_dim", "pr_input_l2_norm", "clf_tau", "memory_size",
+    "se_bias", "input_standardization")
 # Settings the builder reads that change training only (initialisation, BN statistics
 # update, DropBlock): an evaluator may leave them out or give other values.
 TRAINING_KEYS = ("zero_gamma", "bn_momentum", "use_dropblock", "dropblock_kp")
@@ -55,7 +56,9 @@ def resnet_arguments(cfg: Mapping[str, Any]) -> dict:
         resnet_version=int(cfg["resnet_version"]), bl_alpha=cfg["bl_alpha"],
         bl_beta=int(cfg["bl_beta"]), no_downsample=bool(cfg["no_downsample"]),
         original_shortcuts=bool(cfg["original_shortcuts"]),
-        stem_pool_padding=cfg["stem_pool_padding"], trex_head=trex_head(cfg))
+        stem_pool_padding=cfg["stem_pool_padding"],
+        se_bias=bool(cfg["se_bias"]), input_standardization=cfg["input_standardization"],
+        trex_head=trex_head(cfg))
 
 
 def check_config(cfg: Mapping[str, Any], num_classes: int) -> None:

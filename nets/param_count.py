@@ -31,8 +31,8 @@ def _conv_bn(k: int, cin: int, cout: int) -> int:
 
 
 class _Counter:
-    def __init__(self, se: bool, sk: bool, original_shortcuts: bool = False):
-        self.se, self.sk = se, sk
+    def __init__(self, se: bool, sk: bool, se_bias: bool = False, original_shortcuts: bool = False):
+        self.se, self.sk, self.se_bias = se, sk, se_bias
         self.original_shortcuts = original_shortcuts
         self.first = False  # the block being counted opens a block group
 
@@ -44,7 +44,7 @@ class _Counter:
         if not self.se:
             return 0
         reduced = max(1, channels // SE_RATIO)
-        return 2 * channels * reduced
+        return 2 * channels * reduced + ((channels + reduced) if self.se_bias else 0)
 
     def _sk(self, cin: int, width: int) -> int:
         fused = max(width // SK_RATIO, SK_MIN_DIM)
@@ -77,10 +77,11 @@ def backbone_parameters(resnet_size: int, *, base_width: int = 64, stem_type: st
                         use_resnet_d: bool = False, use_se_block: bool = False,
                         use_sk_block: bool = False, resnet_version: int = 1,
                         bl_alpha: int = 2, bl_beta: int = 4,
+                        se_bias: bool = False,
                         original_shortcuts: bool = False) -> tuple[int, int]:
     """(parameters up to the global pooling, feature width) of a ResNet; the arguments are
     ``build_resnet``'s (already checked: ``nets.resnet.check_resnet_arguments``)."""
-    counter = _Counter(use_se_block, use_sk_block, original_shortcuts)
+    counter = _Counter(use_se_block, use_sk_block, se_bias, original_shortcuts)
     kind, blocks = RESNET_BLOCKS[resnet_size]
     block = counter.basic if kind == "basic" else counter.bottleneck
     w = base_width
@@ -146,7 +147,7 @@ def parameter_count(resnet_size: int, num_classes: int, **kwargs) -> dict[str, i
     """{"backbone", "embedding", "projector", "classifier", "total"} of
     ``build_resnet(resnet_size, num_classes, **kwargs)`` (extra keyword arguments ignored)."""
     names = ("base_width", "stem_type", "use_resnet_d", "use_se_block", "use_sk_block",
-             "resnet_version", "bl_alpha", "bl_beta", "original_shortcuts")
+             "resnet_version", "bl_alpha", "bl_beta", "se_bias", "original_shortcuts")
     backbone, width = backbone_parameters(resnet_size, **{k: kwargs[k] for k in names
                                                           if k in kwargs})
     out = {"backbone": backbone}

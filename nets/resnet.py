@@ -18,7 +18,7 @@ assembled-cnn): stem without max-pool + "blModule0", Big/Little/Merge stages 1-3
 ``stage{s}_big{b}_*``, ``stage{s}_little{b}_*``, ``stage{s}_little_proj_*``,
 ``stage{s}_merge_*``, ``stage4_block{b}_*``).
 
-Layer names depend only on the architecture (``stem_*``, ``stage{s}_block{b}_*`` with
+Layer names depend only on the architecture ([``input_standardization``], ``stem_*``, ``stage{s}_block{b}_*`` with
 s = 1..4, b = 1..n, ``avg_pool`` or ``gem_pool``, [``embedding``, ``embedding_bn``,
 ``embedding_relu``], ``classifier``), so weights can be copied by layer name.
 The ``classifier`` Dense computes in float32 so logits are fp32 under mixed precision.
@@ -37,12 +37,14 @@ from nets.bottleneck_block import bottleneck_block
 from nets.conv_bn import conv_kernel_initializer
 from nets.cosine_classifier import CosineClassifier
 from nets.gem_pool import GeMPooling2D
+from nets.input_standardization import STANDARDIZATIONS, InputStandardization
 from nets.projector import Projector
 from nets.stem import POOL_PADDINGS, STEM_TYPES, stem
 
 # size -> (block kind, blocks per stage). Stage widths base_width * (1, 2, 4, 8), strides (1, 2, 2, 2).
 RESNET_BLOCKS = {
     18: ("basic", (2, 2, 2, 2)),
+    26: ("bottleneck", (2, 2, 2, 2)),  # timm's resnet26 / resnet26d
     34: ("basic", (3, 4, 6, 3)),
     50: ("bottleneck", (3, 4, 6, 3)),
     101: ("bottleneck", (3, 4, 23, 3)),
@@ -58,6 +60,7 @@ ANTI_ALIAS_TYPES = ("sconv", "max", "proj")
 POOL_TYPES = ("gap", "gem")
 # DropBlock gamma_scale per stage (assembled-cnn: groups 3 and 4 only); 0 = no DropBlock.
 DROPBLOCK_GAMMA_SCALES = (0.0, 0.0, 0.25, 1.0)
+INPUT_STANDARDIZATIONS = ("none",) + tuple(STANDARDIZATIONS)
 RESNET_VERSIONS = (1, 2)  # 1 = ResNet v1.5, 2 = Big-Little Net (assembled-cnn's numbering)
 BL_ALPHA_DEFAULT = 2
 BL_BETA_DEFAULT = 4
@@ -160,6 +163,8 @@ def check_resnet_arguments(
     no_downsample=False,
     original_shortcuts=False,
     stem_pool_padding="symmetric",
+    se_bias=False,
+    input_standardization="none",
 ):
     """The checks of ``build_resnet``'s arguments without building anything (ValueError naming the
     argument); returns (anti-alias modes, bl_alpha, bl_beta) as ``build_resnet`` uses them. Lets a
@@ -174,10 +179,16 @@ def check_resnet_arguments(
         (zero_gamma, "zero_gamma"), (use_resnet_d, "use_resnet_d"), (use_se_block, "use_se_block"),
         (use_sk_block, "use_sk_block"), (use_dropblock, "use_dropblock"),
         (no_downsample, "no_downsample"), (original_shortcuts, "original_shortcuts"),
+        (se_bias, "se_bias"),
     ):  # fmt: skip
         _check_bool(value, what)
     if stem_pool_padding not in POOL_PADDINGS:
         raise ValueError(f"stem_pool_padding must be one of {POOL_PADDINGS}, got {stem_pool_padding!r}")
+    if se_bias and not use_se_block:
+        raise ValueError("se_bias needs use_se_block")
+    if input_standardization not in INPUT_STANDARDIZATIONS:
+        raise ValueError(f"input_standardization must be one of {INPUT_STANDARDIZATIONS}, "
+                         f"got {input_standardization!r}")
     aa_modes = parse_anti_alias_type(anti_alias_type, anti_alias_filter_size)
     if "proj" in aa_modes and use_resnet_d:
         raise ValueError("anti_alias_type 'proj' needs the plain projection shortcut, not use_resnet_d")
@@ -219,6 +230,8 @@ def build_resnet(
     no_downsample: bool = False,
     original_shortcuts: bool = False,
     stem_pool_padding: str = "symmetric",
+    se_bias: bool = False,
+    input_standardization: str = "none",
     trex_head: dict | None = None,
     name: str | None = None,
 ) -> keras.Model:
@@ -265,6 +278,10 @@ def build_resnet(
         R50: stage-2/3 Little and stage-3 Merge); for loading the original's checkpoints.
       stem_pool_padding: "symmetric" (pad 1 on each side, torchvision/timm) or "same"
         (TensorFlow "SAME", the original's stem max-pool); for the original's checkpoints.
+      se_bias: the SE 1x1 convs have biases (timm's ``SEModule``; needs use_se_block).
+      input_standardization: "none", or "imagenet": an ``InputStandardization`` layer
+        (``input_standardization``) maps our preprocessed input to torchvision/timm's
+        ``(rgb / 255 - mean) / std`` first (``nets/input_standardization.py``; imported weights).
       trex_head: None for the linear ``classifier``; a dict for t-ReX's head (Sariyildiz et al.
         2023): ``projector`` (``nets.Projector``; keys hidden_layers, hidden_dim,
         bottleneck_dim, input_l2_norm) then ``classifier`` = ``nets.CosineClassifier`` (keys
@@ -278,6 +295,7 @@ def build_resnet(
         use_dropblock=use_dropblock, dropblock_keep_prob=dropblock_keep_prob, pool_type=pool_type,
         embedding_size=embedding_size, resnet_version=resnet_version, bl_alpha=bl_alpha, bl_beta=bl_beta,
         no_downsample=no_downsample, original_shortcuts=original_shortcuts, stem_pool_padding=stem_pool_padding,
+        se_bias=se_bias, input_standardization=input_standardization,
     )
     big_little = resnet_version == 2
 
@@ -294,6 +312,7 @@ def build_resnet(
         resnet_d=use_resnet_d and not big_little,
         bl_projection=big_little,
         se=use_se_block,
+        se_bias=se_bias,
         sk=use_sk_block,
         sconv_filter_size=filter_size if "sconv" in aa_modes else 0,
         proj_filter_size=filter_size if "proj" in aa_modes else 0,
@@ -301,8 +320,12 @@ def build_resnet(
     )
 
     inputs = keras.Input(shape=tuple(input_shape), name="input")
+    x = inputs
+    if input_standardization != "none":
+        mean, std = STANDARDIZATIONS[input_standardization]
+        x = InputStandardization(mean, std, name="input_standardization")(x)
     x = stem(
-        inputs, base_width, stem_type=stem_type, deep=use_resnet_d,
+        x, base_width, stem_type=stem_type, deep=use_resnet_d,
         max_blur_filter_size=filter_size if "max" in aa_modes else 0, pool=not big_little,
         pool_padding=stem_pool_padding, **bn_options,
     )

@@ -13,6 +13,7 @@ from nets import RESNET_BLOCKS, RESNET_SIZES, build_resnet
 # torchvision lacks). They are re-derived from first principles by `_expected_param_count` below.
 TORCHVISION_PARAMS = {
     18: 11_689_512,
+    26: 15_995_176,  # timm's resnet26 (torchvision has none)
     34: 21_797_672,
     50: 25_557_032,
     101: 44_549_160,
@@ -88,7 +89,7 @@ def test_param_count_other_width_and_classes():
 
 
 def test_registry():
-    assert RESNET_SIZES == (18, 34, 50, 101, 152, 200)
+    assert RESNET_SIZES == (18, 26, 34, 50, 101, 152, 200)
     assert RESNET_BLOCKS[50] == ("bottleneck", (3, 4, 6, 3))
     assert RESNET_BLOCKS[18] == ("basic", (2, 2, 2, 2))
 
@@ -235,8 +236,8 @@ def test_keras_save_load_and_from_config(tmp_path):
 @pytest.mark.parametrize(
     "kwargs,message",
     [
-        (dict(resnet_size=42), "resnet_size must be one of (18, 34, 50, 101, 152, 200), got 42"),
-        (dict(resnet_size="50"), "resnet_size must be one of (18, 34, 50, 101, 152, 200), got '50'"),
+        (dict(resnet_size=42), "resnet_size must be one of (18, 26, 34, 50, 101, 152, 200), got 42"),
+        (dict(resnet_size="50"), "resnet_size must be one of (18, 26, 34, 50, 101, 152, 200), got '50'"),
         (dict(stem_type="deep"), "stem_type must be one of ('default', 'small'), got 'deep'"),
         (dict(num_classes=0), "num_classes must be an integer >= 1, got 0"),
         (dict(base_width=0), "base_width must be an integer >= 1, got 0"),

@@ -399,3 +399,16 @@ def test_bad_tweak_arguments_raise(kwargs, message):
     with pytest.raises(ValueError) as info:
         build_resnet(50, 10, base_width=8, **kwargs)
     assert message in str(info.value)
+
+
+def test_input_standardization_layer():
+    """((x + MEAN_RGB) / 255 - mean) / std; config round-trips; the mean is preprocessing's."""
+    from nets.input_standardization import PREPROCESSED_MEAN, InputStandardization
+    from preprocessing.common import MEAN_RGB
+    assert PREPROCESSED_MEAN == MEAN_RGB
+    layer = InputStandardization((0.5, 0.5, 0.5), (0.25, 0.5, 1.0))
+    x = np.array([[[[0.0, 255.0 - 116.78, -103.94]]]], np.float32)
+    expected = ((x + np.float32(MEAN_RGB)) / 255 - 0.5) / np.float32([0.25, 0.5, 1.0])
+    np.testing.assert_allclose(np.asarray(layer(x)), expected, rtol=1e-5, atol=1e-6)
+    again = InputStandardization.from_config(layer.get_config())
+    assert again.get_config() == layer.get_config()
