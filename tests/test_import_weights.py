@@ -33,7 +33,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 THROUGH_RUN = [
     ("torchvision:resnet18", 1000, 64, ".pth"), ("torchvision:resnet50", 1000, 64, ".safetensors"),
     ("timm:resnet34", 1000, 64, ".safetensors"), ("timm:resnet26", 1000, 64, ".safetensors"),
-    ("timm:resnet50d", 1000, 64, ".safetensors"), ("timm:seresnet50", 1000, 64, ".safetensors")]
+    ("timm:resnet50d", 1000, 64, ".train.pth"), ("timm:seresnet50", 1000, 64, ".safetensors")]
 # ... and in memory (no checkpoint written), the deep ones at 32 px.
 IN_MEMORY = [
     ("torchvision:resnet34", 1000, 64, ".safetensors"),

@@ -6,9 +6,10 @@ the given images.
     python tests/torch_sources.py OUT_DIR IMAGES_DIR ARCH:CLASSES:SIZE:SUFFIX ...
 
 IMAGES_DIR/<size>.npy: (N, H, W, 3) float32 0-255 RGB. Writes OUT_DIR/<i><suffix> (state
-dict, .safetensors or .pth) and OUT_DIR/<i>.npy (logits) for the i-th spec.
+dict: .safetensors, .pth, or .train.pth = a timm training checkpoint with `args`) and OUT_DIR/<i>.npy (logits) for the i-th spec.
 """
 
+import argparse
 import os
 import sys
 
@@ -53,7 +54,14 @@ def main(out_dir, images_dir, specs):
             np.save(os.path.join(out_dir, f"{i}.npy"), model(x).numpy())
         state = {k: v.contiguous() for k, v in model.state_dict().items()}
         path = os.path.join(out_dir, f"{i}{suffix}")
-        torch.save(state, path) if suffix == ".pth" else save_file(state, path)
+        if suffix == ".train.pth":  # a timm training checkpoint (ml-dr's R50-D best.pt)
+            torch.save({"epoch": 149, "arch": arch.split(":")[1], "metric": 80.0,
+                        "state_dict": {f"module.{k}": v for k, v in state.items()},
+                        "args": argparse.Namespace(model=arch.split(":")[1], lr=0.1)}, path)
+        elif suffix == ".pth":
+            torch.save(state, path)
+        else:
+            save_file(state, path)
 
 
 if __name__ == "__main__":

@@ -2,13 +2,15 @@
 
 ``.safetensors``: ``safetensors.numpy.load_file`` (no PyTorch needed). ``.pth``/``.pt``/``.bin``:
 ``torch.load(weights_only=True)`` (PyTorch's restricted unpickler: tensors and plain
-containers only), imported lazily. A checkpoint that wraps the weights in ``state_dict`` or
-``model`` (timm's training checkpoints) is unwrapped; a DataParallel ``module.`` prefix is
-removed.
+containers only, plus ``argparse.Namespace``, which timm's training checkpoints store), imported
+lazily. A checkpoint that wraps the weights in ``state_dict`` or ``model`` (timm's training
+checkpoints, e.g. ml-dr's released ResNet50-D ``best.pt``) is unwrapped; a DataParallel
+``module.`` prefix is removed.
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 
 import numpy as np
@@ -56,7 +58,10 @@ def _read_torch(path: str) -> dict:
         raise ConversionError("--source: reading .pth needs PyTorch (pip install torch), or "
                               "convert the file to .safetensors") from None
     try:
-        loaded = torch.load(path, map_location="cpu", weights_only=True)
+        # timm's training checkpoints (ml-dr's released R50-D "best.pt" among them) keep the
+        # run's argparse.Namespace under "args": a plain attribute bag, allowed; nothing else.
+        with torch.serialization.safe_globals([argparse.Namespace]):
+            loaded = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # UnpicklingError for anything but tensors, RuntimeError, OSError
         raise ConversionError(f"--source: {path} cannot be read as a weights-only PyTorch "
                               f"state dict ({' '.join(str(e).split())[:160]})") from None
