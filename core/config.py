@@ -37,7 +37,7 @@ import yaml
 from absl import flags
 
 from core import rundir as rundir_lib
-from core.errors import ConfigError
+from core.errors import ConfigError, FinetuneError, RunDirError
 from core.settings import (AUTOAUGMENT_POLICIES, DTYPES, LR_DECAY_TYPES, MIXUP_TYPES,  # noqa: F401
                            SETTINGS, Setting, check, defaults)
 
@@ -229,6 +229,8 @@ def assemble(presets: list[str], explicit: dict[str, Any]) -> dict[str, Any]:
         cfg = defaults(profile)
         cfg.update(layered)
         cfg.update(defaults_profile=profile, existing_run=False, changed={}, ignored=[])
+        if cfg.get("pretrained_model_checkpoint_path"):
+            _inherit_backbone(cfg, explicit)
     else:
         cfg = _over_stored(stored, layered, model_dir)
     cfg["mode"] = mode_of(cfg if stored is None else layered)
@@ -236,6 +238,28 @@ def assemble(presets: list[str], explicit: dict[str, Any]) -> dict[str, Any]:
     cfg["config"] = presets
     validate(cfg)
     return cfg
+
+
+def _inherit_backbone(cfg: dict, explicit: dict) -> None:
+    """A new fine-tuning run builds the network of the run it starts from: its backbone
+    settings replace the defaults' and the presets' (a preset that said otherwise is listed
+    in cfg["inherited"]); the command line still wins (the warm start then names the first
+    layer that does not fit). The head's settings stay the new run's."""
+    from nets.factory import HEAD_KEYS
+    flag = "--pretrained_model_checkpoint_path"
+    try:
+        source, _ = rundir_lib.open_source(cfg["pretrained_model_checkpoint_path"], flag)
+    except RunDirError as e:
+        raise FinetuneError(str(e)) from None
+    overridden = {}
+    for key, s in SETTINGS.items():
+        if s.role != "arch" or key in HEAD_KEYS or key in explicit:
+            continue
+        value = source.config.get(key, s.default)
+        if not _same(cfg.get(key), value):
+            overridden[key] = [cfg.get(key), value]
+        cfg[key] = value
+    cfg["inherited"] = {"from": source.path, "changed": overridden}
 
 
 def _over_stored(stored: dict, layered: dict, model_dir: str) -> dict:

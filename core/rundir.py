@@ -46,7 +46,7 @@ LABELS_FILE = "labels.txt"
 BEST_DIR = "best"
 BEST_FILE = "best.json"
 FACTS = ("resolved_num_classes", "resolved_preprocessing_type", "resolved_replicas",
-         "data_source", "defaults_profile", "config", "created")
+         "data_source", "defaults_profile", "config", "created", "network_from")
 WHICH = ("auto", "latest", "best")
 
 

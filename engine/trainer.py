@@ -347,6 +347,14 @@ class Run:
                      "data_source": self.source.description,
                      "defaults_profile": cfg.get("defaults_profile", "original"),
                      "config": list(cfg.get("config") or [])}
+            inherited = cfg.get("inherited")
+            if inherited:
+                facts["network_from"] = inherited["from"]
+                changed = inherited["changed"]
+                self.log.say(f"network: the backbone of {inherited['from']}"
+                             + (" (replacing the preset's/default " + ", ".join(
+                                 f"{k} {config_lib._show(a)} -> {config_lib._show(b)}"
+                                 for k, (a, b) in changed.items()) + ")" if changed else ""))
             self.run_dir = RunDir.create(self.model_dir, config_lib.settings_of(cfg), facts,
                                          self._class_names())
             self.log.say(f"new run {self.model_dir}: settings from "

@@ -16,17 +16,10 @@ import keras
 from nets.param_count import parameter_count as _parameter_count
 from nets.resnet import build_resnet, check_resnet_arguments
 
-# Settings that decide the network's structure or weights: a value given on the command line
-# that differs from a run's stored one is refused (core/config.py).
-ARCHITECTURE_KEYS = (
-    "resnet_version", "resnet_size", "base_width", "stem_type", "use_resnet_d",
-    "use_se_block", "use_sk_block", "anti_alias_type", "anti_alias_filter_size", "pool_type",
-    "embedding_size", "bl_alpha", "bl_beta", "no_downsample", "head", "pr_hidden_layers",
-    "pr_hidden_dim", "pr_bottleneck_dim", "pr_input_l2_norm", "clf_tau", "memory_size",
-    "se_bias", "input_standardization")
-# Settings the builder reads that change training only (initialisation, BN statistics
-# update, DropBlock): an evaluator may leave them out or give other values.
-TRAINING_KEYS = ("zero_gamma", "bn_momentum", "use_dropblock", "dropblock_kp")
+# The head's settings (t-ReX projector + cosine classifier): what a fine-tuning may replace;
+# every other architecture setting describes the backbone it inherits (core/config.py).
+HEAD_KEYS = ("head", "pr_hidden_layers", "pr_hidden_dim", "pr_bottleneck_dim",
+             "pr_input_l2_norm", "clf_tau", "memory_size")
 
 
 def trex_head(cfg: Mapping[str, Any]) -> dict | None:

@@ -199,3 +199,24 @@ def test_assembled_big_little_network_trains_and_fine_tunes(tmp_path):
     wrong = trainer.build_model(tiny_config(tmp_path, "wrong", **dict(assembled, bl_beta=2)), 12)
     with pytest.raises(FinetuneError, match="architecture mismatch"):
         finetune.warm_start(wrong, source["model_dir"])
+
+
+def test_finetuning_inherits_the_source_backbone(tmp_path):
+    """A new run with --pretrained_model_checkpoint_path builds the source's network: its
+    backbone settings replace defaults and presets; the command line still wins."""
+    source = tiny_config(tmp_path, "source", max_train_steps=1, use_resnet_d=True,
+                         base_width=8)
+    trainer.run(source)
+    ft = config.make_config(model_dir=str(tmp_path / "ft"),
+                            pretrained_model_checkpoint_path=source["model_dir"],
+                            batch_size=32, val_batch_size=128, steps_per_loop=1,
+                            max_train_steps=1, train_epochs=1, lr_warmup_epochs=0.0)
+    assert ft["use_resnet_d"] is True and ft["base_width"] == 8
+    assert ft["inherited"]["changed"]["base_width"] == [16, 8]
+    assert trainer.run(ft)["count"] == 360
+    explicit = config.make_config(model_dir=str(tmp_path / "ft2"), base_width=16,
+                                  pretrained_model_checkpoint_path=source["model_dir"])
+    assert explicit["base_width"] == 16 and explicit["use_resnet_d"] is True
+    with pytest.raises(FinetuneError, match="--pretrained_model_checkpoint_path"):
+        config.make_config(model_dir=str(tmp_path / "ft3"),
+                           pretrained_model_checkpoint_path=str(tmp_path / "missing"))
