@@ -364,7 +364,7 @@ def validate(cfg: dict[str, Any]) -> None:
     need(cfg["export_dir"] or cfg["export_format"] == ["savedmodel"],
          "--export_format needs --export_dir")
     if cfg["export_dir"]:
-        from engine.export_formats import missing_library  # TensorFlow-free
+        from core.export_libraries import missing_library
         need(len(set(cfg["export_format"])) == len(cfg["export_format"]),
              f"--export_format lists a format twice: {','.join(cfg['export_format'])}")
         for fmt in cfg["export_format"]:

@@ -19,43 +19,24 @@ largest absolute difference of the softmax probabilities; written to
 ``model_performance_<format>.json`` and to ``export_formats.json``. A check fails (RuntimeError)
 below ``MIN_AGREEMENT`` or above ``MAX_PROB_DIFF``.
 
-TensorFlow is imported inside the functions: core/config.py asks `missing_library` before
-TensorFlow starts.
+TensorFlow is imported inside the functions; core/config.py asks
+`core.export_libraries.missing_library` before TensorFlow starts.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
-import sys
 
 import numpy as np
 
+from core.export_libraries import missing_library  # noqa: F401 (the tests and bench ask it here)
+
 FORMATS = ("savedmodel", "keras", "litert", "onnx")
 FILES = {"keras": "model.keras", "litert": "model.tflite", "onnx": "model.onnx"}
-# format -> [(module, pip package)] it needs beyond the base requirements.
-LIBRARIES = {"litert": [("ai_edge_litert", "ai-edge-litert")],
-             "onnx": [("tf2onnx", "tf2onnx"), ("onnx", "onnx"),
-                      ("onnxruntime", "onnxruntime")]}
 INFO_FILE = "export_formats.json"
 MIN_AGREEMENT = 0.99
 MAX_PROB_DIFF = 1e-3
-
-
-def _installed(module: str) -> bool:
-    if module in sys.modules:  # None there means "import fails" (how the tests simulate it)
-        return sys.modules[module] is not None
-    return importlib.util.find_spec(module) is not None
-
-
-def missing_library(fmt: str) -> str | None:
-    """The error text when a library `fmt` needs is not installed, else None."""
-    missing = [pkg for module, pkg in LIBRARIES.get(fmt, []) if not _installed(module)]
-    if not missing:
-        return None
-    return (f"--export_format={fmt} needs {', '.join(missing)}: pip install "
-            f"{' '.join(missing)} (pinned in requirements-export.txt)")
 
 
 def preprocessing_description(prep) -> dict:
