@@ -116,7 +116,7 @@ def plan(settings: dict, head: bool = True) -> list[tuple[str, str, list[str]]]:
             for b in range(1, num_blocks + 1):
                 out += scope.block(f"stage{stage}_block{b}", b == 1, sk)
     else:
-        alpha, beta = int(settings["bl_alpha"]), int(settings["bl_beta"])
+        beta = int(settings["bl_beta"])  # alpha sets widths only: checked by the shapes
         out += [_Scope(f"{ROOT}/stage0").conv_("stem_conv"),
                 _Scope(f"{ROOT}/stage0_1").bn_("stem_bn")]
         pool = _Scope(f"{ROOT}/stage0/pool")
@@ -140,7 +140,6 @@ def plan(settings: dict, head: bool = True) -> list[tuple[str, str, list[str]]]:
         last = _Scope(f"{ROOT}/stage4")
         for b in range(1, blocks[3] + 1):
             out += last.block(f"stage4_block{b}", b == 1, sk)
-        del alpha
     if head:
         out.append(("classifier", "dense", [f"{ROOT}/dense/kernel", f"{ROOT}/dense/bias"]))
     return out
