@@ -135,14 +135,17 @@ def keras_weights(state: dict, settings: dict, arch: str = "the source",
 def assign(model, weights: dict, arch: str = "the source") -> int:
     """Sets ``model``'s layers from ``keras_weights``' result after checking every shape;
     returns the number of arrays set. A weighted layer of ``model`` left out of ``weights``
-    (other than a fresh ``classifier``) or a shape difference is a ConversionError."""
+    (other than a fresh ``classifier``, and DropBlock, whose only weight is its keep_prob
+    schedule, set by training) or a shape difference is a ConversionError."""
+    from nets.drop_block import DropBlock2D
     by_name = {layer.name: layer for layer in model.layers}
     for name in weights:
         if name not in by_name:
             raise ConversionError(f"layer '{name}' (from '{weights[name][0][0]}') is not in "
                                   f"the network built for {arch}")
     for layer in model.layers:
-        if layer.weights and layer.name not in weights and layer.name != "classifier":
+        if (layer.weights and layer.name not in weights and layer.name != "classifier"
+                and not isinstance(layer, DropBlock2D)):
             raise ConversionError(f"layer '{layer.name}' of the network built for {arch} "
                                   "gets no source tensor")
     count = 0
