@@ -149,7 +149,8 @@ def test_existing_run_is_refused(tmp_path, capsys, sources):
 
 def test_eval_only_and_finetune_read_the_imported_run(tmp_path, sources):
     """A 10-class timm resnet18 on the embedded digits at 32 px: --eval_only on the run,
-    then one fine-tuning step from it (--pretrained_model_checkpoint_path=RUN)."""
+    one fine-tuning step from it (--pretrained_model_checkpoint_path=RUN), and the run as a
+    `run:` teacher."""
     from core import config
     from engine import trainer
     run_dir = str(tmp_path / "run")
@@ -158,10 +159,17 @@ def test_eval_only_and_finetune_read_the_imported_run(tmp_path, sources):
     result = trainer.run(config.make_config(model_dir=run_dir, eval_only=True,
                                             val_batch_size=128))
     assert result["count"] == 360
-    arch = {k: v for k, v in torch_resnet.settings_of("timm:resnet18").items()
-            if k not in ("head",)}
+    # fine-tuning needs no architecture flag: the new run builds the imported network
     ft = config.make_config(model_dir=str(tmp_path / "ft"), preprocessing_type="small_32",
                             pretrained_model_checkpoint_path=run_dir, max_train_steps=1,
                             batch_size=16, val_batch_size=128, steps_per_loop=1,
-                            lr_warmup_epochs=0.0, train_epochs=1, **arch)
+                            lr_warmup_epochs=0.0, train_epochs=1)
+    assert all(ft[k] == v for k, v in torch_resnet.settings_of("timm:resnet18").items()
+               if k != "head")
     assert trainer.run(ft)["count"] == 360
+    # a run: teacher gives the source's logits
+    from kd.teachers import load_teacher
+    _, theirs, images = sources[DIGITS[0]]
+    teacher = load_teacher(f"run:{run_dir}")
+    compare("run: teacher of timm:resnet18", np.asarray(teacher.logits(
+        images - np.float32(PREPROCESSED_MEAN))), theirs, DIGITS[0][2])

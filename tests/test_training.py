@@ -99,10 +99,10 @@ def test_finetune_run_end_to_end(tmp_path):
 
 
 def test_missing_pretrained_checkpoint_fails_before_work(tmp_path):
-    cfg = tiny_config(tmp_path, pretrained_model_checkpoint_path=str(tmp_path / "nope"))
+    # found while the settings are resolved (the new run inherits the source's network)
     with pytest.raises(FinetuneError, match="neither a run directory nor a checkpoint"):
-        trainer.Run(cfg)
-    assert not os.path.exists(cfg["model_dir"])
+        tiny_config(tmp_path, pretrained_model_checkpoint_path=str(tmp_path / "nope"))
+    assert not os.path.exists(tmp_path / "run")
 
 
 def test_export_reload_gives_same_predictions(tmp_path):
