@@ -174,16 +174,16 @@ def _keep_probs(model):
 def test_dropblock_keep_prob_follows_the_schedule_and_resume(tmp_path, replicas):
     # 44 steps/epoch, 2 epochs -> 88 schedule steps; keep_prob 1.0 -> 0.5 linearly. The value
     # is set from the optimizer step before each step, so after N steps it is kp(N - 1).
-    kw = dict(resnet_size=50, base_width=4, use_dropblock=True, dropblock_kp=["1.0", "0.5"],
-              train_epochs=2, num_cpu_replicas=replicas, steps_per_loop=5)
-    cfg = tiny_config(tmp_path, max_train_steps=10, **kw)
+    kw = dict(resnet_size=18, base_width=4, use_dropblock=True, dropblock_kp=["1.0", "0.5"],
+              train_epochs=2, num_cpu_replicas=replicas, steps_per_loop=2)
+    cfg = tiny_config(tmp_path, max_train_steps=4, **kw)
     run = trainer.Run(cfg)
     run.train()
     kps = _keep_probs(run.model)
-    assert len(kps) > 10 and all(k == pytest.approx(1.0 - 0.5 * 9 / 88) for k in kps)
-    resumed = trainer.Run(dict(cfg, max_train_steps=30))
+    assert len(kps) >= 10 and all(k == pytest.approx(1.0 - 0.5 * 3 / 88) for k in kps)
+    resumed = trainer.Run(dict(cfg, max_train_steps=10))
     resumed.train()
-    assert _keep_probs(resumed.model)[0] == pytest.approx(1.0 - 0.5 * 29 / 88)
+    assert _keep_probs(resumed.model)[0] == pytest.approx(1.0 - 0.5 * 9 / 88)
 
 
 def test_assembled_big_little_network_trains_and_fine_tunes(tmp_path):
