@@ -27,6 +27,7 @@ from nets.convert import original_tf1, torch_resnet
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "fixtures"))
 import original_weights  # noqa: E402
+from logit_checks import compare  # noqa: E402
 
 FIXTURE = os.path.join(HERE, "fixtures", "original_tf1.npz")
 
@@ -63,15 +64,6 @@ def write_tf1_checkpoint(prefix, manifest, change=None):
     tf.raw_ops.SaveV2(prefix=prefix, tensor_names=names, shape_and_slices=[""] * len(names),
                       tensors=[tf.constant(state[n]) for n in names])
     return prefix
-
-
-def compare(arch, ours, theirs, size):
-    diff, scale = float(np.abs(ours - theirs).max()), float(np.abs(theirs).max())
-    report = os.environ.get("IMPORT_WEIGHTS_RESULTS")
-    if report:
-        with open(report, "a") as f:
-            f.write(f"{arch} {size} {diff:.3g} {scale:.3g}\n")
-    assert diff <= 1e-4 * scale, (arch, diff, scale)
 
 
 def preprocessed(images):

@@ -23,6 +23,7 @@ for _package in ("torch", "torchvision", "timm", "safetensors"):
                     allow_module_level=True)
 
 import import_weights  # noqa: E402
+import logit_checks  # noqa: E402
 from core.rundir import RunDir  # noqa: E402
 from nets.convert import torch_resnet  # noqa: E402
 from nets.input_standardization import PREPROCESSED_MEAN  # noqa: E402
@@ -46,18 +47,8 @@ SPECS = THROUGH_RUN + IN_MEMORY + DIGITS
 
 
 def photos(size):
-    """Two center-cropped photos resized to size x size, float32 0-255 RGB (N, H, W, 3)."""
-    import skimage.data
-    from PIL import Image
-    out = []
-    for name in ("rocket", "immunohistochemistry"):
-        img = getattr(skimage.data, name)()
-        h, w = img.shape[:2]
-        s = min(h, w)
-        img = img[(h - s) // 2:(h - s) // 2 + s, (w - s) // 2:(w - s) // 2 + s]
-        out.append(np.asarray(Image.fromarray(img).resize((size, size), Image.BILINEAR),
-                              np.float32))
-    return np.stack(out)
+    """The two photos as float32 0-255 RGB (N, H, W, 3)."""
+    return logit_checks.photos(size).astype(np.float32)
 
 
 @pytest.fixture(scope="module")
@@ -79,13 +70,7 @@ def our_logits(model, images):
     return np.asarray(model(images - np.float32(PREPROCESSED_MEAN), training=False))
 
 
-def compare(arch, ours, theirs, size):
-    diff, scale = float(np.abs(ours - theirs).max()), float(np.abs(theirs).max())
-    report = os.environ.get("IMPORT_WEIGHTS_RESULTS")
-    if report:
-        with open(report, "a") as f:
-            f.write(f"{arch} {size} {diff:.3g} {scale:.3g}\n")
-    assert diff <= 1e-4 * scale, (arch, diff, scale)
+compare = logit_checks.compare
 
 
 # Through the run directory (config.yaml + ckpt-0 read back as every mode reads a run).
