@@ -46,7 +46,7 @@ from engine.checkpoints import RunCheckpoints, is_out_of_space
 from engine.run_log import EpochProgress, RunLog
 from datasets.sidecar import KEY_MISMATCH_MARK
 from kd import targets as kd_targets
-from kd.teachers import Ensemble
+from kd.teachers import Ensemble, check_specs as check_teacher_specs
 
 EVAL_SUM_SHAPES = {"count": [], "loss": [], "top1": [], "top5": [], "skipped": [],
                    "bin_count": [metrics.NUM_ECE_BINS], "bin_conf": [metrics.NUM_ECE_BINS],
@@ -290,6 +290,8 @@ class Run:
                               f"--batch_size ({cfg['batch_size']}) / {self.replicas} "
                               "replica(s) must be even")
         self.kd = kd_targets.from_config(cfg, self.source, self.num_classes, self.prep.name)
+        if self.kd.mode == "online":  # loaded later (under the strategy): check it now,
+            check_teacher_specs(cfg["teacher"])  # before --clean can delete anything
         if cfg["train_epochs"] > 0 and self.steps_per_epoch == 0:
             raise ConfigError(
                 f"the training split has {train_size} images, fewer than --batch_size "

@@ -125,14 +125,38 @@ def load_teacher(spec: str) -> Teacher:
     return _load_savedmodel(path, prep, spec)
 
 
+def check_specs(specs) -> None:
+    """The cheap part of loading (spec syntax, files and run directories present), for a
+    check before anything in model_dir changes (--clean); TeacherError naming the spec."""
+    for spec in _specs(specs):
+        kind, path, prep = _split_spec(spec)
+        if prep:
+            _get_prep(prep, spec)
+        if kind == "run":
+            try:
+                open_source(path, f"--teacher {spec!r}")
+            except RunDirError as e:
+                raise TeacherError(str(e)) from None
+        elif kind == "keras" and not os.path.isfile(path):
+            raise TeacherError(f"--teacher {spec!r}: {path} does not exist")
+        elif kind == "savedmodel" and not tf.io.gfile.exists(os.path.join(path,
+                                                                           "saved_model.pb")):
+            raise TeacherError(f"--teacher {spec!r}: no saved_model.pb in {path}")
+
+
+def _specs(specs) -> list[str]:
+    specs = [s.strip() for s in (specs.split(",") if isinstance(specs, str) else specs)
+             if s.strip()]
+    if not specs:
+        raise TeacherError("--teacher is empty")
+    return specs
+
+
 class Ensemble:
     """One or more teachers; `logits` of the ensemble as described in the module doc."""
 
     def __init__(self, specs, num_classes: int | None = None):
-        specs = [s.strip() for s in (specs.split(",") if isinstance(specs, str) else specs)
-                 if s.strip()]
-        if not specs:
-            raise TeacherError("--teacher is empty")
+        specs = _specs(specs)
         self.members = [load_teacher(s) for s in specs]
         counts = {t.num_classes for t in self.members}
         if len(counts) > 1:

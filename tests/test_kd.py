@@ -317,3 +317,13 @@ def test_two_concurrent_processes_write_what_one_writes(tmp_path, teacher):
     header = sidecar.read_header(two)  # the last process to finish saw every shard
     assert len(header["shards"]) == 4
     sidecar.check_coverage(two, sorted(tf.io.gfile.glob(data + "/train-*")), "logits")
+
+
+def test_clean_with_a_bad_online_teacher_keeps_the_run(tmp_path):
+    """--clean deletes model_dir only once the teacher spec is known to load."""
+    cfg = config.make_config(model_dir=str(tmp_path / "run"), **TINY)
+    trainer.run(cfg)
+    before = sorted(os.listdir(cfg["model_dir"]))
+    with pytest.raises(TeacherError, match="missing is neither a run directory"):
+        trainer.run(dict(cfg, clean=True, kd_temp=1.0, teacher=f"run:{tmp_path / 'missing'}"))
+    assert sorted(os.listdir(cfg["model_dir"])) == before
