@@ -31,7 +31,7 @@ import nets
 import preprocessing
 from core import config as config_lib
 from core.errors import ConfigError, Preempted, RunDirError, TrainingDiverged
-from core.rundir import RunDir
+from core.rundir import RunDir, checkpoint_prefixes
 from core.runlock import LOCK_FILE, RunLock, describe
 from datasets import integrity
 from datasets.errors import DataError
@@ -723,7 +723,8 @@ def run(cfg: dict) -> dict:
     except (OSError, tf.errors.OpError) as e:
         if not is_out_of_space(e):
             raise
-        latest = RunDir(cfg["model_dir"], {}).latest_checkpoint() if cfg["model_dir"] else None
+        kept = checkpoint_prefixes(cfg["model_dir"]) if cfg["model_dir"] else []
+        latest = kept[-1] if kept else None
         raise RunDirError(f"model_dir {cfg['model_dir']}: no space left on its disk "
                           f"({' '.join(str(e).split())[:160]}); the last good checkpoint is "
                           f"kept: {latest or 'none'}") from None
