@@ -6,9 +6,10 @@
         --resize_size=256 --crop_size=224 --jpeg_quality=85 --seed=0]
 
 Input: a class-folder split ``<image_dir>/<class>/<file>`` (ImageNet's val layout), or a
-TFRecord directory with ``validation-*`` shards and labels.txt. Each image is decoded, its
-shorter side resized to ``--resize_size`` (bilinear) and centre-cropped to ``--crop_size``,
-corrupted with the same TensorFlow code and per-image seed as ``main_classification.py
+TFRecord directory with ``validation-*`` shards and labels.txt. Each image is decoded and
+resized and cropped exactly as Hendrycks' ``make_imagenet_c.py`` does (torchvision
+``Resize(--resize_size)`` + ``CenterCrop(--crop_size)`` on the PIL image: PIL's antialiased
+bilinear resize, ``preprocessing.pil_resize``), corrupted with the same TensorFlow code and per-image seed as ``main_classification.py
 --robustness=on_the_fly`` (``preprocessing/corruptions``), and JPEG-encoded at quality 85 to
 ``<output_dir>/<corruption>/<severity>/<class>/<file>`` (a non-JPEG name gets ``.jpg``).
 
@@ -88,8 +89,7 @@ def build(image_dir, output_dir, corruptions="all", severities="1-5", resize_siz
     """Writes the tree; returns the number of files written by this call."""
     import tensorflow as tf
 
-    from preprocessing import imagenet
-    from preprocessing.common import to_uint8
+    from preprocessing import pil_resize
     from preprocessing.corruptions import registry
 
     if not image_dir or not output_dir:
@@ -129,8 +129,7 @@ def build(image_dir, output_dir, corruptions="all", severities="1-5", resize_siz
         return tf.reduce_any(tf.equal(keep_set, index))
 
     def corrupt_all(index, record):
-        image = to_uint8(imagenet.eval_float(record["encoded"], crop_size, resize_size))
-        image = tf.ensure_shape(image, [crop_size, crop_size, 3])
+        image = pil_resize.imagenet_c_crop(record["encoded"], resize_size, crop_size)
         outputs = []
         for n, s in pairs:
             key = registry.image_seed(record["filename"], record["encoded"], n, s, seed)

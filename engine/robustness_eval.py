@@ -2,8 +2,11 @@
 checkpoint, reported as CE / mCE (``engine.robustness``), a text table, report.json, and
 PNG figures (error per corruption, error versus severity, reliability diagrams).
 
-On the fly, each eval image goes through the model's eval preprocessing to uint8 (the
-ImageNet-C generator's resize + centre crop), then the corruption with its per-image seed
+On the fly, each eval image is decoded, resized and centre-cropped as the ImageNet-C
+generator does (``preprocessing.pil_resize.imagenet_c_crop``: torchvision ``Resize`` +
+``CenterCrop`` of a PIL image, to the model's eval resize and size; a ``small_<N>`` model
+gets ``Resize(N)`` + ``CenterCrop(N)``, what ``datasets.build_corrupted
+--resize_size=N --crop_size=N`` writes), then the corruption with its per-image seed
 (``registry.image_seed``), then -- like the published files -- a JPEG round trip at
 ``--corruption_jpeg_quality``, then the model's normalisation. Nothing is written to disk.
 """
@@ -19,14 +22,20 @@ from datasets import corrupted
 from datasets.source import DataSource
 from engine import eval_modes, plots, robustness
 from core.errors import ConfigError
-from preprocessing import common
+from preprocessing import common, pil_resize
 from preprocessing.corruptions import registry
 
 
 def corrupt_record_fn(prep, name: str, severity: int, seed: int, jpeg_quality: int):
-    """record -> normalised float image: eval crop, corruption, JPEG round trip."""
+    """record -> normalised float image: ImageNet-C crop, corruption, JPEG round trip.
+
+    The crop is the benchmark's (PIL's antialiased resize), not the model's accuracy-eval
+    resize: the corrupted images are the ones ``datasets.build_corrupted`` writes."""
+    resize = prep.eval_resize if prep.kind == "imagenet" else prep.eval_size
+
     def preprocess(record):
-        image = prep.eval_uint8(record["encoded"])
+        image = pil_resize.imagenet_c_crop(record["encoded"], resize, prep.eval_size,
+                                           prep.dct_method)
         image_seed = registry.image_seed(record["filename"], record["encoded"], name,
                                          severity, seed)
         image = registry.corrupt(image, name, severity, image_seed)

@@ -127,8 +127,12 @@ def gaussian_blur(image, severity, seed):
     """skimage ``gaussian`` (mode 'nearest', truncate 4) with sigma 1/2/3/4/6.
     Deterministic: ``seed`` is ignored."""
     level, image = _prepare(image, "gaussian_blur", severity)
-    return common.unit_to_uint8(common.gaussian_filter(common.to_unit(image),
-                                                       _GAUSSIAN[level]))
+    return common.unit_to_uint8(common.gaussian_filter64(_unit64(image), _GAUSSIAN[level]))
+
+
+def _unit64(image):
+    """uint8 -> float64 x / 255, the reference's ``np.array(x) / 255.``"""
+    return common.exact_div(tf.cast(image, tf.float64), 255.0)
 
 
 # ------------------------------------------------------------------ glass
@@ -192,9 +196,11 @@ def glass_blur_with_offsets(image, severity, offsets):
     height, width = common.static_hw(image)
     offsets = tf.ensure_shape(tf.cast(offsets, tf.int32),
                               glass_offsets_shape(height, width, severity))
-    x = common.unit_to_uint8(common.gaussian_filter(common.to_unit(image), sigma))
+    # np.uint8(gaussian(x / 255.) * 255): truncated without a clip (the result is in
+    # [0, 1] anyway), in float64 with SciPy's summation order.
+    x = common.to_uint8(common.gaussian_filter64(_unit64(image), sigma) * 255.0)
     x = _glass_shuffle(x, offsets)
-    return common.unit_to_uint8(common.gaussian_filter(common.to_unit(x), sigma))
+    return common.unit_to_uint8(common.gaussian_filter64(_unit64(x), sigma))
 
 
 @tf.function(jit_compile=True)
@@ -291,8 +297,9 @@ def zoom_blur(image, severity, seed):
     (the zooms first, then the image). Deterministic: ``seed`` is ignored."""
     level, image = _prepare(image, "zoom_blur", severity)
     zooms = _ZOOMS[level]
-    x = common.to_unit(image)
-    out = common.clipped_zoom(x, zooms[0])
-    for zoom in zooms[1:]:
-        out += common.clipped_zoom(x, zoom)
-    return common.unit_to_uint8((x + out) * np.float32(1.0 / (len(zooms) + 1)))  # not "/": see common.exact_div
+    x = _unit64(image)
+    # out = 0 + zoom_1 + ... + zoom_n, then (x + out) / (n + 1), all float64 in the
+    # reference's order (common.ordered_sum: Grappler would regroup a chain of adds).
+    zoomed = tf.stack([common.clipped_zoom64(x, zoom) for zoom in zooms])
+    out = common.ordered_sum(zoomed, tf.zeros_like(x))
+    return common.unit_to_uint8(common.exact_div(x + out, float(len(zooms) + 1)))

@@ -222,3 +222,111 @@ def clipped_zoom(x, zoom):
     # scipy's output size: round(in * zoom), computed in float64 like zoom() does.
     out_h, out_w = int(round(ch * float(zoom))), int(round(cw * float(zoom)))
     return zoom_linear(crop, out_h, out_w)[:h, :w]
+
+
+# ------------------------------------------------- float64, the reference's operation order
+# Where the reference's float64 result is truncated to uint8, the last bit decides a level
+# (flat regions land on exact k / 255 values). The helpers below repeat the reference's
+# float64 operations in its order, and keep graph optimisers from reordering them: in a
+# tf.function or a tf.data map, Grappler turns chains of adds into one AddN (another order)
+# and folds products of constants (c1 * (x * c2) -> (c1 * c2) * x), which made zoom_blur
+# and speckle_noise differ between the three modes by one level on a few values.
+def opaque(value):
+    """A constant that constant folding cannot merge with another one
+    (``PlaceholderWithDefault`` may be fed, so Grappler leaves it alone)."""
+    value = tf.convert_to_tensor(value)
+    return tf.raw_ops.PlaceholderWithDefault(input=value, shape=value.shape)
+
+
+def ordered_sum(terms, initializer):
+    """((initializer + terms[0]) + terms[1]) + ... of a stacked [n, ...] tensor, in that
+    order in every mode: one add per loop iteration, which no optimiser reassociates."""
+    return tf.foldl(lambda acc, term: acc + term, terms, initializer=initializer)
+
+
+def scipy_gaussian_kernel(sigma, truncate=4.0):
+    """``scipy.ndimage._gaussian_kernel1d(sigma, 0, radius)`` bit for bit (float64)."""
+    radius = int(truncate * float(sigma) + 0.5)
+    x = np.arange(-radius, radius + 1)
+    phi = np.exp(-0.5 / (float(sigma) * float(sigma)) * x ** 2)
+    return phi / phi.sum()
+
+
+def _correlate1d_symmetric(x, weights, axis, mode):
+    """SciPy's ``correlate1d`` with a symmetric kernel along ``axis`` of float64 ``x``, in
+    its order: centre tap times its weight, then (x[-j] + x[+j]) * w[j] added from the
+    outermost pair inwards (``NI_Correlate1D``'s symmetric branch)."""
+    r = len(weights) // 2
+    if r == 0:
+        return x * weights[0]
+    size = int(x.shape[axis])
+    padded = pad(x, [(r, r)], mode, axes=[axis])
+
+    def shifted(offset):
+        return _slice_axis(padded, axis, r + offset, size)
+
+    pairs = tf.stack([shifted(-j) + shifted(j) for j in range(r, 0, -1)])
+    w = np.asarray([weights[r + j] for j in range(r, 0, -1)], np.float64)
+    w = w.reshape([r] + [1] * x.shape.rank)
+    return ordered_sum(pairs * opaque(w), shifted(0) * opaque(np.float64(weights[r])))
+
+
+def _slice_axis(x, axis, start, size):
+    begin = [0] * x.shape.rank
+    sizes = [-1] * x.shape.rank
+    begin[axis], sizes[axis] = start, size
+    return tf.slice(x, begin, sizes)
+
+
+def gaussian_filter64(x, sigma, mode="nearest", truncate=4.0):
+    """skimage ``gaussian(x, sigma, channel_axis=-1)`` on float64 [H, W, C] bit for bit:
+    SciPy's ``gaussian_filter1d`` over H, then over W, with its kernel and summation order
+    (``_correlate1d_symmetric``). A flat region gives what the reference gives."""
+    weights = scipy_gaussian_kernel(sigma, truncate)
+    x = tf.convert_to_tensor(x, tf.float64)
+    for axis in (0, 1):
+        x = _correlate1d_symmetric(x, weights, axis, mode)
+    return x
+
+
+def zoom_linear64(x, out_h, out_w, rows=None, cols=None):
+    """``scipy.ndimage.zoom(x, (out_h/H, out_w/W, 1), order=1)`` on float64 [H, W, C] bit
+    for bit: output (o, p) samples input (o * (H-1)/(out_h-1), p * (W-1)/(out_w-1)) and,
+    as SciPy's ``NI_ZoomShift``, adds value * w_row * w_col over the 2 x 2 neighbours in C
+    order. Only the first ``rows`` x ``cols`` outputs are computed (default all)."""
+    h, w = int(x.shape[0]), int(x.shape[1])
+    rows = out_h if rows is None else min(rows, out_h)
+    cols = out_w if cols is None else min(cols, out_w)
+
+    def axis_table(size, out, count):
+        zoom = (size - 1) / (out - 1) if out > 1 else 0.0
+        coord = np.arange(count) * zoom
+        first = np.floor(coord).astype(np.int64)
+        t = coord - first
+        return ([first.astype(np.int32), np.minimum(first + 1, size - 1).astype(np.int32)],
+                [1.0 - t, t])
+
+    (y0, y1), wy = axis_table(h, out_h, rows)
+    (x0, x1), wx = axis_table(w, out_w, cols)
+    channels = int(x.shape[2])
+    shape = [rows, cols, channels]
+    top, bottom = tf.gather(x, y0), tf.gather(x, y1)
+    terms = []
+    for i, (part, wyi) in enumerate(((top, wy[0]), (bottom, wy[1]))):
+        for idx, wxj in ((x0, wx[0]), (x1, wx[1])):
+            v = tf.gather(part, idx, axis=1)
+            wy_full = np.broadcast_to(wyi[:, None, None], shape)
+            wx_full = np.broadcast_to(wxj[None, :, None], shape)
+            terms.append((v * opaque(wy_full)) * opaque(wx_full))
+    return ordered_sum(tf.stack(terms), tf.zeros(shape, tf.float64))
+
+
+def clipped_zoom64(x, zoom):
+    """``clipped_zoom`` on float64 with SciPy's arithmetic (``zoom_linear64``): the top-left
+    H x W of the zoomed centre crop, bit for bit the reference's."""
+    h, w = static_hw(x[tf.newaxis])
+    ch, cw = int(np.ceil(h / float(zoom))), int(np.ceil(w / float(zoom)))
+    top, left = (h - ch) // 2, (w - cw) // 2
+    crop = x[top:top + ch, left:left + cw]
+    out_h, out_w = int(round(ch * float(zoom))), int(round(cw * float(zoom)))
+    return zoom_linear64(crop, out_h, out_w, h, w)

@@ -130,6 +130,10 @@ def impulse_noise(image, severity, seed):
 def speckle_noise(image, severity, seed):
     """clip(x + x * N(0, sigma^2), 0, 1) per element, sigma = .15/.2/.35/.45/.6."""
     level, shape, seed = _prepare(image, "speckle_noise", severity, seed)
-    x = common.to_unit(image)
-    noise = common.stateless_normal(shape, seed, stddev=_SPECKLE[level])
+    # The float32 noise is cast to float64 before it meets x (the reference's float64
+    # x / 255): in float32, Grappler regrouped x * (z * sigma) as (x * z) * sigma in graphs
+    # (constant push-down), one level off eager mode on a few values; after the cast there
+    # is no constant left to push and the rest is one product and one sum.
+    noise = tf.cast(common.stateless_normal(shape, seed, stddev=_SPECKLE[level]), tf.float64)
+    x = common.exact_div(tf.cast(image, tf.float64), 255.0)
     return common.unit_to_uint8(x + x * noise)
