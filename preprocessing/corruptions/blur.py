@@ -19,13 +19,14 @@ from tensorflow.compiler.tf2xla.python import xla
 
 from preprocessing.corruptions import common
 
-# Disk radius, alias blur, and a relative downward bias: severity 1's kernel is an almost
-# binary 29-tap disk whose float32 weights sum to 1 - 4e-9, so the reference's many
-# exactly-integer outputs fall just below the integer and truncate one level down; float32
-# rounding (~1e-7) hides so small a bias, hence a larger one (it changes no other output
-# of the test photos).
-_DEFOCUS = ((3, 0.1, 2.0 ** -20), (4, 0.5, 0.0), (6, 0.5, 0.0), (8, 0.5, 0.0),
-            (10, 0.5, 0.0))
+# Disk radius, alias blur, and a relative downward bias: the reference's float32 kernels of
+# severities 1-3 sum to 1 - 3.7e-9, 1 - 3.4e-8 and 1 - 6.4e-9, so its flat regions (and
+# other exactly-integer outputs) fall just below the integer and truncate one level down;
+# float32 rounding (~1e-7) hides so small a bias, hence a larger one. Without it 52 % and
+# 76 % of constant images came out one level above the reference at severities 2 and 3.
+# (Severities 4-5 sum to 1.013 and 1.011, far above any rounding.)
+_DEFOCUS = ((3, 0.1, 2.0 ** -20), (4, 0.5, 2.0 ** -20), (6, 0.5, 2.0 ** -20),
+            (8, 0.5, 0.0), (10, 0.5, 0.0))
 _GAUSSIAN = (1, 2, 3, 4, 6)
 _GLASS = ((0.7, 1, 2), (0.9, 2, 1), (1, 2, 3), (1.1, 3, 2), (1.5, 4, 2))  # sigma, delta, iters
 _MOTION = ((10, 3), (15, 5), (15, 8), (15, 12), (20, 15))  # radius, sigma
@@ -294,12 +295,17 @@ def motion_blur(image, severity, seed):
 def zoom_blur(image, severity, seed):
     """(x + sum_z clipped_zoom(x, z)) / (n + 1) over the reference's zoom factors (1 to
     1.10 / 1.15 by .01, 1.20 / 1.25 by .02, 1.30 by .03), summed in the reference's order
-    (the zooms first, then the image). Deterministic: ``seed`` is ignored."""
+    (the zooms first, then the image), with the reference's float32 / float64 steps bit for
+    bit. Deterministic: ``seed`` is ignored."""
     level, image = _prepare(image, "zoom_blur", severity)
     zooms = _ZOOMS[level]
-    x = _unit64(image)
-    # out = 0 + zoom_1 + ... + zoom_n, then (x + out) / (n + 1), all float64 in the
-    # reference's order (common.ordered_sum: Grappler would regroup a chain of adds).
-    zoomed = tf.stack([common.clipped_zoom64(x, zoom) for zoom in zooms])
+    # The reference: x = float32(x / 255.); each zoom computed by SciPy in float64 from
+    # the float32 values and stored as float32; out = 0 + zoom_1 + ... + zoom_n and
+    # (x + out) / (n + 1) in float32, in that order (common.ordered_sum: Grappler would
+    # regroup a chain of adds).
+    x = tf.cast(_unit64(image), tf.float32)
+    x64 = tf.cast(x, tf.float64)
+    zoomed = tf.stack([tf.cast(common.clipped_zoom64(x64, zoom), tf.float32)
+                       for zoom in zooms])
     out = common.ordered_sum(zoomed, tf.zeros_like(x))
     return common.unit_to_uint8(common.exact_div(x + out, float(len(zooms) + 1)))
