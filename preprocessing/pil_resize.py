@@ -21,6 +21,14 @@ tf.data map. ``imagenet_c_crop`` is the whole resize + crop; it is used by
 ``datasets.build_corrupted`` and the ``--robustness=on_the_fly`` evaluation only (the
 accuracy evaluation keeps its own resize, ``preprocessing.imagenet``).
 
+Pass order: every Pillow source up to 2026-08 (``ImagingResampleInner``), and so the
+Pillow that made the published ImageNet-C, runs the horizontal pass first; the installed
+Pillow 13.0.0 runs the vertical pass first for some size pairs (e.g. 121 x 89 -> 97 x 130,
+where one level differs on 25 % of the values; 375 x 500 -> 256 x 341 and 500 x 375 ->
+341 x 256 are horizontal first there too). The tests check the pixels against Pillow's two
+single-axis passes in the horizontal-first order, and against torchvision on
+ImageNet-like sizes.
+
 Deliberate differences: the long side is ``(S * long) // short`` in integers, equal to
 Python's ``int(S * long / short)`` except where the float quotient of two integers rounds
 up onto an integer, impossible for sides below 2^26. JPEGs are decoded by TensorFlow's
