@@ -41,9 +41,10 @@ Conventions and decisions
     image corner ``center=[0, 0]``, rotate about ``(W/2, H/2)``) in PIL's continuous
     coordinates (pixel centres at ``+0.5``), and Pillow's NEAREST affine engine
     (:func:`pil_affine`): its 16.16 fixed-point path for shear/rotate, its scaling
-    path for translations.  Pillow's fixed-point rounding moves the sampled pixel of
-    up to ~100 of a 224-px image's pixels against exact (and float32 TF) arithmetic,
-    which is why the ``"tf"`` transform cannot reproduce it.
+    path for translations.  Pillow's fixed-point rounding changes the sampled pixel
+    of 0.05 % of a 224-px photo's pixels at Rotate M=9 against float32 TF arithmetic,
+    which is why a ``"tf"`` transform matrix cannot reproduce it
+    (tests/randaugment_figures.py).
 * Rotate: positive degrees rotate the content **counter-clockwise** (as PIL
   ``Image.rotate`` and the original TF op), about the image centre
   ``((W-1)/2, (H-1)/2)``; a 90 deg rotation of a square image equals

@@ -60,12 +60,18 @@ Geometry and fill (``apply``/``augment`` take them; params do not depend on them
 * ``geometry="tf"``: the op library's original TF ops (index coordinates, float32
   ``ImageProjectiveTransformV3``), what this module did before ``--randaugment_fill``
   existed; kept to replay side-cars written then.  At M=9 it differs from ``"pil"``
-  in 17 % (ShearX/Y) and 0.1 % (Rotate) of the pixels of a 224-px photo.
+  in 3.5 % (ShearX/Y: half a pixel's shift of the shear origin), 0.05 % (Rotate:
+  Pillow's fixed-point rounding) and 0 % (TranslateX/Y) of a 224-px photo's pixels
+  (19 Imagenette photos, tests/randaugment_figures.py).
 * ``fill`` (0..255, all channels; ``--randaugment_fill``): the value of the pixels a
   geometric op uncovers.  0 (:data:`DEFAULT_FILL`) is torchvision's and ml-dr's;
   128 the original TF AutoAugment's, which this module used before the setting
-  existed.  Translate at M=9 uncovers 13 % of the pixels, so 0 vs 128 changes that
-  many values.
+  existed.  At M=9, 0 vs 128 changes 13.4 % of a 224-px photo's values for
+  TranslateX/Y, 6.7 % for Rotate and 4.5 % for ShearX/Y (tests/randaugment_figures.py).
+* ml-dr's generation applies RandAugment to uint8 *tensors* (after collate), not PIL
+  images; torchvision's tensor path differs from the PIL path we follow in Color and
+  Contrast (~35 % of pixels by 1 level), Sharpness (2 %), AutoContrast (0.5 %) and
+  Rotate (0.05 %), identical in the other ops (M=9, 224-px photos).
 
 Ops torchvision's scale shares with it are exact; magnitudes between bins (a
 ``magnitude_std``) and the extra ops have no torchvision counterpart.
