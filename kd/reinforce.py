@@ -14,7 +14,10 @@ magnitudes, RandomErasing decision and box --, packed into a fixed-width int16 r
 unpacked again, and the view rendered from the *unpacked* parameters is what the teacher
 sees; so replay, which renders from the same unpacked record with the same functions, gives
 the teacher's view pixel for pixel. The teacher's probabilities (T = 1) are kept as top-K
-class ids (int16) and probabilities (float16).
+class ids (int16) and probabilities (float16). The header records RandAugment's fill
+(--randaugment_fill, default 0) and geometry ("pil"); replay renders with them, a header
+without them (written before they existed) means 128 and the "tf" geometry, and a training
+run whose --randaugment_fill differs from the header's is refused (`check_fill`).
 
 Record of one sample (int16 words): crop (y, x, h, w), flip, then per RandAugment op
 (op index, float16 bits of sign*magnitude), then RandomErasing (apply, y, x, h, w); the
