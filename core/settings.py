@@ -31,6 +31,9 @@ SECTIONS = ("data", "run", "schedule", "optimizer", "network", "regularization",
             "original")
 
 
+NO_LEGACY = type("NoLegacy", (), {"__repr__": lambda self: "NO_LEGACY"})()
+
+
 @dataclass(frozen=True)
 class Setting:
     name: str
@@ -49,6 +52,9 @@ class Setting:
     min_items: int = 0  # list length bounds (besides an exact ``length``)
     max_items: int = 64
     refused: str = ""  # for role "refused": why the original's flag is not supported
+    # The value of a run directory whose config.yaml predates the setting (what such runs
+    # did), when it is not the default; NO_LEGACY: the default (core/rundir.read_config).
+    legacy: Any = field(default_factory=lambda: NO_LEGACY)
 
     @property
     def is_list(self) -> bool:
@@ -263,6 +269,11 @@ _TABLE = [
        "(empty = off).", "regularization", choices=("",) + AUTOAUGMENT_POLICIES),
     _s("randaugment", "str", "", "RandAugment 'N,M[,std]': N ops, magnitude M in 0-10 (DR's "
        "14-op list), optional magnitude noise std; empty = off.", "regularization"),
+    _s("randaugment_fill", "int", 0, "Value (all channels) of the pixels RandAugment's "
+       "geometric ops uncover: 0 = torchvision's and ml-dr's; 128 = the original TF "
+       "AutoAugment's, which runs before this setting used (their config.yaml lacks it and "
+       "keeps 128). AutoAugment always fills 128.", "regularization", low=0, high=255,
+       legacy=128),
     _s("random_erasing", "float", 0.0, "RandomErasing probability p (exactly p; 0 = off).",
        "regularization", low=0.0, high=1.0),
     _s("use_dropblock", "bool", False, "DropBlock (block 7) after every BN of stages 3 and "
@@ -439,6 +450,15 @@ def defaults(profile: str = "original") -> dict[str, Any]:
     out = {name: (list(s.default) if isinstance(s.default, list) else s.default)
            for name, s in SETTINGS.items() if s.role != "refused"}
     out.update(DEFAULT_PROFILES[profile])
+    return out
+
+
+def stored_defaults(profile: str = "original") -> dict[str, Any]:
+    """What a stored run config that lacks a setting means: its legacy value where it has
+    one (runs written before it existed did that), else the default."""
+    out = defaults(profile)
+    out.update({n: s.legacy for n, s in SETTINGS.items()
+                if s.role != "refused" and s.legacy is not NO_LEGACY})
     return out
 
 

@@ -283,7 +283,8 @@ class Run:
             autoaugment_type=cfg["autoaugment_type"] or "",
             randaugment=(parse_randaugment_flag(cfg["randaugment"]) if cfg["randaugment"]
                          else None),
-            random_erasing=float(cfg["random_erasing"])),
+            random_erasing=float(cfg["random_erasing"]),
+            randaugment_fill=int(cfg["randaugment_fill"])),
             multicrop_from_flags(cfg, self.prep.train_size))
         if cfg["mixup_type"] == "2" and (cfg["batch_size"] // self.replicas) % 2:
             raise ConfigError(f"--mixup_type=2 mixes the two halves of each replica's batch: "

@@ -14,7 +14,10 @@ magnitudes, RandomErasing decision and box --, packed into a fixed-width int16 r
 unpacked again, and the view rendered from the *unpacked* parameters is what the teacher
 sees; so replay, which renders from the same unpacked record with the same functions, gives
 the teacher's view pixel for pixel. The teacher's probabilities (T = 1) are kept as top-K
-class ids (int16) and probabilities (float16).
+class ids (int16) and probabilities (float16). The header records RandAugment's fill
+(--randaugment_fill, default 0) and geometry ("pil"); replay renders with them, a header
+without them (written before they existed) means 128 and the "tf" geometry, and a training
+run whose --randaugment_fill differs from the header's is refused (`check_fill`).
 
 Record of one sample (int16 words): crop (y, x, h, w), flip, then per RandAugment op
 (op index, float16 bits of sign*magnitude), then RandomErasing (apply, y, x, h, w); the
@@ -50,6 +53,7 @@ from datasets.errors import DataError  # noqa: E402
 from datasets.tfrecords import parse_record  # noqa: E402
 from preprocessing import random_erasing, randaugment  # noqa: E402
 from preprocessing.common import normalize  # noqa: E402
+from preprocessing.randaugment import DEFAULT_FILL, LEGACY_FILL  # noqa: E402
 
 from kd import reinforce_mixing as mixing_lib  # noqa: E402
 
@@ -67,6 +71,10 @@ class AugmentationSpec:
     random_erasing: float = 0.0
     seed: int = 0
     mixing: tuple = ()  # subset of ("mixup", "cutmix"), kd/reinforce_mixing.py
+    # RandAugment's fill and geometry (preprocessing/randaugment.py); a header without
+    # them was written before they existed, with 128 and the "tf" geometry (from_header).
+    randaugment_fill: int = DEFAULT_FILL
+    randaugment_geometry: str = "pil"
 
     @property
     def num_ops(self) -> int:
@@ -97,7 +105,9 @@ class AugmentationSpec:
         ra = d.get("randaugment")
         return cls(d["preprocessing_type"], tuple(ra) if ra else None,
                    float(d.get("random_erasing", 0.0)), int(d.get("seed", 0)),
-                   tuple(d.get("mixing") or ()))
+                   tuple(d.get("mixing") or ()),
+                   int(d.get("randaugment_fill", LEGACY_FILL)),
+                   str(d.get("randaugment_geometry", "tf")))
 
 
 def key_hash(key):
@@ -181,10 +191,11 @@ def unpack_words(words, seed, spec: AugmentationSpec) -> dict:
     return params
 
 
-def _render_own(encoded, params: dict, prep):
+def _render_own(encoded, params: dict, spec: AugmentationSpec, prep):
     image = prep.train_uint8_from_params(encoded, params["geo"])
     if "ra" in params:
-        image = randaugment.apply(image, params["ra"])
+        image = randaugment.apply(image, params["ra"], fill=spec.randaugment_fill,
+                                  geometry=spec.randaugment_geometry)
     if "re" in params:
         image = random_erasing.apply(image, params["re"])
     return image
@@ -193,14 +204,15 @@ def _render_own(encoded, params: dict, prep):
 def render(encoded, params: dict, spec: AugmentationSpec, prep, pool=None):
     """uint8 [S, S, 3]: the view of unpacked parameters (mixed with the partner's view
     when the sample has one; the partner is decoded only then)."""
-    image = _render_own(encoded, params, prep)
+    image = _render_own(encoded, params, spec, prep)
     if "mix" not in params:
         return image
     m = params["mix"]
     index = m["partner_index"]
     return tf.cond(index >= 0,
                    lambda: mixing_lib.mix(image, _render_own(pool.lookup(tf.maximum(index, 0)),
-                                                             params["partner"], prep), m),
+                                                             params["partner"], spec, prep),
+                                                 m),
                    lambda: image)
 
 
@@ -321,6 +333,16 @@ def parse_sidecar(num_samples: int, top_k: int, words: int):
     return parse
 
 
+def check_fill(header: dict, fill: int, path: str) -> None:
+    """DataError unless a run's --randaugment_fill is the side-car's (whose stored
+    RandAugment parameters replay with the fill they were rendered with)."""
+    spec = AugmentationSpec.from_header(header["augmentation"])
+    if spec.randaugment and int(fill) != spec.randaugment_fill:
+        raise DataError(f"{sidecar.header_path(path)}: RandAugment was generated with "
+                        f"--randaugment_fill={spec.randaugment_fill}, this run has {fill} "
+                        f"(pass --randaugment_fill={spec.randaugment_fill})")
+
+
 def make_replay_fn(header: dict, num_classes: int, p: float = 0.99, pool=None):
     """(record with dr_* fields, element seed) -> {"image" (normalised float),
     "teacher_probs" [C]}. pool: the PartnerPool of a side-car with mixing samples."""
@@ -367,6 +389,8 @@ def main(argv=None) -> int:
     flags.DEFINE_integer("top_k", 10, "K: teacher probabilities kept per sample.")
     flags.DEFINE_string("preprocessing_type", "imagenet", "Crop/flip path and view size.")
     flags.DEFINE_string("randaugment", "2,9", "RandAugment 'N,M[,std]' (empty = off).")
+    flags.DEFINE_integer("randaugment_fill", DEFAULT_FILL, "RandAugment's fill "
+                         "of uncovered pixels, 0..255 (0 = torchvision's / ml-dr's).")
     flags.DEFINE_float("random_erasing", 0.25, "RandomErasing probability (0 = off).")
     flags.DEFINE_integer("seed", 0, "Seed of the stored augmentations.")
     flags.DEFINE_string("mixing", "", "DR mixing samples: 'mixup', 'cutmix' or "
@@ -382,11 +406,17 @@ def main(argv=None) -> int:
         print(f"error: --randaugment: {e}", file=sys.stderr)
         return 2
     try:
+        randaugment.check_fill(f.randaugment_fill)
+    except ValueError as e:
+        print(f"error: --randaugment_fill: {e}", file=sys.stderr)
+        return 2
+    try:
         mixing = mixing_lib.parse_flag(f.mixing)
     except ValueError as e:
         print(f"error: --mixing: {e}", file=sys.stderr)
         return 2
-    spec = AugmentationSpec(f.preprocessing_type, ra, f.random_erasing, f.seed, mixing)
+    spec = AugmentationSpec(f.preprocessing_type, ra, f.random_erasing, f.seed, mixing,
+                            f.randaugment_fill)
     num_shards, shard_index = shards.cli_sharding(f.num_shards, f.shard_index)
     try:
         header = reinforce(f.teacher, f.data_dir, f.output_dir, spec,

@@ -29,8 +29,22 @@ solarize ``int(level/10*256)``, solarize-add ``int(level/10*110)``.
 
 Conventions and decisions
 -------------------------
-* Geometric ops use ``tf.raw_ops.ImageProjectiveTransformV3`` with NEAREST
-  interpolation and CONSTANT fill :data:`FILL_VALUE` (128, all channels).
+* Geometric ops (Rotate, ShearX/Y, TranslateX/Y) take a keyword ``fill`` (0..255, all
+  channels; default :data:`FILL_VALUE` = 128, the original TF AutoAugment's) and come in
+  two sampling conventions (:data:`GEOMETRIES`, :func:`apply_op`'s ``geometry``):
+
+  - ``"tf"`` (the functions in :data:`OPS`; AutoAugment): the original TF ops,
+    ``tf.raw_ops.ImageProjectiveTransformV3`` on pixel *indices*, NEAREST = round to
+    the nearest index, float32 coordinates.  The bullets below describe it.
+  - ``"pil"`` (:data:`PIL_GEOMETRIC`; RandAugment): what torchvision's RandAugment does
+    to a PIL image, pixel for pixel -- torchvision's affine matrices (shear about the
+    image corner ``center=[0, 0]``, rotate about ``(W/2, H/2)``) in PIL's continuous
+    coordinates (pixel centres at ``+0.5``), and Pillow's NEAREST affine engine
+    (:func:`pil_affine`): its 16.16 fixed-point path for shear/rotate, its scaling
+    path for translations.  Pillow's fixed-point rounding changes the sampled pixel
+    of 0.05 % of a 224-px photo's pixels at Rotate M=9 against float32 TF arithmetic,
+    which is why a ``"tf"`` transform matrix cannot reproduce it
+    (tests/randaugment_figures.py).
 * Rotate: positive degrees rotate the content **counter-clockwise** (as PIL
   ``Image.rotate`` and the original TF op), about the image centre
   ``((W-1)/2, (H-1)/2)``; a 90 deg rotation of a square image equals
@@ -69,6 +83,8 @@ Conventions and decisions
 import math
 
 import tensorflow as tf
+
+from preprocessing import pil_geometry
 
 FILL_VALUE = 128
 MAX_LEVEL = 10.0
@@ -131,15 +147,21 @@ def _apply_lut(image, lut):
     return tf.gather(lut, idx)
 
 
-def _transform(image, transform):
-    """Projective transform (8 floats, output -> input coords), NEAREST, fill 128."""
+def _check_fill(fill):
+    if isinstance(fill, (int, float)) and not 0 <= fill <= 255:
+        raise ValueError(f"fill must be in 0..255, got {fill!r}")
+
+
+def _transform(image, transform, fill=FILL_VALUE):
+    """Projective transform (8 floats, output -> input coords), NEAREST, constant fill."""
+    _check_fill(fill)
     image = as_uint8_image(image)
     shape = tf.shape(image)
     out = tf.raw_ops.ImageProjectiveTransformV3(
         images=image[tf.newaxis],
         transforms=tf.reshape(tf.cast(transform, tf.float32), [1, 8]),
         output_shape=shape[:2],
-        fill_value=tf.constant(FILL_VALUE, tf.float32),
+        fill_value=tf.cast(fill, tf.float32),
         interpolation="NEAREST",
         fill_mode="CONSTANT")
     return tf.ensure_shape(out[0], image.shape)
@@ -254,7 +276,7 @@ def sharpness(image, arg, center=None):
     return _blend(degenerate, image, arg)
 
 
-def rotate(image, arg, center=None):
+def rotate(image, arg, center=None, fill=FILL_VALUE):
     """Rotates by ``arg`` degrees counter-clockwise about the image centre."""
     image = as_uint8_image(image)
     theta = _as_arg(arg) * (math.pi / 180.0)
@@ -264,31 +286,31 @@ def rotate(image, arg, center=None):
     x_off = (w1 - (c * w1 - s * h1)) / 2.0
     y_off = (h1 - (s * w1 + c * h1)) / 2.0
     zero = tf.zeros([], tf.float32)
-    return _transform(image, tf.stack([c, -s, x_off, s, c, y_off, zero, zero]))
+    return _transform(image, tf.stack([c, -s, x_off, s, c, y_off, zero, zero]), fill)
 
 
-def shear_x(image, arg, center=None):
+def shear_x(image, arg, center=None, fill=FILL_VALUE):
     """Horizontal shear: output (x, y) samples input (x + arg*y, y)."""
     a = _as_arg(arg)
-    return _transform(image, tf.stack([1.0, a, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0]))
+    return _transform(image, tf.stack([1.0, a, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0]), fill)
 
 
-def shear_y(image, arg, center=None):
+def shear_y(image, arg, center=None, fill=FILL_VALUE):
     """Vertical shear: output (x, y) samples input (x, y + arg*x)."""
     a = _as_arg(arg)
-    return _transform(image, tf.stack([1.0, 0.0, 0.0, a, 1.0, 0.0, 0.0, 0.0]))
+    return _transform(image, tf.stack([1.0, 0.0, 0.0, a, 1.0, 0.0, 0.0, 0.0]), fill)
 
 
-def translate_x(image, arg, center=None):
+def translate_x(image, arg, center=None, fill=FILL_VALUE):
     """Moves content right by ``arg`` pixels (left when negative)."""
     a = _as_arg(arg)
-    return _transform(image, tf.stack([1.0, 0.0, -a, 0.0, 1.0, 0.0, 0.0, 0.0]))
+    return _transform(image, tf.stack([1.0, 0.0, -a, 0.0, 1.0, 0.0, 0.0, 0.0]), fill)
 
 
-def translate_y(image, arg, center=None):
+def translate_y(image, arg, center=None, fill=FILL_VALUE):
     """Moves content down by ``arg`` pixels (up when negative)."""
     a = _as_arg(arg)
-    return _transform(image, tf.stack([1.0, 0.0, 0.0, 0.0, 1.0, -a, 0.0, 0.0]))
+    return _transform(image, tf.stack([1.0, 0.0, 0.0, 0.0, 1.0, -a, 0.0, 0.0]), fill)
 
 
 def cutout(image, arg, center=None):
@@ -331,6 +353,21 @@ OPS = {
     "Identity": identity,
 }
 
+def _pil_op(name):
+    fn = pil_geometry.OPS[name]
+
+    def op(image, arg, center=None, fill=FILL_VALUE):
+        _check_fill(fill)
+        return fn(as_uint8_image(image), _as_arg(arg), fill)
+
+    op.__name__ = op.__qualname__ = f"pil_{fn.__name__}"
+    op.__doc__ = f"{name} as torchvision does it to a PIL image (preprocessing/pil_geometry.py)."
+    return op
+
+
+#: The ``"pil"`` geometric ops (same signature as :data:`OPS`' entries).
+PIL_GEOMETRIC = {name: _pil_op(name) for name in pil_geometry.OPS}
+
 #: Fixed op order for index-based dispatch (stored op indices refer to it).
 OP_NAMES = tuple(OPS)
 
@@ -339,17 +376,32 @@ RANDAUGMENT_NAMES = ("Identity", "ShearX", "ShearY", "TranslateX", "TranslateY",
                      "Rotate", "Brightness", "Color", "Contrast", "Sharpness",
                      "Posterize", "Solarize", "AutoContrast", "Equalize")
 
+#: The ops that take ``fill`` (and have a ``"pil"`` variant).
+GEOMETRIC = ("Rotate", "ShearX", "ShearY", "TranslateX", "TranslateY")
+GEOMETRIES = ("tf", "pil")
 
-def apply_op(image, op_index, arg, center=(0, 0), names=OP_NAMES):
-    """Applies ``OPS[names[op_index]]`` with a (possibly traced) int index.
 
-    ``center`` is only used by Cutout.  Dispatch is a ``tf.switch_case``.
+def apply_op(image, op_index, arg, center=(0, 0), names=OP_NAMES, fill=FILL_VALUE,
+             geometry="tf"):
+    """Applies op ``names[op_index]`` with a (possibly traced) int index.
+
+    ``center`` is only used by Cutout; ``fill`` and ``geometry`` (:data:`GEOMETRIES`)
+    only by the geometric ops.  Dispatch is a ``tf.switch_case``.
     """
+    if geometry not in GEOMETRIES:
+        raise ValueError(f"geometry must be one of {GEOMETRIES}, got {geometry!r}")
+    _check_fill(fill)
     image = as_uint8_image(image)
     arg = _as_arg(arg)
     center = tf.cast(tf.convert_to_tensor(center), tf.int32)
-    branches = [(lambda fn=OPS[n]: fn(image, arg, center)) for n in names]
-    out = tf.switch_case(tf.cast(op_index, tf.int32), branches)
+    table = PIL_GEOMETRIC if geometry == "pil" else OPS
+
+    def branch(name):
+        if name in GEOMETRIC:
+            return lambda: table[name](image, arg, fill=fill)
+        return lambda: OPS[name](image, arg, center)
+
+    out = tf.switch_case(tf.cast(op_index, tf.int32), [branch(n) for n in names])
     return tf.ensure_shape(out, image.shape)
 
 

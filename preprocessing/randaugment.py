@@ -26,29 +26,55 @@ each op's argument (``apply``/``augment`` take it; params do not depend on it):
 * ``scale="torchvision"`` (**default; what ml-dr uses**).  DR runs torchvision
   ``RandAugment(num_ops=2, magnitude=9, num_magnitude_bins=31)``, where the
   magnitude is a *bin index* into ``linspace(0, max, 31)``.  We take M to be
-  that bin index on the same 0..30 grid, continuously: ``frac = M / 30``.  So
-  ``M=9`` reproduces DR's arguments exactly, and M in [0, 10] covers bins 0..10
-  (one third of torchvision's range, as in DR).  Per op (s = random sign):
+  that bin index on the same 0..30 grid, continuously, with torch's float32
+  ``linspace`` arithmetic for bins below 15: ``value = float32(max / 30) * M``
+  (bit-equal to torchvision's value at every integer M in 0..10).  So ``M=9``
+  reproduces DR's arguments exactly, and M in [0, 10] covers bins 0..10 (one
+  third of torchvision's range, as in DR).  Per op (s = random sign,
+  ``lin(max) = float32(max / 30) * M``):
 
-  - ShearX/ShearY: shear factor ``s * 0.3 * frac``
-  - TranslateX/Y: ``trunc(s * 150/331 * W * frac)`` px (H for Y)
-  - Rotate: ``s * 30 * frac`` degrees
-  - Brightness/Color/Contrast/Sharpness: factor ``1 + s * 0.9 * frac``
-  - Posterize: bits kept ``8 - round(4 * frac)`` (half-to-even, as torch)
-  - Solarize: threshold ``255 * (1 - frac)`` (pixels >= threshold inverted)
+  - ShearX/ShearY: shear factor ``s * lin(0.3)``
+  - TranslateX/Y: ``trunc(s * lin(150/331 * W))`` px (H for Y)
+  - Rotate: ``s * lin(30)`` degrees
+  - Brightness/Color/Contrast/Sharpness: factor ``float32(1.0 + s * lin(0.9))``
+    (the sum in double precision, as torchvision's ``1.0 + magnitude``)
+  - Posterize: bits kept ``8 - round(M / 7.5)`` (half-to-even, as torch)
+  - Solarize: threshold ``255 - 8.5 * M`` (pixels >= threshold inverted)
   - Identity/AutoContrast/Equalize: no argument.
   - Ops torchvision lacks (Invert, SolarizeAdd, Cutout, if added to ``names``):
-    ``level_to_arg(name, 10 * frac, s)``, i.e. the same fraction of the
+    ``level_to_arg(name, M / 3, s)``, i.e. the same fraction of the
     AutoAugment maximum.
 
 * ``scale="autoaugment"``: ``level_to_arg(name, M, sign)`` -- the AutoAugment /
   TF-TPU RandAugment constants with M as the 0..10 level (rotate 30 deg,
   translate 250 px, enhance ``M/10*1.8+0.1`` unsigned, ...).
 
-Differences from torchvision kept on purpose: geometric ops fill with 128 (the
-op library's :data:`FILL_VALUE`) instead of 0, and shear is about the top-left
-corner (as the op library); the sign convention of shear/rotate is immaterial
-because the sign is random.
+Geometry and fill (``apply``/``augment`` take them; params do not depend on them)
+---------------------------------------------------------------------------------
+* ``geometry="pil"`` (default): the geometric ops are torchvision's on a PIL image,
+  pixel for pixel (:mod:`preprocessing.pil_geometry`: shear about the image corner
+  in PIL's pixel-centre coordinates, Pillow's fixed-point NEAREST sampling).  With
+  ``fill=0`` every one of the 14 ops equals torchvision 0.29.1's
+  ``RandAugment._apply_op`` on a PIL image exactly
+  (tests/test_randaugment_torchvision.py).
+* ``geometry="tf"``: the op library's original TF ops (index coordinates, float32
+  ``ImageProjectiveTransformV3``), what this module did before ``--randaugment_fill``
+  existed; kept to replay side-cars written then.  At M=9 it differs from ``"pil"``
+  in 3.5 % (ShearX/Y: half a pixel's shift of the shear origin), 0.05 % (Rotate:
+  Pillow's fixed-point rounding) and 0 % (TranslateX/Y) of a 224-px photo's pixels
+  (19 Imagenette photos, tests/randaugment_figures.py).
+* ``fill`` (0..255, all channels; ``--randaugment_fill``): the value of the pixels a
+  geometric op uncovers.  0 (:data:`DEFAULT_FILL`) is torchvision's and ml-dr's;
+  128 the original TF AutoAugment's, which this module used before the setting
+  existed.  At M=9, 0 vs 128 changes 13.4 % of a 224-px photo's values for
+  TranslateX/Y, 6.7 % for Rotate and 4.5 % for ShearX/Y (tests/randaugment_figures.py).
+* ml-dr's generation applies RandAugment to uint8 *tensors* (after collate), not PIL
+  images; torchvision's tensor path differs from the PIL path we follow in Color and
+  Contrast (~35 % of pixels by 1 level), Sharpness (2 %), AutoContrast (0.5 %) and
+  Rotate (0.05 %), identical in the other ops (M=9, 224-px photos).
+
+Ops torchvision's scale shares with it are exact; magnitudes between bins (a
+``magnitude_std``) and the extra ops have no torchvision counterpart.
 """
 
 import math
@@ -62,6 +88,8 @@ from preprocessing import augment_ops as A
 MAX_MAGNITUDE = 10.0
 TV_BINS = 31  # torchvision num_magnitude_bins used by ml-dr
 SCALES = ("torchvision", "autoaugment")
+DEFAULT_FILL = 0  # torchvision's / ml-dr's; --randaugment_fill (core/settings.py)
+LEGACY_FILL = 128  # what RandAugment filled with before --randaugment_fill existed
 
 _TV_SIGNED_MAX = {"ShearX": 0.3, "ShearY": 0.3, "Rotate": 30.0}
 _TV_ENHANCE = ("Brightness", "Color", "Contrast", "Sharpness")
@@ -69,6 +97,15 @@ _TV_NO_ARG = ("Identity", "AutoContrast", "Equalize")
 
 
 # ---------------------------------------------------------------- helpers
+
+
+def check_fill(fill):
+    """ValueError unless ``fill`` is an int in 0..255 (a tensor passes unchecked)."""
+    if isinstance(fill, bool) or (isinstance(fill, (int, float)) and
+                                  (fill != int(fill) or not 0 <= fill <= 255)):
+        raise ValueError(f"fill must be an integer in 0..255, got {fill!r}")
+    if not isinstance(fill, (int, float)) and not tf.is_tensor(fill):
+        raise ValueError(f"fill must be an integer in 0..255, got {fill!r}")
 
 
 def _check_static(num_ops, magnitude, magnitude_std):
@@ -113,6 +150,12 @@ def sample_params(seed, num_ops, magnitude, magnitude_std=0.0,
 
 
 # ------------------------------------------------------------- magnitudes
+def _lin(max_value, magnitude):
+    """torch's float32 ``linspace(0, max, 31)[M]`` for M < 15: ``float32(max / 30) * M``."""
+    step = tf.cast(max_value, tf.float32) / float(TV_BINS - 1)
+    return step * magnitude
+
+
 def magnitude_to_arg(name, magnitude, sign, height, width, scale="torchvision"):
     """Op argument (float32 scalar) for magnitude M in [0, 10]; see module doc."""
     if scale not in SCALES:
@@ -121,26 +164,27 @@ def magnitude_to_arg(name, magnitude, sign, height, width, scale="torchvision"):
     sign = tf.cast(sign, tf.float32)
     if scale == "autoaugment":
         return A.level_to_arg(name, magnitude, sign)
-    frac = magnitude / float(TV_BINS - 1)
     if name in _TV_SIGNED_MAX:
-        return sign * _TV_SIGNED_MAX[name] * frac
+        return sign * _lin(_TV_SIGNED_MAX[name], magnitude)
     if name in ("TranslateX", "TranslateY"):
-        side = tf.cast(width if name == "TranslateX" else height, tf.float32)
-        px = sign * (150.0 / 331.0) * side * frac
+        side = tf.cast(width if name == "TranslateX" else height, tf.float64)
+        px = sign * _lin(150.0 / 331.0 * side, magnitude)
         return tf.sign(px) * tf.floor(tf.abs(px))  # int(): truncate toward 0
-    if name in _TV_ENHANCE:
-        return 1.0 + sign * 0.9 * frac
+    if name in _TV_ENHANCE:  # torchvision: 1.0 + magnitude in double, float32 in PIL's blend
+        delta = tf.cast(sign * _lin(0.9, magnitude), tf.float64)
+        return tf.cast(1.0 + delta, tf.float32)
     if name == "Posterize":
-        return 8.0 - tf.round(4.0 * frac)
+        return 8.0 - tf.round(magnitude / 7.5)
     if name == "Solarize":
-        return 255.0 * (1.0 - frac)
+        return 255.0 - 8.5 * magnitude
     if name in _TV_NO_ARG:
         return tf.zeros([], tf.float32)
-    return A.level_to_arg(name, MAX_MAGNITUDE * frac, sign)
+    return A.level_to_arg(name, MAX_MAGNITUDE * magnitude / float(TV_BINS - 1), sign)
 
 
 # ---------------------------------------------------------------- applying
-def _apply_one(image, op_index, magnitude, sign, center_frac, names, scale):
+def _apply_one(image, op_index, magnitude, sign, center_frac, names, scale, fill,
+               geometry):
     shape = tf.shape(image)
     h, w = shape[0], shape[1]
     args = tf.stack([magnitude_to_arg(n, magnitude, sign, h, w, scale)
@@ -151,17 +195,22 @@ def _apply_one(image, op_index, magnitude, sign, center_frac, names, scale):
     else:
         hw = tf.cast(tf.stack([h, w]), tf.float32)
         center = tf.cast(tf.floor(center_frac * hw), tf.int32)
-    return A.apply_op(image, op_index, arg, center, names=names)
+    return A.apply_op(image, op_index, arg, center, names=names, fill=fill,
+                      geometry=geometry)
 
 
-def apply(image, params, names=A.RANDAUGMENT_NAMES, scale="torchvision"):
+def apply(image, params, names=A.RANDAUGMENT_NAMES, scale="torchvision", fill=DEFAULT_FILL,
+          geometry="pil"):
     """Applies stored RandAugment ``params`` to a uint8 [H, W, 3] image.
 
-    Ops run in order; the output is uint8 with the input's shape.  ``names``
-    and ``scale`` must match those used at sampling / generation time.
+    Ops run in order; the output is uint8 with the input's shape.  ``names``,
+    ``scale``, ``fill`` and ``geometry`` must match those used at generation time.
     """
     if scale not in SCALES:
         raise ValueError(f"scale must be one of {SCALES}, got {scale!r}")
+    if geometry not in A.GEOMETRIES:
+        raise ValueError(f"geometry must be one of {A.GEOMETRIES}, got {geometry!r}")
+    check_fill(fill)
     image = A.as_uint8_image(image, "RandAugment")
     idx = tf.cast(params["op_indices"], tf.int32)
     mags = tf.cast(params["magnitudes"], tf.float32)
@@ -173,12 +222,13 @@ def apply(image, params, names=A.RANDAUGMENT_NAMES, scale="torchvision"):
     if n is not None:  # static op count: unrolled
         for i in range(n):
             image = _apply_one(image, idx[i], mags[i], signs[i],
-                               None if centers is None else centers[i], names, scale)
+                               None if centers is None else centers[i], names, scale, fill,
+                               geometry)
         return image
 
     def body(i, img):
         c = None if centers is None else centers[i]
-        out = _apply_one(img, idx[i], mags[i], signs[i], c, names, scale)
+        out = _apply_one(img, idx[i], mags[i], signs[i], c, names, scale, fill, geometry)
         return i + 1, out
 
     _, image = tf.while_loop(lambda i, _: i < tf.shape(idx)[0], body,
@@ -188,10 +238,10 @@ def apply(image, params, names=A.RANDAUGMENT_NAMES, scale="torchvision"):
 
 
 def augment(image, seed, num_ops, magnitude, magnitude_std=0.0,
-            names=A.RANDAUGMENT_NAMES, scale="torchvision"):
+            names=A.RANDAUGMENT_NAMES, scale="torchvision", fill=DEFAULT_FILL, geometry="pil"):
     """``apply(image, sample_params(seed, ...))`` in one call."""
     params = sample_params(seed, num_ops, magnitude, magnitude_std, names)
-    return apply(image, params, names=names, scale=scale)
+    return apply(image, params, names=names, scale=scale, fill=fill, geometry=geometry)
 
 
 # ------------------------------------------------------------------- flags

@@ -22,6 +22,7 @@ class AugmentConfig:
     autoaugment_type: str = ""
     randaugment: tuple | None = None  # (num_ops, magnitude, magnitude_std)
     random_erasing: float = 0.0
+    randaugment_fill: int = 0  # --randaugment_fill: value of pixels geometric ops uncover
 
     @property
     def active(self) -> bool:
@@ -39,7 +40,8 @@ def augment_uint8(image, seed, cfg: AugmentConfig):
         image = autoaugment.augment(image, cfg.autoaugment_type, _sub_seed(seed, 1))
     if cfg.randaugment:
         num_ops, magnitude, std = cfg.randaugment
-        image = randaugment.augment(image, _sub_seed(seed, 2), num_ops, magnitude, std)
+        image = randaugment.augment(image, _sub_seed(seed, 2), num_ops, magnitude, std,
+                                    fill=cfg.randaugment_fill)
     if cfg.random_erasing:
         image = random_erasing.augment(image, _sub_seed(seed, 3), cfg.random_erasing)
     return image

@@ -158,3 +158,7 @@ def test_training_on_reinforced_data_on_two_replicas(setup, tmp_path):
                              **common)
     with pytest.raises(DataError, match="generated with preprocessing 'small_32'"):
         trainer.run(cfg)
+    cfg = config.make_config(model_dir=str(tmp_path / "run3"), preprocessing_type="small_32",
+                             randaugment_fill=128, **common)
+    with pytest.raises(DataError, match="generated with --randaugment_fill=0, this run has 128"):
+        trainer.run(cfg)
