@@ -27,6 +27,7 @@ resolved the data source, still before anything is allocated.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import re
@@ -48,6 +49,10 @@ TREX_KEYS = ("pr_hidden_layers", "pr_hidden_dim", "pr_bottleneck_dim", "pr_input
 # the run's dataset and stay fixed, except where the same data moved (data_dir, the globs).
 DATA_IDENTITY = ("dataset_name", "num_classes", "preprocessing_type", "label_file",
                  "dct_method")
+# Training settings a resumed training keeps (an evaluation ignores them): a preset that
+# changed since the run was made must not switch them silently. A run made before
+# --crop_sampler existed stored none and reads as inception (settings.LEGACY_VALUES).
+KEPT_ON_RESUME = ("crop_sampler",)
 
 _DEFINE = {"int": flags.DEFINE_integer, "float": flags.DEFINE_float,
            "str": flags.DEFINE_string, "bool": flags.DEFINE_bool,
@@ -285,6 +290,10 @@ def _over_stored(stored: dict, layered: dict, model_dir: str) -> dict:
         if s.role == "train" and evaluating:
             ignored.append(key)
             continue
+        if key in KEPT_ON_RESUME:
+            raise ConfigError(f"--{key}={_show(value)} contradicts the run's {key}="
+                              f"{_show(old)} ({where}); a resumed run keeps it (pass "
+                              f"--{key}={_show(old)}, or use another --model_dir)")
         changed[key] = [old, value]
         cfg[key] = value
     cfg.update(defaults_profile=stored.get("defaults_profile", "original"),
@@ -485,6 +494,11 @@ def _validate_limits(cfg: dict[str, Any], need) -> None:
                 f"--training_random_crop (the default preprocessing of {cfg['dataset_name']} "
                 f"is {prep_name})")
             raise ConfigError(f"{flag}: {e}") from None
+        try:  # multi-crop draws its own crops with the sampler (preprocessing/multicrop.py)
+            dataclasses.replace(prep, crop_sampler=cfg["crop_sampler"])
+        except ValueError as e:
+            if not cfg["multicrop"] and cfg.get("mode", "train") == "train":
+                raise ConfigError(f"--crop_sampler: {e}") from None
         size = max(prep.train_size, prep.eval_resize)
         need(size <= MAX_IMAGE_SIZE, f"--preprocessing_type={prep_name}: images of {size} px, "
              f"more than {MAX_IMAGE_SIZE} px a side")

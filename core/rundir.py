@@ -38,7 +38,7 @@ from typing import Any
 import yaml
 
 from core.errors import RunDirError
-from core.settings import SETTINGS, defaults
+from core.settings import LEGACY_VALUES, SETTINGS, defaults
 
 CONFIG_FILE = "config.yaml"
 HISTORY_FILE = "history.jsonl"
@@ -51,8 +51,9 @@ WHICH = ("auto", "latest", "best")
 
 
 def read_config(model_dir: str) -> dict[str, Any] | None:
-    """The stored config of a run (settings completed with their defaults for keys an older
-    run did not store), or None when model_dir holds no config.yaml."""
+    """The stored config of a run (settings completed for keys an older run did not store:
+    with ``settings.LEGACY_VALUES`` where those exist, else with the defaults), or None when
+    model_dir holds no config.yaml."""
     path = os.path.join(model_dir, CONFIG_FILE)
     if not os.path.isfile(path):
         return None
@@ -64,6 +65,7 @@ def read_config(model_dir: str) -> dict[str, Any] | None:
     if not isinstance(stored, dict):
         raise RunDirError(f"{path}: not a run config (expected a mapping)")
     cfg = defaults(stored.get("defaults_profile") or "original")
+    cfg.update(LEGACY_VALUES)  # what a run made before such a setting existed used
     cfg.update({k: v for k, v in stored.items() if k in SETTINGS or k in FACTS})
     if "bl_alpha" in cfg and cfg["bl_alpha"] is not None:
         cfg["bl_alpha"] = float(cfg["bl_alpha"])

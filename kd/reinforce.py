@@ -16,6 +16,13 @@ sees; so replay, which renders from the same unpacked record with the same funct
 the teacher's view pixel for pixel. The teacher's probabilities (T = 1) are kept as top-K
 class ids (int16) and probabilities (float16).
 
+The crop window is drawn by the spec's `crop_sampler` (preprocessing/crop_samplers.py; DR's
+own crop is timm's = torchvision's RandomResizedCrop: `--crop_sampler=torchvision`) and stored
+as drawn, so replay renders it whatever the sampler; the sampler is recorded in the header's
+"augmentation" (absent = inception, the only sampler of side-cars written before the setting)
+and used for replay's fresh views; a training run whose --crop_sampler differs is refused
+(`check_crop_sampler`).
+
 Record of one sample (int16 words): crop (y, x, h, w), flip, then per RandAugment op
 (op index, float16 bits of sign*magnitude), then RandomErasing (apply, y, x, h, w); the
 erasing noise is re-derived from (key hash, j), not stored. Per sample: 2*(5 + 2N + 5) + 4K
@@ -48,7 +55,7 @@ import preprocessing as preprocessing_lib  # noqa: E402
 from datasets import sidecar  # noqa: E402
 from datasets.errors import DataError  # noqa: E402
 from datasets.tfrecords import parse_record  # noqa: E402
-from preprocessing import random_erasing, randaugment  # noqa: E402
+from preprocessing import crop_samplers, random_erasing, randaugment  # noqa: E402
 from preprocessing.common import normalize  # noqa: E402
 
 from kd import reinforce_mixing as mixing_lib  # noqa: E402
@@ -67,6 +74,7 @@ class AugmentationSpec:
     random_erasing: float = 0.0
     seed: int = 0
     mixing: tuple = ()  # subset of ("mixup", "cutmix"), kd/reinforce_mixing.py
+    crop_sampler: str = crop_samplers.LEGACY  # preprocessing/crop_samplers.py
 
     @property
     def num_ops(self) -> int:
@@ -90,6 +98,8 @@ class AugmentationSpec:
             d["mixing"] = list(self.mixing)
         else:  # headers written before mixing existed stay identical
             del d["mixing"]
+        if self.crop_sampler == crop_samplers.LEGACY:  # so do those of before crop_sampler
+            del d["crop_sampler"]
         return d
 
     @classmethod
@@ -97,7 +107,12 @@ class AugmentationSpec:
         ra = d.get("randaugment")
         return cls(d["preprocessing_type"], tuple(ra) if ra else None,
                    float(d.get("random_erasing", 0.0)), int(d.get("seed", 0)),
-                   tuple(d.get("mixing") or ()))
+                   tuple(d.get("mixing") or ()), d.get("crop_sampler", crop_samplers.LEGACY))
+
+    def preprocessing(self):
+        """The spec's Preprocessing (ValueError naming what does not fit)."""
+        return preprocessing_lib.get_preprocessing(self.preprocessing_type,
+                                                   crop_sampler=self.crop_sampler)
 
 
 def key_hash(key):
@@ -273,6 +288,10 @@ def reinforce(teacher_spec: str, data_dir: str, output_dir: str, spec: Augmentat
         prep = preprocessing_lib.get_preprocessing(spec.preprocessing_type)
     except ValueError as e:
         raise DataError(f"--preprocessing_type: {e}") from None
+    try:
+        prep = spec.preprocessing()
+    except ValueError as e:
+        raise DataError(f"--crop_sampler: {e}") from None
     files = list_shards(data_dir, pattern)
     source = resolve_source(data_dir, None, train_regex=pattern)
     teacher = Ensemble(teacher_spec, num_classes=source.num_classes)
@@ -321,13 +340,24 @@ def parse_sidecar(num_samples: int, top_k: int, words: int):
     return parse
 
 
+def check_crop_sampler(header: dict, crop_sampler: str, path: str) -> None:
+    """DataError unless a training run's --crop_sampler is the one the side-car's views
+    were drawn with (replay's fresh views use the recorded one; a run must not record
+    another)."""
+    stored = AugmentationSpec.from_header(header["augmentation"]).crop_sampler
+    if stored != crop_sampler:
+        raise DataError(f"{sidecar.header_path(path)}: augmentation was generated with "
+                        f"crop sampler {stored!r}, this run uses {crop_sampler!r} (pass "
+                        f"--crop_sampler={stored})")
+
+
 def make_replay_fn(header: dict, num_classes: int, p: float = 0.99, pool=None):
     """(record with dr_* fields, element seed) -> {"image" (normalised float),
     "teacher_probs" [C]}. pool: the PartnerPool of a side-car with mixing samples."""
     spec = AugmentationSpec.from_header(header["augmentation"])
     if spec.mixing and pool is None:
         raise ValueError("this side-car holds mixing samples: pass their PartnerPool")
-    prep = preprocessing_lib.get_preprocessing(spec.preprocessing_type)
+    prep = spec.preprocessing()
     ns = int(header["num_samples"])
 
     def replay(record, seed):
@@ -360,6 +390,7 @@ def main(argv=None) -> int:
     from absl import flags
 
     from core.errors import UserError
+    from core.settings import SETTINGS
     from kd import shards
 
     shards.define_cli_flags(flags, 16, "Images per teacher batch (x NS views).")
@@ -369,6 +400,8 @@ def main(argv=None) -> int:
     flags.DEFINE_string("randaugment", "2,9", "RandAugment 'N,M[,std]' (empty = off).")
     flags.DEFINE_float("random_erasing", 0.25, "RandomErasing probability (0 = off).")
     flags.DEFINE_integer("seed", 0, "Seed of the stored augmentations.")
+    sampler = SETTINGS["crop_sampler"]
+    flags.DEFINE_enum("crop_sampler", sampler.default, list(sampler.choices), sampler.help)
     flags.DEFINE_string("mixing", "", "DR mixing samples: 'mixup', 'cutmix' or "
                         "'mixup,cutmix' (empty = off); partners are held in memory.")
     flags.DEFINE_float("partner_max_gib", 4.0, "With --mixing: refuse training shards "
@@ -386,7 +419,8 @@ def main(argv=None) -> int:
     except ValueError as e:
         print(f"error: --mixing: {e}", file=sys.stderr)
         return 2
-    spec = AugmentationSpec(f.preprocessing_type, ra, f.random_erasing, f.seed, mixing)
+    spec = AugmentationSpec(f.preprocessing_type, ra, f.random_erasing, f.seed, mixing,
+                            f.crop_sampler)
     num_shards, shard_index = shards.cli_sharding(f.num_shards, f.shard_index)
     try:
         header = reinforce(f.teacher, f.data_dir, f.output_dir, spec,
