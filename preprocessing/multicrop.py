@@ -10,9 +10,10 @@ the centre crop); "inception" -- what multi-crop runs made before the setting us
 default -- is TF's `sample_distorted_bounding_box` with min_object_covered 0 and 10 attempts,
 then the whole image: its area is ~ h^2 rather than uniform (on a 375 x 500 image, area
 mean 0.489 vs torchvision's 0.521 for global crops (0.25, 1), KS 0.085; 0.137 vs 0.150 for
-local crops (0.05, 0.25), KS 0.102; tests/test_crop_samplers.py). The crop is resized bicubic with antialiasing as torchvision's, and
-flipped horizontally with p = 0.5. The configured AutoAugment / RandAugment / RandomErasing then runs on every crop
-with its own sub-seed. t-ReX's DINO colour pipeline (jitter, grayscale, blur, solarize) is not
+local crops (0.05, 0.25), KS 0.102; tests/test_crop_samplers.py). The crop is resized
+bicubic with antialiasing as torchvision's, and flipped horizontally with p = 0.5. The
+configured AutoAugment / RandAugment / RandomErasing then runs on every crop with its own
+sub-seed. t-ReX's DINO colour pipeline (jitter, grayscale, blur, solarize) is not
 part of this module.
 
 Parametric like every augmentation here: `sample_params(encoded, seed, cfg)` draws all crop

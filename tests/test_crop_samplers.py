@@ -265,3 +265,23 @@ def test_old_runs_resume_with_inception_whatever_the_default(tmp_path, monkeypat
         config.make_config(model_dir=run, crop_sampler="torchvision")
     evaluation = config.make_config(model_dir=run, crop_sampler="torchvision", eval_only=True)
     assert evaluation["ignored"] == ["crop_sampler"]
+
+
+def test_trainer_builds_the_run_s_sampler_and_records_it(tmp_path):
+    from engine import trainer
+    run = str(tmp_path / "run")
+    tiny = dict(resnet_size=18, base_width=4, batch_size=32, val_batch_size=128,
+                train_epochs=1, max_train_steps=1, lr_warmup_epochs=0.0)
+    made = trainer.Run(config.make_config(model_dir=run, preprocessing_type="imagenet_16",
+                                          crop_sampler="torchvision", **tiny))
+    made.close()
+    assert made.prep.crop_sampler == "torchvision"
+    path = os.path.join(run, "config.yaml")
+    text = open(path).read()
+    assert "crop_sampler: torchvision\n" in text
+    # The same run as if written before the setting existed: it resumes with inception.
+    with open(path, "w") as f:
+        f.write(text.replace("crop_sampler: torchvision\n", ""))
+    resumed = trainer.Run(config.make_config(model_dir=run, **tiny))
+    resumed.close()
+    assert resumed.prep.crop_sampler == "inception"
