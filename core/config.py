@@ -49,9 +49,10 @@ TREX_KEYS = ("pr_hidden_layers", "pr_hidden_dim", "pr_bottleneck_dim", "pr_input
 # the run's dataset and stay fixed, except where the same data moved (data_dir, the globs).
 DATA_IDENTITY = ("dataset_name", "num_classes", "preprocessing_type", "label_file",
                  "dct_method")
-# Training settings a resumed training keeps (an evaluation ignores them): a preset that
-# changed since the run was made must not switch them silently. A run made before
-# --crop_sampler existed stored none and reads as inception (settings.LEGACY_VALUES).
+# Training settings a resumed training keeps (an evaluation ignores them): another value on
+# the command line is an error; a preset's (one written or changed after the run was made)
+# is set aside with a warning line. A run made before --crop_sampler existed stored none and
+# reads as inception (settings.LEGACY_VALUES).
 KEPT_ON_RESUME = ("crop_sampler",)
 
 _DEFINE = {"int": flags.DEFINE_integer, "float": flags.DEFINE_float,
@@ -237,7 +238,7 @@ def assemble(presets: list[str], explicit: dict[str, Any]) -> dict[str, Any]:
         if cfg.get("pretrained_model_checkpoint_path"):
             _inherit_backbone(cfg, explicit)
     else:
-        cfg = _over_stored(stored, layered, model_dir)
+        cfg = _over_stored(stored, layered, model_dir, set(explicit))
     cfg["mode"] = mode_of(cfg if stored is None else layered)
     cfg["model_dir"] = model_dir
     cfg["config"] = presets
@@ -267,7 +268,7 @@ def _inherit_backbone(cfg: dict, explicit: dict) -> None:
     cfg["inherited"] = {"from": source.path, "changed": overridden}
 
 
-def _over_stored(stored: dict, layered: dict, model_dir: str) -> dict:
+def _over_stored(stored: dict, layered: dict, model_dir: str, explicit: set) -> dict:
     cfg = {k: v for k, v in stored.items() if k in SETTINGS}
     evaluating = mode_of(layered) != "train"
     where = os.path.join(model_dir, rundir_lib.CONFIG_FILE)
@@ -290,10 +291,15 @@ def _over_stored(stored: dict, layered: dict, model_dir: str) -> dict:
         if s.role == "train" and evaluating:
             ignored.append(key)
             continue
-        if key in KEPT_ON_RESUME:
+        if key in KEPT_ON_RESUME and key in explicit:
             raise ConfigError(f"--{key}={_show(value)} contradicts the run's {key}="
-                              f"{_show(old)} ({where}); a resumed run keeps it (pass "
-                              f"--{key}={_show(old)}, or use another --model_dir)")
+                              f"{_show(old)} ({where}); a resumed run keeps it (leave the "
+                              "flag out, or use another --model_dir)")
+        if key in KEPT_ON_RESUME:  # from a preset written (or changed) after the run
+            print(f"warning: the preset's {key}={_show(value)} is not the run's {key}="
+                  f"{_show(old)} ({where}): the run keeps {_show(old)}", file=sys.stderr,
+                  flush=True)
+            continue
         changed[key] = [old, value]
         cfg[key] = value
     cfg.update(defaults_profile=stored.get("defaults_profile", "original"),

@@ -220,9 +220,9 @@ def test_reinforcement_records_the_sampler_and_replays_the_stored_window():
                      dataclasses.replace(spec, preprocessing_type="small_32"))
 
 
-def old_run(tmp_path, **overrides):
+def old_run(tmp_path, presets=()):
     """A run directory whose config.yaml was written before --crop_sampler existed."""
-    cfg = config.make_config(model_dir=str(tmp_path / "run"), **overrides)
+    cfg = config.make_config(list(presets), model_dir=str(tmp_path / "run"))
     stored = {k: v for k, v in config.settings_of(cfg).items() if k != "crop_sampler"}
     os.makedirs(cfg["model_dir"])
     RunDir.create(cfg["model_dir"], stored, {"defaults_profile": cfg["defaults_profile"]},
@@ -251,17 +251,24 @@ def test_setting_default_presets_and_refusals():
                        multicrop="1,2")
 
 
-def test_old_runs_resume_with_inception_whatever_the_default(tmp_path, monkeypatch):
-    run = old_run(tmp_path, preprocessing_type="imagenet_64", multicrop="1,2")
+def test_old_runs_resume_with_inception_whatever_the_default(tmp_path, monkeypatch,
+                                                             capsys):
+    preset = os.path.join(ROOT, "configs", "imagenette_r18_multicrop.yaml")
+    run = old_run(tmp_path, [preset])
     tv_default = dataclasses.replace(settings.SETTINGS["crop_sampler"], default="torchvision")
     monkeypatch.setitem(settings.SETTINGS, "crop_sampler", tv_default)
     assert settings.defaults()["crop_sampler"] == "torchvision"  # a new run's
     cfg = config.make_config(model_dir=run)
     assert cfg["crop_sampler"] == "inception" and cfg["changed"] == {}
     assert multicrop.config_from_flags(cfg, 64).sampler == "inception"
-    # A preset that now says torchvision does not switch it silently.
+    # A preset that now says torchvision (the multi-crop ones do) does not switch it: the
+    # run keeps inception and says so; the same value on the command line is an error.
+    cfg = config.make_config([preset], model_dir=run)
+    assert cfg["crop_sampler"] == "inception" and "crop_sampler" not in cfg["changed"]
+    assert "warning: the preset's crop_sampler=torchvision is not the run's " \
+        "crop_sampler=inception" in capsys.readouterr().err
     with pytest.raises(ConfigError, match="--crop_sampler=torchvision contradicts the run's "
-                       "crop_sampler=inception .*pass --crop_sampler=inception"):
+                       "crop_sampler=inception .*a resumed run keeps it"):
         config.make_config(model_dir=run, crop_sampler="torchvision")
     evaluation = config.make_config(model_dir=run, crop_sampler="torchvision", eval_only=True)
     assert evaluation["ignored"] == ["crop_sampler"]
