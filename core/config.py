@@ -14,7 +14,11 @@ Existing run: the stored config, then what presets and the command line set expl
   names both values;
 - training on: data settings that change the dataset, classes or preprocessing are errors;
   training settings may change (a longer schedule, a lower LR after a divergence) and each
-  change is appended to the run's history, never written over config.yaml;
+  change is appended to the run's history, never written over config.yaml; except
+  `KEPT_ON_RESUME` (--crop_sampler): another value on the command line is an error, a
+  preset's is set aside with a warning (a run keeps how its crops are drawn);
+- a key an older run's config.yaml lacks reads as `settings.LEGACY_VALUES` gives it (what
+  such runs used: crop_sampler inception), else as its default (core/rundir.read_config);
 - evaluating (--eval_only, --robustness, --export_only, --train_epochs=0): data settings may
   point at other data (checked for the class count when the data is read, and written to
   its own eval_only/<name>/ namespace); training settings are ignored and listed.
