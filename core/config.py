@@ -14,7 +14,12 @@ Existing run: the stored config, then what presets and the command line set expl
   names both values;
 - training on: data settings that change the dataset, classes or preprocessing are errors;
   training settings may change (a longer schedule, a lower LR after a divergence) and each
-  change is appended to the run's history, never written over config.yaml;
+  change is appended to the run's history, never written over config.yaml; except
+  `KEPT_ON_RESUME` (--crop_sampler, --randaugment_fill): another value on the command line
+  is an error, a preset's is set aside with a warning (a run keeps how its views are drawn);
+- a key an older run's config.yaml lacks reads as its setting's `legacy` value (what such
+  runs used: crop_sampler inception, randaugment_fill 128; `settings.LEGACY_VALUES`), else
+  as its default (core/rundir.read_config);
 - evaluating (--eval_only, --robustness, --export_only, --train_epochs=0): data settings may
   point at other data (checked for the class count when the data is read, and written to
   its own eval_only/<name>/ namespace); training settings are ignored and listed.
@@ -27,6 +32,7 @@ resolved the data source, still before anything is allocated.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import re
@@ -48,6 +54,11 @@ TREX_KEYS = ("pr_hidden_layers", "pr_hidden_dim", "pr_bottleneck_dim", "pr_input
 # the run's dataset and stay fixed, except where the same data moved (data_dir, the globs).
 DATA_IDENTITY = ("dataset_name", "num_classes", "preprocessing_type", "label_file",
                  "dct_method")
+# Training settings a resumed training keeps (an evaluation ignores them): another value on
+# the command line is an error; a preset's (one written or changed after the run was made)
+# is set aside with a warning line. A run made before --crop_sampler / --randaugment_fill
+# existed stored none and reads as inception / 128 (settings.LEGACY_VALUES).
+KEPT_ON_RESUME = ("crop_sampler", "randaugment_fill")
 
 _DEFINE = {"int": flags.DEFINE_integer, "float": flags.DEFINE_float,
            "str": flags.DEFINE_string, "bool": flags.DEFINE_bool,
@@ -232,7 +243,7 @@ def assemble(presets: list[str], explicit: dict[str, Any]) -> dict[str, Any]:
         if cfg.get("pretrained_model_checkpoint_path"):
             _inherit_backbone(cfg, explicit)
     else:
-        cfg = _over_stored(stored, layered, model_dir)
+        cfg = _over_stored(stored, layered, model_dir, set(explicit))
     cfg["mode"] = mode_of(cfg if stored is None else layered)
     cfg["model_dir"] = model_dir
     cfg["config"] = presets
@@ -262,7 +273,7 @@ def _inherit_backbone(cfg: dict, explicit: dict) -> None:
     cfg["inherited"] = {"from": source.path, "changed": overridden}
 
 
-def _over_stored(stored: dict, layered: dict, model_dir: str) -> dict:
+def _over_stored(stored: dict, layered: dict, model_dir: str, explicit: set) -> dict:
     cfg = {k: v for k, v in stored.items() if k in SETTINGS}
     evaluating = mode_of(layered) != "train"
     where = os.path.join(model_dir, rundir_lib.CONFIG_FILE)
@@ -284,6 +295,15 @@ def _over_stored(stored: dict, layered: dict, model_dir: str) -> dict:
                               "--model_dir)")
         if s.role == "train" and evaluating:
             ignored.append(key)
+            continue
+        if key in KEPT_ON_RESUME and key in explicit:
+            raise ConfigError(f"--{key}={_show(value)} contradicts the run's {key}="
+                              f"{_show(old)} ({where}); a resumed run keeps it (leave the "
+                              "flag out, or use another --model_dir)")
+        if key in KEPT_ON_RESUME:  # from a preset written (or changed) after the run
+            print(f"warning: the preset's {key}={_show(value)} is not the run's {key}="
+                  f"{_show(old)} ({where}): the run keeps {_show(old)}", file=sys.stderr,
+                  flush=True)
             continue
         changed[key] = [old, value]
         cfg[key] = value
@@ -485,6 +505,11 @@ def _validate_limits(cfg: dict[str, Any], need) -> None:
                 f"--training_random_crop (the default preprocessing of {cfg['dataset_name']} "
                 f"is {prep_name})")
             raise ConfigError(f"{flag}: {e}") from None
+        try:  # multi-crop draws its own crops with the sampler (preprocessing/multicrop.py)
+            dataclasses.replace(prep, crop_sampler=cfg["crop_sampler"])
+        except ValueError as e:
+            if not cfg["multicrop"] and cfg.get("mode", "train") == "train":
+                raise ConfigError(f"--crop_sampler: {e}") from None
         size = max(prep.train_size, prep.eval_resize)
         need(size <= MAX_IMAGE_SIZE, f"--preprocessing_type={prep_name}: images of {size} px, "
              f"more than {MAX_IMAGE_SIZE} px a side")

@@ -114,6 +114,12 @@ _TABLE = [
     _s("training_random_crop", "bool", True, "imagenet* training crop: random-resized crop "
        "with min_object_covered 0.1 (True) or 1.0 (False: the whole image, only aspect "
        "jitter), as the original.", "data", "train"),
+    _s("crop_sampler", "enum", "inception", "Random-resized-crop sampler of imagenet* "
+       "training crops and of --multicrop: inception (TF sample_distorted_bounding_box, area "
+       "~ h^2; the original's, and what runs made before this setting used) or torchvision "
+       "(RandomResizedCrop.get_params: area uniform in the scale, log-uniform aspect ratio, "
+       "10 tries, then a centre crop; DR, t-ReX). A run keeps its sampler on resume.", "data",
+       "train", choices=("inception", "torchvision"), legacy="inception"),
     _s("dct_method", "enum", "INTEGER_ACCURATE", "JPEG decoder's IDCT (tf.io.decode_jpeg "
        "dct_method; the original's default INTEGER_ACCURATE). '' = the platform default.",
        "data", "data", choices=("INTEGER_ACCURATE", "INTEGER_FAST", "")),
@@ -433,6 +439,10 @@ _TABLE = [
 
 SETTINGS: dict[str, Setting] = {s.name: s for s in _TABLE}
 assert len(SETTINGS) == len(_TABLE), "a setting is defined twice"
+# The value a run directory whose config.yaml predates a setting used, where that must not
+# follow the default: each Setting's `legacy` (core/rundir.read_config via stored_defaults).
+LEGACY_VALUES: dict[str, Any] = {n: s.legacy for n, s in SETTINGS.items()
+                                 if s.legacy is not NO_LEGACY}
 
 # Small images (digits, CIFAR: preprocessing small_<N>): a small network and a short
 # schedule instead of the original's ImageNet defaults. Presets and flags override these.

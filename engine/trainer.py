@@ -13,6 +13,7 @@ saliency gradients, teacher targets, schedule-driven layers) need the step itsel
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -207,6 +208,11 @@ class Run:
                 training_random_crop=cfg["training_random_crop"])
         except ValueError as e:
             raise ConfigError(f"--preprocessing_type: {e}") from None
+        if not (cfg["multicrop"] or self.evaluating):  # multi-crop draws its own crops
+            try:
+                self.prep = dataclasses.replace(self.prep, crop_sampler=cfg["crop_sampler"])
+            except ValueError as e:
+                raise ConfigError(f"--crop_sampler: {e}") from None
         train_size = self.source.train_size or 0
         self.steps_per_epoch = train_size // cfg["batch_size"]
         if self.evaluating:  # no training pieces (no teachers, side-cars, augmentation)

@@ -19,6 +19,13 @@ class ids (int16) and probabilities (float16). The header records RandAugment's 
 without them (written before they existed) means 128 and the "tf" geometry, and a training
 run whose --randaugment_fill differs from the header's is refused (`check_fill`).
 
+The crop window is drawn by the spec's `crop_sampler` (preprocessing/crop_samplers.py; DR's
+own crop is timm's = torchvision's RandomResizedCrop: `--crop_sampler=torchvision`) and stored
+as drawn, so replay renders it whatever the sampler; the sampler is recorded in the header's
+"augmentation" (absent = inception, the only sampler of side-cars written before the setting)
+and used for replay's fresh views; a training run whose --crop_sampler differs is refused
+(`check_crop_sampler`).
+
 Record of one sample (int16 words): crop (y, x, h, w), flip, then per RandAugment op
 (op index, float16 bits of sign*magnitude), then RandomErasing (apply, y, x, h, w); the
 erasing noise is re-derived from (key hash, j), not stored. Per sample: 2*(5 + 2N + 5) + 4K
@@ -51,7 +58,7 @@ import preprocessing as preprocessing_lib  # noqa: E402
 from datasets import sidecar  # noqa: E402
 from datasets.errors import DataError  # noqa: E402
 from datasets.tfrecords import parse_record  # noqa: E402
-from preprocessing import random_erasing, randaugment  # noqa: E402
+from preprocessing import crop_samplers, random_erasing, randaugment  # noqa: E402
 from preprocessing.common import normalize  # noqa: E402
 from preprocessing.randaugment import DEFAULT_FILL, LEGACY_FILL  # noqa: E402
 
@@ -75,6 +82,7 @@ class AugmentationSpec:
     # them was written before they existed, with 128 and the "tf" geometry (from_header).
     randaugment_fill: int = DEFAULT_FILL
     randaugment_geometry: str = "pil"
+    crop_sampler: str = crop_samplers.LEGACY  # preprocessing/crop_samplers.py
 
     @property
     def num_ops(self) -> int:
@@ -98,6 +106,8 @@ class AugmentationSpec:
             d["mixing"] = list(self.mixing)
         else:  # headers written before mixing existed stay identical
             del d["mixing"]
+        if self.crop_sampler == crop_samplers.LEGACY:  # so do those of before crop_sampler
+            del d["crop_sampler"]
         return d
 
     @classmethod
@@ -107,7 +117,13 @@ class AugmentationSpec:
                    float(d.get("random_erasing", 0.0)), int(d.get("seed", 0)),
                    tuple(d.get("mixing") or ()),
                    int(d.get("randaugment_fill", LEGACY_FILL)),
-                   str(d.get("randaugment_geometry", "tf")))
+                   str(d.get("randaugment_geometry", "tf")),
+                   d.get("crop_sampler", crop_samplers.LEGACY))
+
+    def preprocessing(self):
+        """The spec's Preprocessing (ValueError naming what does not fit)."""
+        return preprocessing_lib.get_preprocessing(self.preprocessing_type,
+                                                   crop_sampler=self.crop_sampler)
 
 
 def key_hash(key):
@@ -285,6 +301,10 @@ def reinforce(teacher_spec: str, data_dir: str, output_dir: str, spec: Augmentat
         prep = preprocessing_lib.get_preprocessing(spec.preprocessing_type)
     except ValueError as e:
         raise DataError(f"--preprocessing_type: {e}") from None
+    try:
+        prep = spec.preprocessing()
+    except ValueError as e:
+        raise DataError(f"--crop_sampler: {e}") from None
     files = list_shards(data_dir, pattern)
     source = resolve_source(data_dir, None, train_regex=pattern)
     teacher = Ensemble(teacher_spec, num_classes=source.num_classes)
@@ -343,13 +363,24 @@ def check_fill(header: dict, fill: int, path: str) -> None:
                         f"(pass --randaugment_fill={spec.randaugment_fill})")
 
 
+def check_crop_sampler(header: dict, crop_sampler: str, path: str) -> None:
+    """DataError unless a training run's --crop_sampler is the one the side-car's views
+    were drawn with (replay's fresh views use the recorded one; a run must not record
+    another)."""
+    stored = AugmentationSpec.from_header(header["augmentation"]).crop_sampler
+    if stored != crop_sampler:
+        raise DataError(f"{sidecar.header_path(path)}: augmentation was generated with "
+                        f"crop sampler {stored!r}, this run uses {crop_sampler!r} (pass "
+                        f"--crop_sampler={stored})")
+
+
 def make_replay_fn(header: dict, num_classes: int, p: float = 0.99, pool=None):
     """(record with dr_* fields, element seed) -> {"image" (normalised float),
     "teacher_probs" [C]}. pool: the PartnerPool of a side-car with mixing samples."""
     spec = AugmentationSpec.from_header(header["augmentation"])
     if spec.mixing and pool is None:
         raise ValueError("this side-car holds mixing samples: pass their PartnerPool")
-    prep = preprocessing_lib.get_preprocessing(spec.preprocessing_type)
+    prep = spec.preprocessing()
     ns = int(header["num_samples"])
 
     def replay(record, seed):
@@ -382,6 +413,7 @@ def main(argv=None) -> int:
     from absl import flags
 
     from core.errors import UserError
+    from core.settings import SETTINGS
     from kd import shards
 
     shards.define_cli_flags(flags, 16, "Images per teacher batch (x NS views).")
@@ -393,6 +425,8 @@ def main(argv=None) -> int:
                          "of uncovered pixels, 0..255 (0 = torchvision's / ml-dr's).")
     flags.DEFINE_float("random_erasing", 0.25, "RandomErasing probability (0 = off).")
     flags.DEFINE_integer("seed", 0, "Seed of the stored augmentations.")
+    sampler = SETTINGS["crop_sampler"]
+    flags.DEFINE_enum("crop_sampler", sampler.default, list(sampler.choices), sampler.help)
     flags.DEFINE_string("mixing", "", "DR mixing samples: 'mixup', 'cutmix' or "
                         "'mixup,cutmix' (empty = off); partners are held in memory.")
     flags.DEFINE_float("partner_max_gib", 4.0, "With --mixing: refuse training shards "
@@ -416,7 +450,8 @@ def main(argv=None) -> int:
         print(f"error: --mixing: {e}", file=sys.stderr)
         return 2
     spec = AugmentationSpec(f.preprocessing_type, ra, f.random_erasing, f.seed, mixing,
-                            f.randaugment_fill)
+                            randaugment_fill=f.randaugment_fill,
+                            crop_sampler=f.crop_sampler)
     num_shards, shard_index = shards.cli_sharding(f.num_shards, f.shard_index)
     try:
         header = reinforce(f.teacher, f.data_dir, f.output_dir, spec,

@@ -10,6 +10,12 @@ Sources:
   resize to S x S without keeping the aspect ratio.  Note that
   min_object_covered 0.1 of the whole-image box makes the effective lower
   area bound 0.1, exactly as in the original.
+* ``crop_sampler="torchvision"`` (``--crop_sampler``, crop_samplers.py) draws the train
+  window as torchvision's ``RandomResizedCrop`` with its defaults instead: area fraction
+  uniform in (0.08, 1), aspect ratio log-uniform in (3/4, 4/3), 10 tries, then the centre
+  crop. DR (Faghri et al. 2023) and timm train with that crop. The rest of the path (fused
+  decode-and-crop, flip, bilinear S x S resize without antialiasing) is the same for both
+  samplers; torchvision's resize of the crop is antialiased, this one is not.
 * ``training_random_crop=False`` (the original's ``--training_random_crop``
   flag, ``use_random_crop`` in its ``_decode_crop_and_flip``) keeps the same
   ``sample_distorted_bounding_box`` call with min_object_covered 1.0: the crop
@@ -30,47 +36,44 @@ default non-half-pixel kernel, flip and resize do not commute).
 
 import tensorflow as tf
 
-from preprocessing import common
+from preprocessing import common, crop_samplers
 
 AREA_RANGE = (0.05, 1.0)
 ASPECT_RATIO_RANGE = (0.75, 1.33)
 MIN_OBJECT_COVERED = 0.1
 MIN_OBJECT_COVERED_NO_RANDOM_CROP = 1.0  # training_random_crop=False: the whole image
 MAX_ATTEMPTS = 100
-_WHOLE_IMAGE_BOX = (((0.0, 0.0, 1.0, 1.0),),)
 
 
-def sample_crop_params(seed, image_shape, min_object_covered=MIN_OBJECT_COVERED):
+def sample_crop_params(seed, image_shape, min_object_covered=MIN_OBJECT_COVERED,
+                       sampler=crop_samplers.INCEPTION):
     """Random-resized-crop window for an image of ``image_shape`` = (h, w[, c]).
 
     Returns int32 [4] = (y, x, h, w).  Stateless: same seed -> same window.
-    ``min_object_covered`` 1.0 (``training_random_crop=False``) always gives the
-    whole image.
+    ``sampler`` "inception": the original's distorted bounding box (``min_object_covered``
+    1.0, ``training_random_crop=False``, always gives the whole image); "torchvision":
+    ``RandomResizedCrop.get_params`` with its default scale and ratio
+    (``min_object_covered`` must stay at its default: that sampler has no such bound).
     """
-    hw = tf.cast(tf.convert_to_tensor(image_shape)[:2], tf.int32)
-    begin, size, _ = tf.image.stateless_sample_distorted_bounding_box(
-        image_size=tf.concat([hw, [3]], axis=0),
-        bounding_boxes=tf.constant(_WHOLE_IMAGE_BOX, tf.float32),
-        seed=common.as_seed(seed),
-        min_object_covered=min_object_covered,
-        aspect_ratio_range=ASPECT_RATIO_RANGE,
-        area_range=AREA_RANGE,
-        max_attempts=MAX_ATTEMPTS,
-        use_image_if_no_bounding_boxes=True,
-    )
-    return tf.cast(tf.stack([begin[0], begin[1], size[0], size[1]]), tf.int32)
+    if crop_samplers.check_sampler(sampler) == crop_samplers.TORCHVISION:
+        if min_object_covered != MIN_OBJECT_COVERED:
+            raise ValueError("the torchvision crop sampler has no min_object_covered")
+        return crop_samplers.torchvision_window(seed, image_shape)
+    return crop_samplers.inception_window(seed, image_shape, AREA_RANGE, ASPECT_RATIO_RANGE,
+                                          MAX_ATTEMPTS, min_object_covered)
 
 
-def sample_train_params(encoded, seed, random_crop=True):
+def sample_train_params(encoded, seed, random_crop=True, sampler=crop_samplers.INCEPTION):
     """All random choices of the train path: {"crop": int32[4], "flip": int32[]}.
 
     ``random_crop=False``: min_object_covered 1.0, i.e. "crop" is the whole
-    image (the seed streams are the same, so "flip" does not change).
+    image (the seed streams are the same, so "flip" does not change); only with the
+    inception sampler (registry.Preprocessing refuses it with torchvision).
     """
     crop_seed, flip_seed = tf.unstack(common.split_seed(seed, 2))
     shape = common.encoded_image_shape(encoded)
     min_covered = MIN_OBJECT_COVERED if random_crop else MIN_OBJECT_COVERED_NO_RANDOM_CROP
-    return {"crop": sample_crop_params(crop_seed, shape, min_covered),
+    return {"crop": sample_crop_params(crop_seed, shape, min_covered, sampler),
             "flip": common.sample_flip_params(flip_seed)}
 
 

@@ -3,10 +3,17 @@
 Caron et al. 2020 (SwAV) / 2021 (DINO), as used by t-ReX (Sariyildiz et al. 2023, "No Reason
 for No Supervision", spec trex.md §3): 1 global crop of 224 px with area scale (0.25, 1) and
 8 local crops of 96 px with scale (0.05, 0.25); the classification loss is averaged over all
-crops. Each crop is an Inception random-resized crop (aspect ratio 3/4..4/3, area drawn in
-`scale` of the whole image), bicubic with antialiasing as torchvision's, and a horizontal flip
-with p = 0.5. The configured AutoAugment / RandAugment / RandomErasing then runs on every crop
-with its own sub-seed. t-ReX's DINO colour pipeline (jitter, grayscale, blur, solarize) is not
+crops. Each crop is a random-resized crop (aspect ratio 3/4..4/3, area fraction in `scale`)
+drawn by `--crop_sampler` (crop_samplers.py): "torchvision" is t-ReX's / DINO's
+`RandomResizedCrop.get_params` (area uniform in `scale`, log-uniform ratio, 10 tries, then
+the centre crop); "inception" -- what multi-crop runs made before the setting used, and the
+default -- is TF's `sample_distorted_bounding_box` with min_object_covered 0 and 10 attempts,
+then the whole image: its area is ~ h^2 rather than uniform (on a 375 x 500 image, area
+mean 0.489 vs torchvision's 0.521 for global crops (0.25, 1), KS 0.085; 0.137 vs 0.150 for
+local crops (0.05, 0.25), KS 0.102; tests/test_crop_samplers.py). The crop is resized
+bicubic with antialiasing as torchvision's, and flipped horizontally with p = 0.5. The
+configured AutoAugment / RandAugment / RandomErasing then runs on every crop with its own
+sub-seed. t-ReX's DINO colour pipeline (jitter, grayscale, blur, solarize) is not
 part of this module.
 
 Parametric like every augmentation here: `sample_params(encoded, seed, cfg)` draws all crop
@@ -19,11 +26,10 @@ from dataclasses import dataclass
 
 import tensorflow as tf
 
-from preprocessing import common
+from preprocessing import common, crop_samplers
 
 ASPECT_RATIO_RANGE = (3 / 4, 4 / 3)
-MAX_ATTEMPTS = 10  # torchvision RandomResizedCrop; then the whole image
-_WHOLE_IMAGE_BOX = (((0.0, 0.0, 1.0, 1.0),),)
+MAX_ATTEMPTS = 10  # as torchvision's RandomResizedCrop (the inception sampler then: whole image)
 
 
 @dataclass(frozen=True)
@@ -34,8 +40,10 @@ class MultiCropConfig:
     local_size: int = 96
     global_scale: tuple = (0.25, 1.0)
     local_scale: tuple = (0.05, 0.25)
+    sampler: str = crop_samplers.INCEPTION  # --crop_sampler
 
     def __post_init__(self):
+        crop_samplers.check_sampler(self.sampler)
         if self.num_global < 1 or self.num_local < 0:
             raise ValueError(f"need at least 1 global crop and >= 0 local crops, got "
                              f"{self.num_global},{self.num_local}")
@@ -76,26 +84,25 @@ def config_from_flags(cfg: dict, default_size: int) -> MultiCropConfig | None:
         global_scale=_parse_scale(cfg.get("multicrop_global_scale", (0.25, 1.0)),
                                   "--multicrop_global_scale"),
         local_scale=_parse_scale(cfg.get("multicrop_local_scale", (0.05, 0.25)),
-                                 "--multicrop_local_scale"))
+                                 "--multicrop_local_scale"),
+        sampler=cfg.get("crop_sampler", crop_samplers.LEGACY))
 
 
-def sample_crop_window(seed, image_shape, scale):
-    """int32 [4] (y, x, h, w): a random-resized-crop window with area fraction in `scale`."""
-    hw = tf.cast(tf.convert_to_tensor(image_shape)[:2], tf.int32)
-    begin, size, _ = tf.image.stateless_sample_distorted_bounding_box(
-        image_size=tf.concat([hw, [3]], axis=0),
-        bounding_boxes=tf.constant(_WHOLE_IMAGE_BOX, tf.float32),
-        seed=common.as_seed(seed), min_object_covered=0.0,
-        aspect_ratio_range=ASPECT_RATIO_RANGE, area_range=scale,
-        max_attempts=MAX_ATTEMPTS, use_image_if_no_bounding_boxes=True)
-    return tf.cast(tf.stack([begin[0], begin[1], size[0], size[1]]), tf.int32)
+def sample_crop_window(seed, image_shape, scale, sampler=crop_samplers.INCEPTION):
+    """int32 [4] (y, x, h, w): a random-resized-crop window with area fraction in `scale`,
+    drawn by `sampler` (module docstring)."""
+    if crop_samplers.check_sampler(sampler) == crop_samplers.TORCHVISION:
+        return crop_samplers.torchvision_window(seed, image_shape, scale, ASPECT_RATIO_RANGE,
+                                                MAX_ATTEMPTS)
+    return crop_samplers.inception_window(seed, image_shape, scale, ASPECT_RATIO_RANGE,
+                                          MAX_ATTEMPTS, min_object_covered=0.0)
 
 
-def _sample_group(seeds, shape, scale):
+def _sample_group(seeds, shape, scale, sampler):
     windows, flips = [], []
     for i in range(seeds.shape[0]):
         crop_seed, flip_seed = tf.unstack(common.split_seed(seeds[i], 2))
-        windows.append(sample_crop_window(crop_seed, shape, scale))
+        windows.append(sample_crop_window(crop_seed, shape, scale, sampler))
         flips.append(common.sample_flip_params(flip_seed))
     return tf.stack(windows), tf.stack(flips)
 
@@ -105,11 +112,12 @@ def sample_params(encoded, seed, cfg: MultiCropConfig) -> dict:
     "local_flip": [L]}, all from one stateless seed."""
     shape = common.encoded_image_shape(encoded)
     seeds = common.split_seed(seed, cfg.num_global + cfg.num_local)
-    g_crop, g_flip = _sample_group(seeds[:cfg.num_global], shape, cfg.global_scale)
+    g_crop, g_flip = _sample_group(seeds[:cfg.num_global], shape, cfg.global_scale,
+                                   cfg.sampler)
     params = {"global_crop": g_crop, "global_flip": g_flip}
     if cfg.num_local:
         params["local_crop"], params["local_flip"] = _sample_group(
-            seeds[cfg.num_global:], shape, cfg.local_scale)
+            seeds[cfg.num_global:], shape, cfg.local_scale, cfg.sampler)
     return params
 
 

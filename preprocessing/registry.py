@@ -19,7 +19,8 @@ He et al. 2019); the "+1" rule is assembled-cnn's ``crop_type=1``.
 original's ``reid*``/``inception_*`` types and the unimplemented ``cub`` are
 not provided.
 
-Two options of the original (spec §3) apply to every type they make sense for:
+Options that apply to every type they make sense for (the first two are the
+original's, spec §3):
 
 * ``dct_method`` -- the JPEG IDCT of every decode (train and eval, imagenet
   and small): ``"INTEGER_ACCURATE"`` (default, the original's), ``"INTEGER_FAST"``
@@ -29,6 +30,10 @@ Two options of the original (spec §3) apply to every type they make sense for:
   min_object_covered 0.1; False: min_object_covered 1.0, i.e. the train crop is
   the whole image (still flipped and resized to S x S).  ``small_<N>`` has no
   such crop (pad-and-crop), so False with a small type raises ValueError.
+* ``crop_sampler`` -- imagenet* only: ``"inception"`` (default, the original's
+  distorted-bbox crop) or ``"torchvision"`` (``RandomResizedCrop.get_params``;
+  crop_samplers.py).  ``"torchvision"`` with a ``small_<N>`` type or with
+  ``training_random_crop=False`` (whose crop is the whole image) raises ValueError.
 """
 
 import dataclasses
@@ -36,7 +41,7 @@ import re
 
 import numpy as np
 
-from preprocessing import common, imagenet, small
+from preprocessing import common, crop_samplers, imagenet, small
 
 PREPROCESSING_TYPES = ("imagenet", "imagenet_224_256", "imagenet_224_256a")
 
@@ -60,8 +65,9 @@ class Preprocessing:
     kinds) and equals ``eval_size`` for ``small``.  ``half_pixel_centers``
     False = TF1 ``resize_images(align_corners=False)`` kernel (original).
     ``dct_method`` is the JPEG IDCT of every decode; ``training_random_crop``
-    False makes the imagenet train crop the whole image (see the module
-    docstring).  Both are validated here (ValueError).
+    False makes the imagenet train crop the whole image; ``crop_sampler`` picks
+    how the imagenet train window is drawn (see the module docstring).  All are
+    validated here (ValueError).
     """
 
     name: str
@@ -72,6 +78,7 @@ class Preprocessing:
     half_pixel_centers: bool = False
     dct_method: str = common.DCT_METHOD
     training_random_crop: bool = True
+    crop_sampler: str = crop_samplers.INCEPTION
 
     def __post_init__(self):
         common.check_dct_method(self.dct_method)
@@ -82,12 +89,21 @@ class Preprocessing:
         if self.kind == "small" and not self.training_random_crop:
             raise ValueError(f"training_random_crop=False applies only to imagenet* types; "
                              f"{self.name!r} uses a pad-and-crop, not a distorted-bbox crop")
+        if crop_samplers.check_sampler(self.crop_sampler) != crop_samplers.INCEPTION:
+            if self.kind == "small":
+                raise ValueError(f"crop sampler {self.crop_sampler!r} applies only to "
+                                 f"imagenet* types; {self.name!r} uses a pad-and-crop")
+            if not self.training_random_crop:
+                raise ValueError(f"crop sampler {self.crop_sampler!r} needs "
+                                 "training_random_crop=True (with False the crop is the "
+                                 "whole image)")
 
     # -- parametric train path (for dataset reinforcement / replay) --
     def sample_params(self, encoded, seed):
         """Random choices of the train path: {"crop": int32[4] (y, x, h, w), "flip": int32[]}."""
         if self.kind == "imagenet":
-            return imagenet.sample_train_params(encoded, seed, self.training_random_crop)
+            return imagenet.sample_train_params(encoded, seed, self.training_random_crop,
+                                                self.crop_sampler)
         return small.sample_train_params(encoded, seed, self.train_size)
 
     def train_uint8_from_params(self, encoded, params):
@@ -127,13 +143,15 @@ def _unknown(name):
 
 def get_preprocessing(name, half_pixel_centers=False, *,
                       dct_method: str = common.DCT_METHOD,
-                      training_random_crop: bool = True):
+                      training_random_crop: bool = True,
+                      crop_sampler: str = crop_samplers.INCEPTION):
     """Returns the ``Preprocessing`` for a type name.
 
     ValueError if the name is unknown, ``dct_method`` is not one of
-    ``common.DCT_METHODS``, or ``training_random_crop`` is not a bool / is
-    False for a ``small_<N>`` type.  The chosen values are the returned
-    object's ``dct_method`` / ``training_random_crop`` attributes.
+    ``common.DCT_METHODS``, ``training_random_crop`` is not a bool / is
+    False for a ``small_<N>`` type, or ``crop_sampler`` is not one of
+    ``crop_samplers.SAMPLERS`` / does not apply (module docstring).  The chosen
+    values are the returned object's attributes of the same names.
     """
     if not isinstance(name, str):
         raise _unknown(name)
@@ -153,4 +171,5 @@ def get_preprocessing(name, half_pixel_centers=False, *,
     return Preprocessing(name=name, kind=kind, train_size=train_size,
                          eval_size=eval_size, eval_resize=eval_resize,
                          half_pixel_centers=half_pixel_centers, dct_method=dct_method,
-                         training_random_crop=training_random_crop)
+                         training_random_crop=training_random_crop,
+                         crop_sampler=crop_sampler)
