@@ -1,0 +1,44 @@
+"""RandomErasing on a batch with per-image params, pixel-identical to ``random_erasing.apply``.
+
+``params`` = ``random_erasing.sample_params`` of each image stacked on a leading axis.
+Only the images whose ``apply`` is 1 are touched: they are split off
+(``tf.dynamic_partition``), erased one by one in a ``tf.map_fn`` -- the ``"random"`` noise
+must be drawn per image with the box's own shape to replay the per-image stream -- and
+stitched back.  The box is written by concatenating slices (memory copies) instead of the
+per-image op's full-image mask and select (SelectV2 costs ~9 ns per value on one core).
+"""
+
+import tensorflow as tf
+
+from preprocessing import augment_ops as A
+from preprocessing import random_erasing as RE
+
+
+def _erase_one(image, box, noise_seed, mode, fill):
+    y, x, bh, bw = tf.unstack(box)
+    c = tf.shape(image)[2]
+    if mode == "random":
+        filler = tf.cast(tf.random.stateless_uniform(
+            tf.stack([bh, bw, c]), noise_seed, 0, 256, dtype=tf.int32), tf.uint8)
+    else:
+        filler = tf.broadcast_to(tf.cast(tf.constant(fill), tf.uint8), tf.stack([bh, bw, c]))
+    band = tf.concat([image[y:y + bh, :x], filler, image[y:y + bh, x + bw:]], axis=1)
+    return tf.concat([image[:y], band, image[y + bh:]], axis=0)
+
+
+def apply_batch(images, params, mode="random", fill=RE.MEAN_FILL):
+    """uint8 [B, H, W, C] -> uint8, image b erased as ``random_erasing.apply(images[b],
+    params[b], mode, fill)``."""
+    if mode not in RE.MODES:
+        raise ValueError(f"mode must be one of {RE.MODES}, got {mode!r}")
+    images = A.as_uint8_image(images, "RandomErasing")
+    erase = tf.cast(tf.cast(params["apply"], tf.bool), tf.int32)
+    positions = tf.dynamic_partition(tf.range(tf.shape(images)[0]), erase, 2)
+    kept, chosen = tf.dynamic_partition(images, erase, 2)
+    boxes = tf.dynamic_partition(tf.cast(params["box"], tf.int32), erase, 2)[1]
+    seeds = tf.dynamic_partition(tf.cast(params["noise_seed"], tf.int32), erase, 2)[1]
+    erased = tf.map_fn(lambda a: _erase_one(a[0], a[1], a[2], mode, fill),
+                       (chosen, boxes, seeds),
+                       fn_output_signature=tf.TensorSpec(images.shape[1:], tf.uint8))
+    out = tf.dynamic_stitch(positions, [kept, erased])
+    return tf.ensure_shape(out, images.shape)

@@ -1,0 +1,103 @@
+"""The batched RandAugment / RandomErasing path equals the per-image one pixel for pixel.
+
+Photos: scikit-image ``retina`` and ``hubble_deep_field`` (no other test uses them), plus
+uniform noise (every histogram bin), a flat image and one with a constant channel (the
+AutoContrast / Equalize identity cases), at odd sizes.
+"""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from preprocessing import augment_ops as A
+from preprocessing import augment_ops_batch as AB
+from preprocessing import randaugment as RA
+from preprocessing import randaugment_batch as RAB
+from preprocessing import random_erasing as RE
+from preprocessing import random_erasing_batch as REB
+
+
+def _photos(h, w):
+    import skimage.data
+    from PIL import Image
+    out = []
+    for name in ("retina", "hubble_deep_field"):
+        img = getattr(skimage.data, name)()[..., :3]
+        y0, x0 = img.shape[0] // 3, img.shape[1] // 4
+        crop = img[y0:y0 + 3 * h, x0:x0 + 3 * w]
+        out.append(np.asarray(Image.fromarray(crop).resize((w, h), Image.BOX)))
+    rng = np.random.default_rng(5)
+    out.append(rng.integers(0, 256, (h, w, 3), dtype=np.uint8))
+    out.append(np.full((h, w, 3), 77, np.uint8))
+    const_channel = rng.integers(40, 90, (h, w, 3), dtype=np.uint8)
+    const_channel[..., 1] = 200
+    out.append(const_channel)
+    return np.stack(out)
+
+
+SIZES = [(37, 53), (24, 24)]
+MAGNITUDES = [0.0, 3.5, 9.0, 10.0]
+
+
+@pytest.mark.parametrize("h,w", SIZES)
+@pytest.mark.parametrize("name", A.OP_NAMES)
+@pytest.mark.parametrize("scale", RA.SCALES)
+def test_every_op_equals_per_image(name, h, w, scale):
+    images = _photos(h, w)
+    n = len(images)
+    cases = [(m, s) for m in MAGNITUDES for s in (-1.0, 1.0)]
+    batch = np.concatenate([images] * len(cases))
+    args = np.array([RA.magnitude_to_arg(name, m, s, h, w, scale).numpy()
+                     for m, s in cases for _ in range(n)], np.float32)
+    centers = np.stack([np.random.default_rng(len(args)).integers(-3, max(h, w) + 3, 2)
+                        for _ in range(len(args))]).astype(np.int32)
+    got = AB.OPS[name](tf.constant(batch), tf.constant(args), tf.constant(centers)).numpy()
+    for i in range(len(batch)):
+        want = A.OPS[name](batch[i], args[i], centers[i]).numpy()
+        np.testing.assert_array_equal(got[i], want, err_msg=f"{name} image {i} arg {args[i]}")
+
+
+def test_geometric_ops_fill_value(monkeypatch):
+    """``fill`` reaches the vacated pixels: against the per-image ops with FILL_VALUE 0."""
+    images = _photos(21, 30)
+    monkeypatch.setattr(A, "FILL_VALUE", 0)
+    for name in ("Rotate", "ShearX", "ShearY", "TranslateX", "TranslateY", "Cutout"):
+        arg = RA.magnitude_to_arg(name, 9.0, 1.0, 21, 30, "autoaugment").numpy()
+        args = np.full([len(images)], arg, np.float32)
+        centers = np.tile([[10, 15]], [len(images), 1]).astype(np.int32)
+        got = AB.OPS[name](tf.constant(images), args, centers, fill=0).numpy()
+        for i in range(len(images)):
+            np.testing.assert_array_equal(got[i], A.OPS[name](images[i], args[i], centers[i]))
+        assert (got == 0).all(axis=-1).any(), name
+
+
+def _stack(dicts):
+    return {k: np.stack([d[k].numpy() for d in dicts]) for k in dicts[0]}
+
+
+@pytest.mark.parametrize("names", [A.RANDAUGMENT_NAMES, A.RANDAUGMENT_NAMES + ("Cutout",
+                                                                                "Invert")])
+def test_randaugment_batch_equals_apply(names):
+    images = np.concatenate([_photos(29, 35)] * 8)  # 40 images, every op drawn
+    params = [RA.sample_params([7, i], 3, 9.0, 2.0, names) for i in range(len(images))]
+    for scale in RA.SCALES:
+        got = RAB.apply_batch(tf.constant(images), _stack(params), names, scale).numpy()
+        for i, p in enumerate(params):
+            np.testing.assert_array_equal(got[i], RA.apply(images[i], p, names, scale).numpy())
+    drawn = np.stack([p["op_indices"].numpy() for p in params])
+    assert len(np.unique(drawn)) == len(names)
+
+
+@pytest.mark.parametrize("mode", RE.MODES)
+def test_random_erasing_batch_equals_apply(mode):
+    images = np.concatenate([_photos(31, 26)] * 4)
+    params = [RE.sample_params([3, i], (31, 26), 0.5) for i in range(len(images))]
+    got = REB.apply_batch(tf.constant(images), _stack(params), mode).numpy()
+    erased = 0
+    for i, p in enumerate(params):
+        np.testing.assert_array_equal(got[i], RE.apply(images[i], p, mode).numpy())
+        erased += int(p["apply"])
+    assert 0 < erased < len(images)
+    none = _stack(params)
+    none["apply"] = np.zeros_like(none["apply"])
+    np.testing.assert_array_equal(REB.apply_batch(tf.constant(images), none, mode), images)
