@@ -10,7 +10,7 @@ GatherV2 of scalars ~5 ns, ImageProjectiveTransformV3 ~8 ns per value), plus per
 dispatch; here every op runs once per batch and avoids those kernels where an exact
 cheaper form exists:
 
-* selects are uint8 arithmetic ``x + (y - x) * m`` (wrap-around makes it exact);
+* selects are bitwise ``b ^ ((a ^ b) & 255 m)``;
 * the grey image uses three channel slices, not a last-axis reduce_sum (10x faster);
 * AutoContrast applies its per-channel affine map arithmetically (the same float64
   ``v * scale + offset`` the per-image op puts in its table), not through a table gather;
@@ -53,8 +53,10 @@ def _per_image(v, rank=4):
 
 
 def _select(mask, a, b):
-    """uint8 ``where(mask, a, b)`` as ``b + (a - b) * mask`` (exact in uint8 wrap-around)."""
-    return b + (a - b) * tf.cast(mask, tf.uint8)
+    """uint8 ``where(mask, a, b)`` as ``b ^ ((a ^ b) & (255 * mask))`` (bitwise: Grappler
+    rewrites ``c - x`` into a Neg that has no uint8 kernel)."""
+    return tf.bitwise.bitwise_xor(b, tf.bitwise.bitwise_and(
+        tf.bitwise.bitwise_xor(a, b), tf.cast(mask, tf.uint8) * 255))
 
 
 def _blend(degenerate, x, factor):
@@ -82,31 +84,52 @@ def _source_index(v, size):
     return tf.cast(tf.clip_by_value(_std_round(v), -1.0, float(size)), tf.int32) + 1
 
 
+def _pad_axis(images, axis, fill):
+    pads = [[0, 0]] * 4
+    pads[axis] = [1, 1]
+    return tf.pad(images, pads, constant_values=tf.cast(fill, tf.uint8))
+
+
+def _grid(size, rank_axis):
+    shape = [1, 1, 1]
+    shape[rank_axis] = size
+    return tf.reshape(tf.range(size, dtype=tf.float32), shape)
+
+
+def _gather_pixels(images, rows, cols, fill, pad_rows=True, pad_cols=True):
+    """images[b, rows, cols] with indices into the fill-padded image (see _source_index);
+    rows, cols int32 broadcastable to [n, H, W]; an axis not padded takes plain indices."""
+    h, w = _static_hw(images)
+    n = tf.shape(images)[0]
+    ph, pw = h + 2 * pad_rows, w + 2 * pad_cols
+    padded = images
+    if pad_rows:
+        padded = _pad_axis(padded, 1, fill)
+    if pad_cols:
+        padded = _pad_axis(padded, 2, fill)
+    flat = tf.range(n)[:, None, None] * (ph * pw) + rows * pw + cols
+    return tf.gather(tf.reshape(padded, [-1, 3]), flat)
+
+
 def affine_transform(images, transforms, fill):
     """ImageProjectiveTransformV3(NEAREST, CONSTANT ``fill``) for affine ``transforms``
     [n, 6] (a0, a1, a2, b0, b1, b2: output (x, y) samples input (a0 x + a1 y + a2,
-    b0 x + b1 y + b2)), bit-identical, about 2x cheaper on one core."""
+    b0 x + b1 y + b2)), bit-identical, about 2x cheaper on one core.
+
+    The kernel's float32 order ``(a0 x + a1 y) + a2`` is kept against Grappler: its
+    AddOpsRewrite would merge two chained AddV2 into one AddN summed in another order, so
+    the offset goes in through BiasAdd (NCHW: one bias per image)."""
     h, w = _static_hw(images)
-    n = tf.shape(images)[0]
     t = tf.cast(transforms, tf.float32)[:, :, None, None]
-    xs = tf.range(w, dtype=tf.float32)[None, None, :]
-    ys = tf.range(h, dtype=tf.float32)[None, :, None]
-    # Same float32 operations and order as the kernel: (t0 * x + t1 * y) + t2.
-    vx = (t[:, 0] * xs + t[:, 1] * ys) + t[:, 2]
-    vy = (t[:, 3] * xs + t[:, 4] * ys) + t[:, 5]
-    return _gather_padded(images, _source_index(vy, h), _source_index(vx, w), fill)
+    xs, ys = _grid(w, 2), _grid(h, 1)
 
+    def coordinate(a, b, offset):
+        s = tf.broadcast_to(a * xs + b * ys, tf.stack([tf.shape(t)[0], h, w]))
+        return tf.nn.bias_add(s[None], offset, data_format="NCHW")[0]
 
-def _gather_padded(images, rows, cols, fill):
-    """images[b, rows - 1, cols - 1] with index 0 / size + 1 meaning ``fill``;
-    rows, cols int32 broadcastable to [n, H, W]."""
-    h, w = _static_hw(images)
-    n = tf.shape(images)[0]
-    padded = tf.pad(images, [[0, 0], [1, 1], [1, 1], [0, 0]],
-                    constant_values=tf.cast(fill, tf.uint8))
-    base = tf.range(n)[:, None, None] * ((h + 2) * (w + 2))
-    flat = base + rows * (w + 2) + cols
-    return tf.gather(tf.reshape(padded, [-1, 3]), flat)
+    vx = coordinate(t[:, 0], t[:, 1], transforms[:, 2])
+    vy = coordinate(t[:, 3], t[:, 4], transforms[:, 5])
+    return _gather_pixels(images, _source_index(vy, h), _source_index(vx, w), fill)
 
 
 # --------------------------------------------------------------------- ops
@@ -194,6 +217,11 @@ def sharpness(images, args, centers=None, fill=A.FILL_VALUE):
     h, w = _static_hw(images)
     if h < 3 or w < 3:  # no interior pixel: the per-image op returns the image
         return images
+    # An empty group is skipped: oneDNN's conv returns the input shape for an empty batch.
+    return tf.cond(tf.shape(images)[0] > 0, lambda: _sharpen(images, args), lambda: images)
+
+
+def _sharpen(images, args):
     x = tf.cast(images, tf.float32)
     k = tf.tile(tf.constant(_SMOOTH_WEIGHTS, tf.float32)[:, :, None, None], [1, 1, 3, 1])
     total = tf.nn.depthwise_conv2d(x, k, [1, 1, 1, 1], "VALID")  # exact integer sums
@@ -222,27 +250,33 @@ def rotate(images, args, centers=None, fill=A.FILL_VALUE):
     return affine_transform(images, _rotation_transforms(args, h, w), fill)
 
 
-def _rows(args, *entries):
-    a = tf.cast(args, tf.float32)
-    one, zero = tf.ones_like(a), tf.zeros_like(a)
-    pick = {"1": one, "0": zero, "a": a, "-a": -a}
-    return tf.stack([pick[e] for e in entries], axis=1)
-
-
+# Shear and translate have 0/1 coefficients: the kernel's (1 x + a y) + 0 is x + a y,
+# (1 x + 0 y) - a is x - a and (0 x + 1 y) + 0 is y, exactly; an axis that is copied
+# needs no index arithmetic and translations gather whole rows or columns.
 def shear_x(images, args, centers=None, fill=A.FILL_VALUE):
-    return affine_transform(images, _rows(args, "1", "a", "0", "0", "1", "0"), fill)
+    h, w = _static_hw(images)
+    a = _per_image(args, 3)
+    cols = _source_index(_grid(w, 2) + a * _grid(h, 1), w)
+    return _gather_pixels(images, tf.range(h)[None, :, None], cols, fill, pad_rows=False)
 
 
 def shear_y(images, args, centers=None, fill=A.FILL_VALUE):
-    return affine_transform(images, _rows(args, "1", "0", "0", "a", "1", "0"), fill)
+    h, w = _static_hw(images)
+    a = _per_image(args, 3)
+    rows = _source_index(a * _grid(w, 2) + _grid(h, 1), h)
+    return _gather_pixels(images, rows, tf.range(w)[None, None, :], fill, pad_cols=False)
 
 
 def translate_x(images, args, centers=None, fill=A.FILL_VALUE):
-    return affine_transform(images, _rows(args, "1", "0", "-a", "0", "1", "0"), fill)
+    h, w = _static_hw(images)
+    cols = _source_index(tf.range(w, dtype=tf.float32)[None, :] - _per_image(args, 2), w)
+    return tf.gather(_pad_axis(images, 2, fill), cols, axis=2, batch_dims=1)
 
 
 def translate_y(images, args, centers=None, fill=A.FILL_VALUE):
-    return affine_transform(images, _rows(args, "1", "0", "0", "0", "1", "-a"), fill)
+    h, w = _static_hw(images)
+    rows = _source_index(tf.range(h, dtype=tf.float32)[None, :] - _per_image(args, 2), h)
+    return tf.gather(_pad_axis(images, 1, fill), rows, axis=1, batch_dims=1)
 
 
 def cutout(images, args, centers, fill=A.FILL_VALUE):

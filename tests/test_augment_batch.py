@@ -51,7 +51,8 @@ def test_every_op_equals_per_image(name, h, w, scale):
                      for m, s in cases for _ in range(n)], np.float32)
     centers = np.stack([np.random.default_rng(len(args)).integers(-3, max(h, w) + 3, 2)
                         for _ in range(len(args))]).astype(np.int32)
-    got = AB.OPS[name](tf.constant(batch), tf.constant(args), tf.constant(centers)).numpy()
+    op = tf.function(AB.OPS[name])  # graph mode, as in tf.data (Grappler rewrites)
+    got = op(tf.constant(batch), tf.constant(args), tf.constant(centers)).numpy()
     for i in range(len(batch)):
         want = A.OPS[name](batch[i], args[i], centers[i]).numpy()
         np.testing.assert_array_equal(got[i], want, err_msg=f"{name} image {i} arg {args[i]}")
@@ -65,7 +66,7 @@ def test_geometric_ops_fill_value(monkeypatch):
         arg = RA.magnitude_to_arg(name, 9.0, 1.0, 21, 30, "autoaugment").numpy()
         args = np.full([len(images)], arg, np.float32)
         centers = np.tile([[10, 15]], [len(images), 1]).astype(np.int32)
-        got = AB.OPS[name](tf.constant(images), args, centers, fill=0).numpy()
+        got = tf.function(AB.OPS[name])(tf.constant(images), args, centers, fill=0).numpy()
         for i in range(len(images)):
             np.testing.assert_array_equal(got[i], A.OPS[name](images[i], args[i], centers[i]))
         assert (got == 0).all(axis=-1).any(), name
@@ -81,7 +82,8 @@ def test_randaugment_batch_equals_apply(names):
     images = np.concatenate([_photos(29, 35)] * 8)  # 40 images, every op drawn
     params = [RA.sample_params([7, i], 3, 9.0, 2.0, names) for i in range(len(images))]
     for scale in RA.SCALES:
-        got = RAB.apply_batch(tf.constant(images), _stack(params), names, scale).numpy()
+        got = tf.function(RAB.apply_batch)(tf.constant(images), _stack(params), names,
+                                           scale).numpy()
         for i, p in enumerate(params):
             np.testing.assert_array_equal(got[i], RA.apply(images[i], p, names, scale).numpy())
     drawn = np.stack([p["op_indices"].numpy() for p in params])
@@ -92,7 +94,7 @@ def test_randaugment_batch_equals_apply(names):
 def test_random_erasing_batch_equals_apply(mode):
     images = np.concatenate([_photos(31, 26)] * 4)
     params = [RE.sample_params([3, i], (31, 26), 0.5) for i in range(len(images))]
-    got = REB.apply_batch(tf.constant(images), _stack(params), mode).numpy()
+    got = tf.function(REB.apply_batch)(tf.constant(images), _stack(params), mode).numpy()
     erased = 0
     for i, p in enumerate(params):
         np.testing.assert_array_equal(got[i], RE.apply(images[i], p, mode).numpy())
@@ -101,3 +103,28 @@ def test_random_erasing_batch_equals_apply(mode):
     none = _stack(params)
     none["apply"] = np.zeros_like(none["apply"])
     np.testing.assert_array_equal(REB.apply_batch(tf.constant(images), none, mode), images)
+
+
+@pytest.mark.parametrize("name", A.OP_NAMES)
+def test_every_op_takes_an_empty_group(name):
+    """A batch where no image drew the op gives the op an empty group."""
+    empty = tf.zeros([0, 12, 10, 3], tf.uint8)
+    out = tf.function(lambda x, a, c: AB.OPS[name](x, a, c))(
+        empty, tf.zeros([0]), tf.zeros([0, 2], tf.int32))
+    assert out.shape == (0, 12, 10, 3) and out.dtype == tf.uint8
+
+
+def test_rotate_and_shear_many_arguments():
+    """Random angles / shears (graph mode): the source coordinate's float32 rounding and
+    ``std::round`` must match the kernel's for every pixel."""
+    rng = np.random.default_rng(11)
+    images = np.repeat(_photos(47, 64)[:3], 16, axis=0)
+    for name, hi in (("Rotate", 30.0), ("ShearX", 0.3), ("ShearY", 0.3),
+                     ("TranslateX", 40.0), ("TranslateY", 40.0)):
+        args = rng.uniform(-hi, hi, len(images)).astype(np.float32)
+        if name.startswith("Translate"):
+            args = np.round(args * 2) / 2  # ties: std::round goes away from zero
+        got = tf.function(AB.OPS[name])(tf.constant(images), tf.constant(args), None).numpy()
+        for i in range(len(images)):
+            np.testing.assert_array_equal(got[i], A.OPS[name](images[i], args[i]).numpy(),
+                                          err_msg=f"{name} {args[i]}")
