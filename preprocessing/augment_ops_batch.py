@@ -22,8 +22,7 @@ cheaper form exists:
   ``std::round`` (``floor(v + 0.5)``, which differs only at v = -0.5 and at the float just
   below 0.5, both corrected; checked exhaustively over [-1, 1024)), the same bounds test,
   then one gather of whole pixels from the batch.  Rotate's cos/sin are computed per image
-  on scalars (``tf.map_fn``): Eigen's vectorised cos/sin can differ from the scalar ones in
-  the last bit.
+  on scalars (:func:`_cos_sin`).
 
 ``fill`` (0..255) is the constant of the geometric ops and Cutout; the per-image ops use
 ``augment_ops.FILL_VALUE`` (128).
@@ -232,22 +231,37 @@ def _sharpen(images, args):
     return _blend(degenerate, x, args)
 
 
-def _rotation_transforms(degrees, h, w):
-    # Scalar cos/sin per image (map_fn), exactly as augment_ops.rotate computes them.
-    def one(deg):
-        theta = deg * (math.pi / 180.0)
-        return tf.stack([tf.cos(theta), tf.sin(theta)])
-    cs = tf.map_fn(one, tf.cast(degrees, tf.float32), fn_output_signature=tf.TensorSpec([2], tf.float32))
-    c, s = cs[:, 0], cs[:, 1]
+def _cos_sin(theta):
+    """Per-image scalar cos / sin of float32 [n], as augment_ops.rotate computes them:
+    Eigen's vectorised cos / sin can differ from the scalar ones in the last bit.  With a
+    static n the n scalar ops are unrolled; tf.data runs a map_fn's while loop as one
+    function call per image, ~10x slower."""
+    n = theta.shape[0]
+    if n is not None:
+        angles = tf.unstack(theta, num=n)
+        return (tf.stack([tf.cos(t) for t in angles] or tf.zeros([0])),
+                tf.stack([tf.sin(t) for t in angles] or tf.zeros([0])))
+    cs = tf.map_fn(lambda t: tf.stack([tf.cos(t), tf.sin(t)]), theta,
+                   fn_output_signature=tf.TensorSpec([2], tf.float32))
+    return cs[:, 0], cs[:, 1]
+
+
+def rotation_transforms(degrees, h, w):
+    """[n, 6] affine transforms of augment_ops.rotate for per-image ``degrees`` [n]."""
+    c, s = _cos_sin(tf.cast(degrees, tf.float32) * (math.pi / 180.0))
     h1, w1 = float(h) - 1.0, float(w) - 1.0
     x_off = (w1 - (c * w1 - s * h1)) / 2.0
     y_off = (h1 - (s * w1 + c * h1)) / 2.0
     return tf.stack([c, -s, x_off, s, c, y_off], axis=1)
 
 
-def rotate(images, args, centers=None, fill=A.FILL_VALUE):
+def rotate(images, args, centers=None, fill=A.FILL_VALUE, transforms=None):
+    """``transforms``: ``rotation_transforms(args, H, W)`` computed beforehand (e.g. for
+    the whole batch, where its size is static), else computed here."""
     h, w = _static_hw(images)
-    return affine_transform(images, _rotation_transforms(args, h, w), fill)
+    if transforms is None:
+        transforms = rotation_transforms(args, h, w)
+    return affine_transform(images, transforms, fill)
 
 
 # Shear and translate have 0/1 coefficients: the kernel's (1 x + a y) + 0 is x + a y,

@@ -41,6 +41,9 @@ def apply_batch(images, params, names=A.RANDAUGMENT_NAMES, scale="torchvision",
         slot = idx[:, i]
         groups = tf.dynamic_partition(images, slot, k)
         where = tf.dynamic_partition(positions, slot, k)
+        if "Rotate" in names:  # over the whole batch: its size is static, the group's is not
+            degrees = RA.magnitude_to_arg("Rotate", mags[:, i], signs[:, i], h, w, scale)
+            rotations = tf.dynamic_partition(AB.rotation_transforms(degrees, h, w), slot, k)
         group_mags = tf.dynamic_partition(mags[:, i], slot, k)
         group_signs = tf.dynamic_partition(signs[:, i], slot, k)
         group_centers = (tf.dynamic_partition(centers[:, i], slot, k)
@@ -50,11 +53,13 @@ def apply_batch(images, params, names=A.RANDAUGMENT_NAMES, scale="torchvision",
             if name == "Identity":
                 outs.append(groups[j])
                 continue
-            args = RA.magnitude_to_arg(name, group_mags[j], group_signs[j], h, w, scale)
-            ctr = None
-            if name == "Cutout":  # fractions -> pixels, as randaugment._apply_one
-                ctr = tf.cast(tf.floor(tf.cast(group_centers[j], tf.float32)
-                                       * tf.constant([h, w], tf.float32)), tf.int32)
-            outs.append(AB.OPS[name](groups[j], args, ctr, fill=fill))
+            with tf.name_scope(name):
+                args = RA.magnitude_to_arg(name, group_mags[j], group_signs[j], h, w, scale)
+                ctr = None
+                if name == "Cutout":  # fractions -> pixels, as randaugment._apply_one
+                    ctr = tf.cast(tf.floor(tf.cast(group_centers[j], tf.float32)
+                                           * tf.constant([h, w], tf.float32)), tf.int32)
+                extra = {"transforms": rotations[j]} if name == "Rotate" else {}
+                outs.append(AB.OPS[name](groups[j], args, ctr, fill=fill, **extra))
         images = tf.dynamic_stitch(where, outs)
     return tf.ensure_shape(images, [None, h, w, 3])
