@@ -95,9 +95,13 @@ def _decode(ds, decode, strict: bool, first_index: int = 0):
 
 def train_dataset(source, preprocess_train, cfg: PipelineConfig, epoch: int,
                   skip_steps: int, steps: int, input_context: tf.distribute.InputContext,
-                  record_options: dict | None = None, replay_fn=None):
+                  record_options: dict | None = None, replay_fn=None, batch_fn=None):
     """Batches of {"image", "label", "skipped"} (+ "local" with multi-crop) for one epoch of
-    one input pipeline; per-replica batch x cfg.batch_multiplier examples per step."""
+    one input pipeline; per-replica batch x cfg.batch_multiplier examples per step.
+
+    batch_fn: the batch stage of `preprocess_train` (preprocessing.train_augment.
+    make_train_stages), mapped over each batch; like preprocess_train it is not used when
+    replay_fn gives the (stored) views."""
     pid = input_context.input_pipeline_id
     per_replica = (input_context.get_per_replica_batch_size(cfg.global_batch)
                    * cfg.batch_multiplier)
@@ -127,6 +131,8 @@ def train_dataset(source, preprocess_train, cfg: PipelineConfig, epoch: int,
     ds = ds.map(check_logits_length(cfg.num_classes, source.description))
     ds = ds.map(_check_label(cfg.num_classes, source.description))
     ds = ds.batch(per_replica, drop_remainder=True).take(batches - skip_steps * replicas_here)
+    if batch_fn is not None and replay_fn is None:
+        ds = ds.map(batch_fn, num_parallel_calls=AUTOTUNE)
     return ds.prefetch(AUTOTUNE)
 
 

@@ -40,7 +40,7 @@ from datasets.source import check_labels, resolve_source
 from nets.factory import build_from_config
 from preprocessing.multicrop import config_from_flags as multicrop_from_flags
 from preprocessing.randaugment import parse_randaugment_flag
-from preprocessing.train_augment import AugmentConfig, make_train_fn
+from preprocessing.train_augment import AugmentConfig, make_train_stages
 from engine import (distribute, eval_modes, finetune, inputs, metrics, mixing, optim,
                     preemption, schedules, train_step, trex)
 from engine.checkpoints import RunCheckpoints, is_out_of_space
@@ -217,6 +217,7 @@ class Run:
         self.steps_per_epoch = train_size // cfg["batch_size"]
         if self.evaluating:  # no training pieces (no teachers, side-cars, augmentation)
             self.train_fn, self.kd, self.input_multiplier = None, kd_targets.TargetSource("off"), 1
+            self.train_batch_fn = None
         else:
             self._training_inputs(train_size)
         self.schedule_steps = cfg["train_epochs"] * self.steps_per_epoch
@@ -285,7 +286,7 @@ class Run:
 
     def _training_inputs(self, train_size: int):
         cfg = self.cfg
-        self.train_fn = make_train_fn(self.prep, AugmentConfig(
+        self.train_fn, self.train_batch_fn = make_train_stages(self.prep, AugmentConfig(
             autoaugment_type=cfg["autoaugment_type"] or "",
             randaugment=(parse_randaugment_flag(cfg["randaugment"]) if cfg["randaugment"]
                          else None),
@@ -408,7 +409,8 @@ class Run:
         def fn(ctx):
             return inputs.train_dataset(self.source, self.train_fn, self.pipeline, epoch,
                                         skip_steps, self.steps_per_epoch, ctx,
-                                        self.kd.record_options, self.kd.replay_fn)
+                                        self.kd.record_options, self.kd.replay_fn,
+                                        self.train_batch_fn)
         return iter(self.strategy.distribute_datasets_from_function(fn))
 
     def _eval_iterator(self, source=None, preprocess_record=None):

@@ -5,6 +5,13 @@ chain runs on each view with its own sub-seed (fold_in(seed, 10 + view index)).
 
 Each stage draws from its own sub-seed (`fold_in(seed, k)`), so switching one stage on or off
 does not change the random choices of the others, and a stored seed replays the whole view.
+
+Two equivalent forms: `make_train_fn` runs the whole chain per image; `make_train_stages`
+splits it into a per-image stage (crop/flip, AutoAugment, and the RandAugment /
+RandomErasing params drawn from the same sub-seeds) and a per-batch stage that applies
+RandAugment and RandomErasing to the batch (`randaugment_batch`, `random_erasing_batch`)
+and normalises. Both give the same pixels (tests/test_augment_batch.py); the batched one
+pays the per-op dispatch once per batch (bench/bench_augment_vs_torchvision.py).
 """
 
 from __future__ import annotations
@@ -13,8 +20,11 @@ from dataclasses import dataclass
 
 import tensorflow as tf
 
-from preprocessing import multicrop, random_erasing, randaugment
+from preprocessing import (multicrop, random_erasing, random_erasing_batch, randaugment,
+                           randaugment_batch)
 from preprocessing.common import normalize
+
+PARAMS_KEY = "augment_params"  # per-image params carried from the per-image to the batch stage
 
 
 @dataclass(frozen=True)
@@ -76,3 +86,79 @@ def _multicrop_train_fn(crops: multicrop.MultiCropConfig, cfg: AugmentConfig):
         return out
 
     return train
+
+
+def _sample_stages(image, seed, cfg: AugmentConfig):
+    """Per image: AutoAugment applied, RandAugment / RandomErasing params drawn exactly as
+    augment_uint8 draws them -> (uint8 image, params)."""
+    if cfg.autoaugment_type:
+        from preprocessing import autoaugment
+        image = autoaugment.augment(image, cfg.autoaugment_type, _sub_seed(seed, 1))
+    params = {}
+    if cfg.randaugment:
+        num_ops, magnitude, std = cfg.randaugment
+        params["ra"] = randaugment.sample_params(_sub_seed(seed, 2), num_ops, magnitude, std)
+    if cfg.random_erasing:
+        params["re"] = random_erasing.sample_params(_sub_seed(seed, 3), tf.shape(image)[:2],
+                                                    cfg.random_erasing)
+    return image, params
+
+
+def _apply_stages(images, params):
+    """uint8 [B, ..., S, S, 3] with params [B, ...] -> normalised float32 (batched RA, RE)."""
+    shape = tf.shape(images)
+    lead = len(images.shape) - 3
+    flat = tf.reshape(images, tf.concat([[-1], shape[lead:]], 0))
+    flat = tf.ensure_shape(flat, [None] + images.shape[lead:].as_list())
+
+    def merge(t):  # [B, V, ...] -> [B * V, ...]
+        return tf.reshape(t, tf.concat([[-1], tf.shape(t)[lead:]], 0))
+    if "ra" in params:
+        flat = randaugment_batch.apply_batch(flat, {k: merge(v) for k, v in params["ra"].items()})
+    if "re" in params:
+        flat = random_erasing_batch.apply_batch(flat, {k: merge(v)
+                                                       for k, v in params["re"].items()})
+    return tf.reshape(normalize(flat), shape)
+
+
+def make_train_stages(spec, cfg: AugmentConfig,
+                      crops: multicrop.MultiCropConfig | None = None):
+    """(per_image, per_batch): `make_train_fn` split so that RandAugment and RandomErasing
+    run on whole batches.
+
+    per_image(encoded, seed) -> {"image": uint8 (+ "local" with multi-crop), PARAMS_KEY:
+    per-view params}; per_batch(batched dict) -> the dict with those views normalised and
+    PARAMS_KEY removed: image for image what make_train_fn gives.  per_batch is None (and
+    per_image is make_train_fn) when neither RandAugment nor RandomErasing is on."""
+    if not (cfg.randaugment or cfg.random_erasing):
+        return make_train_fn(spec, cfg, crops), None
+
+    def per_batch(example):
+        example = dict(example)
+        params = example.pop(PARAMS_KEY)
+        for key, view_params in params.items():
+            example[key] = _apply_stages(example[key], view_params)
+        return example
+
+    if crops is None:
+        def per_image(encoded, seed):
+            image, params = _sample_stages(spec.train_uint8(encoded, seed), seed, cfg)
+            return {"image": image, PARAMS_KEY: {"image": params}}
+        return per_image, per_batch
+
+    def sample_views(views, first_index: int, seed):
+        pairs = [_sample_stages(views[i], _sub_seed(seed, 10 + first_index + i), cfg)
+                 for i in range(views.shape[0])]
+        params = tf.nest.map_structure(lambda *t: tf.stack(t), *[p for _, p in pairs])
+        return tf.stack([v for v, _ in pairs]), params
+
+    def per_image_multicrop(encoded, seed):
+        views = multicrop.crops_uint8(encoded, _sub_seed(seed, 4), crops)
+        out, params = {}, {}
+        out["image"], params["image"] = sample_views(views["global"], 0, seed)
+        if "local" in views:
+            out["local"], params["local"] = sample_views(views["local"], crops.num_global,
+                                                         seed)
+        return dict(out, **{PARAMS_KEY: params})
+
+    return per_image_multicrop, per_batch

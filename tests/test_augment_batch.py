@@ -128,3 +128,46 @@ def test_rotate_and_shear_many_arguments():
         for i in range(len(images)):
             np.testing.assert_array_equal(got[i], A.OPS[name](images[i], args[i]).numpy(),
                                           err_msg=f"{name} {args[i]}")
+
+
+def _encoded(n, size=48):
+    from PIL import Image
+    import io
+    out = []
+    for i, img in enumerate(_photos(size + 7, size + 3)[:2]):
+        for flip in range(n // 2):
+            buf = io.BytesIO()
+            Image.fromarray(np.ascontiguousarray(img[:, ::-1] if flip % 2 else img)).save(
+                buf, format="JPEG", quality=90)
+            out.append(buf.getvalue())
+    return out
+
+
+def _seeded(encoded):
+    return tf.data.Dataset.from_tensor_slices(encoded).enumerate().map(
+        lambda i, e: (e, tf.stack([tf.constant(9, tf.int64), i])))
+
+
+@pytest.mark.parametrize("crops", [None, "multicrop"])
+def test_train_stages_equal_make_train_fn(crops):
+    """The batched training path (per-image stage, .batch(), batch stage) gives exactly the
+    per-image make_train_fn views, in tf.data (graph mode), AutoAugment included."""
+    from preprocessing import get_preprocessing, multicrop
+    from preprocessing.train_augment import (PARAMS_KEY, AugmentConfig, make_train_fn,
+                                             make_train_stages)
+    spec = get_preprocessing("imagenet_64")
+    crops = multicrop.MultiCropConfig(2, 2, 40, 24) if crops else None
+    cfg = AugmentConfig(autoaugment_type="v0", randaugment=(2, 9.0, 0.5),
+                        random_erasing=0.5)
+    encoded = _encoded(8)
+    per_image, per_batch = make_train_stages(spec, cfg, crops)
+    got = list(_seeded(encoded).map(per_image).batch(4).map(per_batch))
+    want = list(_seeded(encoded).map(make_train_fn(spec, cfg, crops)).batch(4))
+    assert len(got) == len(want) == 2
+    for g, w in zip(got, want):
+        assert PARAMS_KEY not in g
+        w = w if isinstance(w, dict) else {"image": w}
+        assert set(g) == set(w)
+        for key in w:
+            assert g[key].dtype == tf.float32 and g[key].shape == w[key].shape
+            np.testing.assert_array_equal(g[key].numpy(), w[key].numpy(), err_msg=key)
