@@ -11,16 +11,17 @@ dispatch; here every op runs once per batch and avoids those kernels where an ex
 cheaper form exists:
 
 * selects are bitwise ``b ^ ((a ^ b) & 255 m)``;
-* the grey image uses three channel slices, not a last-axis reduce_sum (10x faster);
+* the grey image is a 1x1 convolution with the integer luma weights (exact: integers below
+  2**24), not a last-axis reduce_sum (~10x slower per value);
 * AutoContrast applies its per-channel affine map arithmetically (the same float64
   ``v * scale + offset`` the per-image op puts in its table), not through a table gather;
+  Solarize compares uint8 with ``ceil(threshold)``; clips are one ClipByValue;
 * Sharpness smooths with integer weights (an exact sum) and rounds ``sum / 13``: the
   per-image op's float kernel ``k / 13`` is within 1e-4 of it, and ``sum / 13`` is never
   within 1/26 of a rounding tie (13 is odd), so both round to the same integer;
 * geometric ops reproduce ImageProjectiveTransformV3 (NEAREST, CONSTANT fill) for affine
   transforms: the same float32 source coordinate ``(t0*x + t1*y) + t2``, the kernel's
-  ``std::round`` (``floor(v + 0.5)``, which differs only at v = -0.5 and at the float just
-  below 0.5, both corrected; checked exhaustively over [-1, 1024)), the same bounds test,
+  ``std::round`` (see :func:`_source_index`), the same bounds test,
   then one gather of whole pixels from the batch.  Rotate's cos/sin are computed per image
   on scalars (:func:`_cos_sin`).
 
@@ -58,29 +59,39 @@ def _select(mask, a, b):
         tf.bitwise.bitwise_xor(a, b), tf.cast(mask, tf.uint8) * 255))
 
 
+def _to_uint8(x):
+    """clip to [0, 255] (one ClipByValue pass, not Maximum + Minimum) and truncate."""
+    return tf.cast(tf.raw_ops.ClipByValue(t=x, clip_value_min=tf.constant(0.0),
+                                          clip_value_max=tf.constant(255.0)), tf.uint8)
+
+
 def _blend(degenerate, x, factor):
     """augment_ops._blend on float32 ``degenerate`` and ``x`` with per-image factors [n]."""
-    out = degenerate + _per_image(factor) * (x - degenerate)
-    return tf.cast(tf.clip_by_value(out, 0.0, 255.0), tf.uint8)
+    return _to_uint8(degenerate + _per_image(factor) * (x - degenerate))
 
 
-def _gray_int(images):
-    """int32 [n, H, W] PIL "L" luma, as augment_ops._grayscale (exact integer arithmetic)."""
-    x = tf.cast(images, tf.int32)
-    return tf.bitwise.right_shift(
-        x[..., 0] * 19595 + x[..., 1] * 38470 + x[..., 2] * 7471 + 0x8000, 16)
+_LUMA = (19595.0, 38470.0, 7471.0)
 
 
-def _std_round(v):
-    """C++ std::round of float32 ``v`` for v > -1 (v <= -0.5 maps to -1 or less)."""
-    r = tf.floor(v + 0.5)  # wrong only at v == -0.5 (gives 0) and v == 0.5 - 2**-25 (gives 1)
-    return r - tf.cast(tf.logical_or(tf.equal(v, -0.5), tf.equal(v, _FLOAT_BELOW_HALF)),
-                       tf.float32)
+def _gray(x, channels):
+    """float32 [n, H, W, channels] PIL "L" luma of float32 ``x`` [n, H, W, 3], each output
+    channel the same, as augment_ops._grayscale: ``(19595 R + 38470 G + 7471 B + 0x8000)
+    >> 16``.  A 1x1 convolution gives the sum exactly (integers below 2**24: any order and
+    any FMA use give the same float32), and ``floor(s / 65536)`` is the shift."""
+    k = tf.tile(tf.constant(_LUMA, tf.float32)[None, None, :, None], [1, 1, 1, channels])
+    total = tf.nn.conv2d(x, k, [1, 1, 1, 1], "VALID")
+    return tf.floor((total + 32768.0) * (1.0 / 65536.0))
 
 
 def _source_index(v, size):
-    """Source coordinate -> index into a 1-pixel fill-padded axis (0 = fill, size + 1 = fill)."""
-    return tf.cast(tf.clip_by_value(_std_round(v), -1.0, float(size)), tf.int32) + 1
+    """Source coordinate -> index into a 1-pixel fill-padded axis (0 and size + 1 = fill).
+
+    The kernel's ``std::round`` (half away from zero) as ``trunc(v + sign(v) * c)``, c the
+    float32 just below 0.5: equal for every float32 in (-1, 1100) (checked exhaustively; the
+    argument holds up to 2**23);
+    v <= -0.5 gives -1 or less, i.e. fill, as in the kernel."""
+    r = tf.cast(v + tf.sign(v) * _FLOAT_BELOW_HALF, tf.int32)  # the cast truncates
+    return tf.clip_by_value(r, -1, size) + 1
 
 
 def _pad_axis(images, axis, fill):
@@ -147,16 +158,35 @@ def auto_contrast(images, args=None, centers=None, fill=A.FILL_VALUE):
     scale = 255.0 / tf.where(valid, hi - lo, tf.ones_like(hi))
     offset = -lo * scale
     # A channel without range keeps its values: v * 1 + 0 == v exactly.
-    scale = tf.where(valid, scale, tf.ones_like(scale))[:, None, None, :]
-    offset = tf.where(valid, offset, tf.zeros_like(offset))[:, None, None, :]
-    out = tf.cast(images, tf.float64) * scale + offset
-    return tf.cast(tf.clip_by_value(out, 0.0, 255.0), tf.uint8)
+    scale = tf.reshape(tf.where(valid, scale, tf.ones_like(scale)), [-1, 1])  # [n * 3, 1]
+    offset = tf.reshape(tf.where(valid, offset, tf.zeros_like(offset)), [-1, 1])
+    # Pixels lie in [lo, hi], so v * scale + offset lies in [0, 255 + tiny]: the per-image
+    # op's clip never acts on them and the cast truncates the same.  Planar layout: the
+    # per-channel factors broadcast along the last axis, Eigen's fast case.
+    out = tf.cast(_planar(images), tf.float64) * scale + offset
+    return _from_planar(tf.cast(out, tf.uint8), images)
+
+
+def _planar(x):
+    """[n, H, W, 3] -> [n * 3, H * W] (per-image-channel values broadcast fast on it)."""
+    shape = tf.shape(x)
+    return tf.reshape(tf.transpose(x, [0, 3, 1, 2]), tf.stack([shape[0] * 3, -1]))
+
+
+def _from_planar(planar, like):
+    """[n * 3, H * W] -> the [n, H, W, 3] layout of ``like``."""
+    h, w = _static_hw(like)
+    return tf.transpose(tf.reshape(planar, [-1, 3, h, w]), [0, 2, 3, 1])
 
 
 def equalize(images, args=None, centers=None, fill=A.FILL_VALUE):
     n = tf.shape(images)[0]
-    idx = tf.cast(images, tf.int32) + (tf.range(n)[:, None, None, None] * 768
-                                      + tf.constant([0, 256, 512], tf.int32))
+    h, w = _static_hw(images)
+    # [n, H * W * 3] + channel offsets [1, H * W * 3] + image offsets [n, 1]: row and
+    # column broadcasts, Eigen's fast cases (a [n, 1, 1, 3] operand is ~3x slower).
+    rows = tf.reshape(images, [-1, h * w * 3])
+    idx = (tf.cast(rows, tf.int32) + tf.tile(tf.constant([0, 256, 512]), [h * w])[None]
+           + tf.range(n)[:, None] * 768)
     hist = tf.reshape(tf.math.bincount(tf.reshape(idx, [-1]), minlength=n * 768,
                                        maxlength=n * 768, dtype=tf.int32), [n, 3, 256])
     # augment_ops.equalize on [n, 3, 256] instead of [3, 256] (integer arithmetic).
@@ -171,7 +201,7 @@ def equalize(images, args=None, centers=None, fill=A.FILL_VALUE):
     cum = tf.cumsum(hist, axis=-1, exclusive=True)
     lut = tf.where(valid, (safe_step // 2 + cum) // safe_step, tf.broadcast_to(bins, [n, 3, 256]))
     lut = tf.cast(tf.clip_by_value(lut, 0, 255), tf.uint8)
-    return tf.gather(tf.reshape(lut, [-1]), idx)
+    return tf.reshape(tf.gather(tf.reshape(lut, [-1]), idx), tf.shape(images))
 
 
 def posterize(images, args, centers=None, fill=A.FILL_VALUE):
@@ -181,8 +211,12 @@ def posterize(images, args, centers=None, fill=A.FILL_VALUE):
 
 
 def solarize(images, args, centers=None, fill=A.FILL_VALUE):
-    flip = tf.cast(images, tf.float32) >= _per_image(args)
-    return tf.bitwise.bitwise_xor(images, tf.cast(flip, tf.uint8) * 255)  # 255 - x == x ^ 255
+    # Integer x >= float t  <=>  x >= ceil(t); in uint8, with t > 255 flipping nothing.
+    t = tf.math.ceil(tf.cast(args, tf.float32))
+    threshold = tf.cast(tf.clip_by_value(t, 0.0, 255.0), tf.uint8)
+    flip_value = tf.cast(tf.where(t > 255.0, 0, 255), tf.uint8)
+    flip = tf.cast(images >= tf.reshape(threshold, [-1, 1, 1, 1]), tf.uint8)
+    return tf.bitwise.bitwise_xor(images, flip * tf.reshape(flip_value, [-1, 1, 1, 1]))
 
 
 def solarize_add(images, args, centers=None, fill=A.FILL_VALUE):
@@ -192,21 +226,21 @@ def solarize_add(images, args, centers=None, fill=A.FILL_VALUE):
 
 
 def color(images, args, centers=None, fill=A.FILL_VALUE):
-    gray = tf.tile(tf.cast(_gray_int(images), tf.float32)[..., None], [1, 1, 1, 3])
-    return _blend(gray, tf.cast(images, tf.float32), args)
+    x = tf.cast(images, tf.float32)
+    return _blend(_gray(x, 3), x, args)
 
 
 def contrast(images, args, centers=None, fill=A.FILL_VALUE):
     # float64 mean of integers: the sum is exact in any order, as in the per-image op.
-    mean = tf.reduce_mean(tf.cast(_gray_int(images), tf.float64), axis=[1, 2])
+    x = tf.cast(images, tf.float32)
+    mean = tf.reduce_mean(tf.cast(_gray(x, 1), tf.float64), axis=[1, 2, 3])
     mean = tf.cast(tf.floor(mean + 0.5), tf.float32)
-    return _blend(_per_image(mean), tf.cast(images, tf.float32), args)
+    return _blend(_per_image(mean), x, args)
 
 
 def brightness(images, args, centers=None, fill=A.FILL_VALUE):
     # degenerate 0: 0 + f * (x - 0) == f * x exactly.
-    out = _per_image(args) * tf.cast(images, tf.float32)
-    return tf.cast(tf.clip_by_value(out, 0.0, 255.0), tf.uint8)
+    return _to_uint8(_per_image(args) * tf.cast(images, tf.float32))
 
 
 _SMOOTH_WEIGHTS = [[1.0, 1.0, 1.0], [1.0, 5.0, 1.0], [1.0, 1.0, 1.0]]
