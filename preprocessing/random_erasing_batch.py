@@ -1,11 +1,11 @@
 """RandomErasing on a batch with per-image params, pixel-identical to ``random_erasing.apply``.
 
 ``params`` = ``random_erasing.sample_params`` of each image stacked on a leading axis.
-Only the images whose ``apply`` is 1 are touched: they are split off
-(``tf.dynamic_partition``), erased one by one in a ``tf.map_fn`` -- the ``"random"`` noise
-must be drawn per image with the box's own shape to replay the per-image stream -- and
-stitched back.  The box is written by concatenating slices (memory copies) instead of the
-per-image op's full-image mask and select (SelectV2 costs ~9 ns per value on one core).
+The ``"random"`` noise must be drawn per image with the box's own shape to replay the
+per-image stream, so images are erased one by one: unrolled over a static batch size
+(images not erased get an empty box), else split off and erased in a ``tf.map_fn``.  The
+box is written by concatenating slices (memory copies) instead of the per-image op's
+full-image mask and select (SelectV2 costs ~9 ns per value on one core).
 """
 
 import tensorflow as tf
@@ -33,10 +33,20 @@ def apply_batch(images, params, mode="random", fill=RE.MEAN_FILL):
         raise ValueError(f"mode must be one of {RE.MODES}, got {mode!r}")
     images = A.as_uint8_image(images, "RandomErasing")
     erase = tf.cast(tf.cast(params["apply"], tf.bool), tf.int32)
+    boxes = tf.cast(params["box"], tf.int32) * erase[:, None]  # no erase: an empty box
+    seeds = tf.cast(params["noise_seed"], tf.int32)
+    n = images.shape[0]
+    if n == 0:
+        return images
+    if n is not None:
+        # Static batch: unrolled, every image through the same slicing (an empty box
+        # copies it).  tf.data runs a map_fn's while loop as one function call per image
+        # (~1 ms per image on one core).
+        return tf.stack([_erase_one(images[b], boxes[b], seeds[b], mode, fill)
+                         for b in range(n)])
     positions = tf.dynamic_partition(tf.range(tf.shape(images)[0]), erase, 2)
     kept, chosen = tf.dynamic_partition(images, erase, 2)
-    boxes = tf.dynamic_partition(tf.cast(params["box"], tf.int32), erase, 2)[1]
-    seeds = tf.dynamic_partition(tf.cast(params["noise_seed"], tf.int32), erase, 2)[1]
+    boxes, seeds = (tf.dynamic_partition(t, erase, 2)[1] for t in (boxes, seeds))
     erased = tf.map_fn(lambda a: _erase_one(a[0], a[1], a[2], mode, fill),
                        (chosen, boxes, seeds),
                        fn_output_signature=tf.TensorSpec(images.shape[1:], tf.uint8))

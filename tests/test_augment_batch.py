@@ -95,6 +95,11 @@ def test_random_erasing_batch_equals_apply(mode):
     images = np.concatenate([_photos(31, 26)] * 4)
     params = [RE.sample_params([3, i], (31, 26), 0.5) for i in range(len(images))]
     got = tf.function(REB.apply_batch)(tf.constant(images), _stack(params), mode).numpy()
+    unknown_batch = tf.function(lambda x, p: REB.apply_batch(x, p, mode), input_signature=[
+        tf.TensorSpec([None, 31, 26, 3], tf.uint8),
+        {k: tf.TensorSpec([None] + list(v.shape[1:]), v.dtype)
+         for k, v in _stack(params).items()}])
+    np.testing.assert_array_equal(unknown_batch(images, _stack(params)), got)
     erased = 0
     for i, p in enumerate(params):
         np.testing.assert_array_equal(got[i], RE.apply(images[i], p, mode).numpy())
