@@ -6,7 +6,9 @@ Command (repository root, venv active; ../shared/data beside the repository):
         --json_out results/bench_augment.json
 
 Pipelines (all: JPEG bytes in memory -> `imagenet` preprocessing, i.e. fused decode + random-
-resized crop + flip + resize to 224, -> the augmentation -> normalised float32, batched 64):
+resized crop + flip + resize to 224, -> the augmentation -> normalised float32, batched 64;
+RandAugment and RandomErasing run on whole batches as in training, train_augment.
+make_train_stages; bench_augment_vs_torchvision.py also times the per-image path):
   base           decode + RRC + flip
   autoaugment    + AutoAugment `imagenet` policy (preprocessing/autoaugment.py)
   randaugment    + RandAugment(2, 9) (DR's 14 ops, preprocessing/randaugment.py)
@@ -44,7 +46,7 @@ sys.path.insert(0, str(ROOT))
 from bench import environment  # noqa: E402
 from preprocessing import get_preprocessing  # noqa: E402
 from preprocessing.common import normalize  # noqa: E402
-from preprocessing.train_augment import AugmentConfig, make_train_fn  # noqa: E402
+from preprocessing.train_augment import AugmentConfig, make_train_stages  # noqa: E402
 
 DEFAULT_TAR = ROOT.parent / "shared" / "data" / "imagenette2-224.tar.gz"
 AUGMENTS = {
@@ -106,11 +108,14 @@ def keras_randaugment_fn(prep):
     return fn
 
 
-def make_dataset(jpegs, fn, threads: int, batch: int):
+def make_dataset(jpegs, fn, threads: int, batch: int, batch_fn=None):
     ds = tf.data.Dataset.from_tensor_slices(jpegs).enumerate()
     ds = ds.map(lambda i, e: fn(e, tf.stack([tf.constant(0, tf.int64), i])),
                 num_parallel_calls=threads, deterministic=False)
-    ds = ds.batch(batch).prefetch(2)
+    ds = ds.batch(batch, drop_remainder=batch_fn is not None)  # static, as in training
+    if batch_fn is not None:
+        ds = ds.map(batch_fn, num_parallel_calls=threads, deterministic=False)
+    ds = ds.prefetch(2)
     options = tf.data.Options()
     options.threading.private_threadpool_size = threads
     options.threading.max_intra_op_parallelism = 1
@@ -121,7 +126,7 @@ def make_dataset(jpegs, fn, threads: int, batch: int):
 def time_pass(ds) -> tuple[float, int]:
     start, count = time.perf_counter(), 0
     for batch in ds:
-        count += int(batch.shape[0])
+        count += int(tf.nest.flatten(batch)[0].shape[0])
     return time.perf_counter() - start, count
 
 
@@ -146,10 +151,10 @@ def main(argv=None):
         pass              # options below still bound tf.data's own threads
     jpegs = load_jpegs(args.data, args.num_images)
     prep = get_preprocessing("imagenet")
-    fns = {name: make_train_fn(prep, aug) for name, aug in AUGMENTS.items()}
-    fns["keras_ra"] = keras_randaugment_fn(prep)
-    datasets = {name: make_dataset(jpegs, fn, args.threads, args.batch_size)
-                for name, fn in fns.items()}
+    fns = {name: make_train_stages(prep, aug) for name, aug in AUGMENTS.items()}
+    fns["keras_ra"] = (keras_randaugment_fn(prep), None)
+    datasets = {name: make_dataset(jpegs, fn, args.threads, args.batch_size, batch_fn)
+                for name, (fn, batch_fn) in fns.items()}
     for ds in datasets.values():  # trace and warm every pipeline once
         for _ in ds.take(1):
             pass

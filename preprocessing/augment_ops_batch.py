@@ -250,15 +250,19 @@ def sharpness(images, args, centers=None, fill=A.FILL_VALUE):
     h, w = _static_hw(images)
     if h < 3 or w < 3:  # no interior pixel: the per-image op returns the image
         return images
-    # An empty group is skipped: oneDNN's conv returns the input shape for an empty batch.
-    return tf.cond(tf.shape(images)[0] > 0, lambda: _sharpen(images, args), lambda: images)
+    return _sharpen(images, args)
 
 
 def _sharpen(images, args):
+    h, w = _static_hw(images)
     x = tf.cast(images, tf.float32)
     k = tf.tile(tf.constant(_SMOOTH_WEIGHTS, tf.float32)[:, :, None, None], [1, 1, 3, 1])
-    total = tf.nn.depthwise_conv2d(x, k, [1, 1, 1, 1], "VALID")  # exact integer sums
-    smooth = tf.round(total / 13.0)
+    # One zero image appended: oneDNN's conv returns the input shape for an empty batch
+    # (a group no image drew), and a tf.cond would keep the batch stage off tf.data's
+    # single-threaded executor.
+    padded = tf.concat([x, tf.zeros([1, h, w, 3], tf.float32)], 0)
+    total = tf.nn.depthwise_conv2d(padded, k, [1, 1, 1, 1], "VALID")  # exact integer sums
+    smooth = tf.round(total[:tf.shape(x)[0]] / 13.0)
     # Degenerate = smooth inside, the image on the 1-pixel border (x + (s - x) == s exactly).
     inner = x[:, 1:-1, 1:-1]
     degenerate = x + tf.pad(smooth - inner, [[0, 0], [1, 1], [1, 1], [0, 0]])

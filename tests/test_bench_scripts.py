@@ -57,3 +57,20 @@ def test_fault_drill_names_an_unknown_drill(tmp_path, capsys):
     with pytest.raises(SystemExit):
         fault_drill.main(["--work", str(tmp_path / "drill"), "--only", "kill9,meteor"])
     assert "unknown drill(s) meteor" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(not os.path.exists(IMAGENETTE), reason="needs ../shared/data Imagenette")
+def test_bench_augment_vs_torchvision_runs(tmp_path):
+    """In a child process: torchvision must be imported before TensorFlow."""
+    import subprocess
+    import sys
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    out = tmp_path / "vs_tv.json"
+    subprocess.run([sys.executable, os.path.join(root, "bench", "bench_augment_vs_torchvision.py"),
+                    "--num_images", "8", "--batch_size", "4", "--repeats", "1",
+                    "--op_images", "4", "--group", "2", "--json_out", str(out)],
+                   check=True, cwd=root, capture_output=True)
+    report = json.loads(out.read_text())
+    assert set(report["summary"]) == {"ra per-image", "ra batched", "ra+erasing per-image",
+                                      "ra+erasing batched", "base per-image"}
+    assert len(report["per_op_ms"]) == 15 and report["summary"]["ra batched"]["cores_for_gpu"] > 0
