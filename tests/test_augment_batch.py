@@ -161,8 +161,8 @@ def test_train_stages_equal_make_train_fn(crops):
     from preprocessing.train_augment import (PARAMS_KEY, AugmentConfig, make_train_fn,
                                              make_train_stages)
     spec = get_preprocessing("imagenet_64")
-    crops = multicrop.MultiCropConfig(2, 2, 40, 24) if crops else None
-    cfg = AugmentConfig(autoaugment_type="v0", randaugment=(2, 9.0, 0.5),
+    crops = multicrop.MultiCropConfig(2, 1, 40, 24) if crops else None
+    cfg = AugmentConfig(autoaugment_type="" if crops else "v0", randaugment=(2, 9.0, 0.5),
                         random_erasing=0.5)
     encoded = _encoded(8)
     per_image, per_batch = make_train_stages(spec, cfg, crops)
