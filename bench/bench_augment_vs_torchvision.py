@@ -17,7 +17,8 @@ normalised float32.
     [RandAugment(2, 9)], ToTensor, Normalize, [RandomErasing(0.25)].
 Per-op costs (ms per 224-px image): ours each op alone (per-image op in a tf.data map, and
 the batched op on groups of --group images -- the size a batch of 64 gives each op slot is
-~9), torchvision each op alone on a PIL 224 image (its RandAugment op at magnitude bin 9).
+~9; RandomErasing (p = 1, one box) as in training: layers per image, written per batch),
+torchvision each op alone on a PIL 224 image (its RandAugment op at magnitude bin 9).
 The ratio ours / torchvision and the cores one GPU at --gpu_img_s needs (gpu_img_s / per-core
 img/s) are reported for the per-image and the batched path.  torchvision is imported before
 TensorFlow (torchvision after TensorFlow segfaults in this environment).
@@ -149,7 +150,6 @@ def per_op_costs(jpegs, args):
             return len(pil) / (time.perf_counter() - start)
         rows[name] = (single, grouped, tv)
     erase = RE.sample_params([1, 2], (224, 224), 1.0)
-    stacked = {k: tf.stack([v] * g) for k, v in erase.items()}
     tensors = [T.Normalize(MEAN, STD)(T.ToTensor()(img)) for img in pil]
     tv_erase = T.RandomErasing(1.0)
 
@@ -161,8 +161,9 @@ def per_op_costs(jpegs, args):
     rows["RandomErasing"] = (
         _options(tf.data.Dataset.from_tensor_slices(crops).map(
             lambda x: RE.apply(x, erase)).batch(n)),
-        _options(tf.data.Dataset.from_tensor_slices(crops).batch(g, True).map(
-            lambda x: REB.apply_batch(x, stacked))), tv_er)
+        _options(tf.data.Dataset.from_tensor_slices(crops).map(  # as in training
+            lambda x: (x, REB.erase_layers(erase, [224, 224, 3]))).batch(g, True).map(
+            lambda x, layers: REB.apply_layers(x, *layers))), tv_er)
     out = {}
     for name, (single, grouped, tv) in rows.items():
         for ds in (single, grouped):

@@ -89,8 +89,9 @@ def _multicrop_train_fn(crops: multicrop.MultiCropConfig, cfg: AugmentConfig):
 
 
 def _sample_stages(image, seed, cfg: AugmentConfig):
-    """Per image: AutoAugment applied, RandAugment / RandomErasing params drawn exactly as
-    augment_uint8 draws them -> (uint8 image, params)."""
+    """Per image: AutoAugment applied, RandAugment params and the RandomErasing layers
+    (random_erasing_batch.erase_layers) drawn exactly as augment_uint8 draws them ->
+    (uint8 image, params)."""
     if cfg.autoaugment_type:
         from preprocessing import autoaugment
         image = autoaugment.augment(image, cfg.autoaugment_type, _sub_seed(seed, 1))
@@ -99,8 +100,9 @@ def _sample_stages(image, seed, cfg: AugmentConfig):
         num_ops, magnitude, std = cfg.randaugment
         params["ra"] = randaugment.sample_params(_sub_seed(seed, 2), num_ops, magnitude, std)
     if cfg.random_erasing:
-        params["re"] = random_erasing.sample_params(_sub_seed(seed, 3), tf.shape(image)[:2],
-                                                    cfg.random_erasing)
+        erase = random_erasing.sample_params(_sub_seed(seed, 3), tf.shape(image)[:2],
+                                             cfg.random_erasing)
+        params["re"] = random_erasing_batch.erase_layers(erase, image.shape.as_list())
     return image, params
 
 
@@ -116,8 +118,7 @@ def _apply_stages(images, params):
     if "ra" in params:
         flat = randaugment_batch.apply_batch(flat, {k: merge(v) for k, v in params["ra"].items()})
     if "re" in params:
-        flat = random_erasing_batch.apply_batch(flat, {k: merge(v)
-                                                       for k, v in params["re"].items()})
+        flat = random_erasing_batch.apply_layers(flat, *(merge(v) for v in params["re"]))
     return tf.reshape(normalize(flat), shape)
 
 
