@@ -22,10 +22,14 @@ from preprocessing import randaugment as RA
 
 
 def apply_batch(images, params, names=A.RANDAUGMENT_NAMES, scale="torchvision",
-                fill=A.FILL_VALUE):
-    """uint8 [B, H, W, 3] (H, W static) -> uint8, each image with its own ``params``."""
+                fill=RA.DEFAULT_FILL, geometry="pil"):
+    """uint8 [B, H, W, 3] (H, W static) -> uint8, each image with its own ``params``;
+    ``names``, ``scale``, ``fill``, ``geometry`` as ``randaugment.apply``."""
     if scale not in RA.SCALES:
         raise ValueError(f"scale must be one of {RA.SCALES}, got {scale!r}")
+    if geometry not in A.GEOMETRIES:
+        raise ValueError(f"geometry must be one of {A.GEOMETRIES}, got {geometry!r}")
+    RA.check_fill(fill)
     images = A.as_uint8_image(images, "RandAugment")
     h, w = AB._static_hw(images)
     idx = tf.cast(params["op_indices"], tf.int32)
@@ -41,9 +45,17 @@ def apply_batch(images, params, names=A.RANDAUGMENT_NAMES, scale="torchvision",
         slot = idx[:, i]
         groups = tf.dynamic_partition(images, slot, k)
         where = tf.dynamic_partition(positions, slot, k)
-        if "Rotate" in names:  # over the whole batch: its size is static, the group's is not
+        # Per-image scalar math over the whole batch (its size is static, a group's is not).
+        extra = {}
+        if geometry == "tf" and "Rotate" in names:
             degrees = RA.magnitude_to_arg("Rotate", mags[:, i], signs[:, i], h, w, scale)
-            rotations = tf.dynamic_partition(AB.rotation_transforms(degrees, h, w), slot, k)
+            extra["Rotate"] = tf.dynamic_partition(AB.rotation_transforms(degrees, h, w),
+                                                   slot, k)
+        for name in ("ShearX", "ShearY"):
+            if geometry == "pil" and name in names:
+                shear = RA.magnitude_to_arg(name, mags[:, i], signs[:, i], h, w, scale)
+                atan = AB._scalar_each(tf.atan, tf.cast(shear, tf.float64))
+                extra[name] = tf.dynamic_partition(atan, slot, k)
         group_mags = tf.dynamic_partition(mags[:, i], slot, k)
         group_signs = tf.dynamic_partition(signs[:, i], slot, k)
         group_centers = (tf.dynamic_partition(centers[:, i], slot, k)
@@ -59,7 +71,14 @@ def apply_batch(images, params, names=A.RANDAUGMENT_NAMES, scale="torchvision",
                 if name == "Cutout":  # fractions -> pixels, as randaugment._apply_one
                     ctr = tf.cast(tf.floor(tf.cast(group_centers[j], tf.float32)
                                            * tf.constant([h, w], tf.float32)), tf.int32)
-                extra = {"transforms": rotations[j]} if name == "Rotate" else {}
-                outs.append(AB.OPS[name](groups[j], args, ctr, fill=fill, **extra))
+                if name not in A.GEOMETRIC:
+                    outs.append(AB.OPS[name](groups[j], args, ctr))
+                elif geometry == "pil":
+                    matrices = AB.pil_matrices(name, args, h, w,
+                                               extra[name][j] if name in extra else None)
+                    outs.append(AB.pil_affine(groups[j], matrices, fill))
+                else:
+                    kw = {"transforms": extra["Rotate"][j]} if name == "Rotate" else {}
+                    outs.append(AB.OPS[name](groups[j], args, ctr, fill=fill, **kw))
         images = tf.dynamic_stitch(where, outs)
     return tf.ensure_shape(images, [None, h, w, 3])

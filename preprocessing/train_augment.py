@@ -106,7 +106,7 @@ def _sample_stages(image, seed, cfg: AugmentConfig):
     return image, params
 
 
-def _apply_stages(images, params):
+def _apply_stages(images, params, cfg: AugmentConfig):
     """uint8 [B, ..., S, S, 3] with params [B, ...] -> normalised float32 (batched RA, RE)."""
     shape = tf.shape(images)
     lead = len(images.shape) - 3
@@ -116,7 +116,8 @@ def _apply_stages(images, params):
     def merge(t):  # [B, V, ...] -> [B * V, ...]
         return tf.reshape(t, tf.concat([[-1], tf.shape(t)[lead:]], 0))
     if "ra" in params:
-        flat = randaugment_batch.apply_batch(flat, {k: merge(v) for k, v in params["ra"].items()})
+        flat = randaugment_batch.apply_batch(flat, {k: merge(v) for k, v in params["ra"].items()},
+                                             fill=cfg.randaugment_fill)
     if "re" in params:
         flat = random_erasing_batch.apply_layers(flat, *(merge(v) for v in params["re"]))
     return tf.reshape(normalize(flat), shape)
@@ -138,7 +139,7 @@ def make_train_stages(spec, cfg: AugmentConfig,
         example = dict(example)
         params = example.pop(PARAMS_KEY)
         for key, view_params in params.items():
-            example[key] = _apply_stages(example[key], view_params)
+            example[key] = _apply_stages(example[key], view_params, cfg)
         return example
 
     if crops is None:

@@ -59,7 +59,7 @@ def test_every_op_equals_per_image(name, h, w, scale):
 
 
 def test_geometric_ops_fill_value(monkeypatch):
-    """``fill`` reaches the vacated pixels: against the per-image ops with FILL_VALUE 0."""
+    """``fill`` reaches the vacated pixels ("tf" geometry and Cutout, fill 0)."""
     images = _photos(21, 30)
     monkeypatch.setattr(A, "FILL_VALUE", 0)
     for name in ("Rotate", "ShearX", "ShearY", "TranslateX", "TranslateY", "Cutout"):
@@ -68,7 +68,9 @@ def test_geometric_ops_fill_value(monkeypatch):
         centers = np.tile([[10, 15]], [len(images), 1]).astype(np.int32)
         got = tf.function(AB.OPS[name])(tf.constant(images), args, centers, fill=0).numpy()
         for i in range(len(images)):
-            np.testing.assert_array_equal(got[i], A.OPS[name](images[i], args[i], centers[i]))
+            kw = {"fill": 0} if name in A.GEOMETRIC else {}  # Cutout: FILL_VALUE
+            np.testing.assert_array_equal(
+                got[i], A.OPS[name](images[i], args[i], centers[i], **kw))
         assert (got == 0).all(axis=-1).any(), name
 
 
@@ -81,11 +83,13 @@ def _stack(dicts):
 def test_randaugment_batch_equals_apply(names):
     images = np.concatenate([_photos(29, 35)] * 8)  # 40 images, every op drawn
     params = [RA.sample_params([7, i], 3, 9.0, 2.0, names) for i in range(len(images))]
-    for scale in RA.SCALES:
+    for scale, fill, geometry in [("torchvision", 0, "pil"), ("autoaugment", 128, "pil"),
+                                  ("torchvision", 128, "tf"), ("autoaugment", 0, "tf")]:
         got = tf.function(RAB.apply_batch)(tf.constant(images), _stack(params), names,
-                                           scale).numpy()
+                                           scale, fill, geometry).numpy()
         for i, p in enumerate(params):
-            np.testing.assert_array_equal(got[i], RA.apply(images[i], p, names, scale).numpy())
+            want = RA.apply(images[i], p, names, scale, fill, geometry).numpy()
+            np.testing.assert_array_equal(got[i], want, err_msg=f"{scale} {fill} {geometry}")
     drawn = np.stack([p["op_indices"].numpy() for p in params])
     assert len(np.unique(drawn)) == len(names)
 
@@ -163,7 +167,7 @@ def test_train_stages_equal_make_train_fn(crops):
     spec = get_preprocessing("imagenet_64")
     crops = multicrop.MultiCropConfig(2, 1, 40, 24) if crops else None
     cfg = AugmentConfig(autoaugment_type="" if crops else "v0", randaugment=(2, 9.0, 0.5),
-                        random_erasing=0.5)
+                        random_erasing=0.5, randaugment_fill=0 if crops else 128)
     encoded = _encoded(8)
     per_image, per_batch = make_train_stages(spec, cfg, crops)
     got = list(_seeded(encoded).map(per_image).batch(4).map(per_batch))
@@ -176,3 +180,20 @@ def test_train_stages_equal_make_train_fn(crops):
         for key in w:
             assert g[key].dtype == tf.float32 and g[key].shape == w[key].shape
             np.testing.assert_array_equal(g[key].numpy(), w[key].numpy(), err_msg=key)
+
+
+@pytest.mark.parametrize("h,w", SIZES)
+@pytest.mark.parametrize("name", A.GEOMETRIC)
+def test_pil_geometry_equals_per_image(name, h, w):
+    """RandAugment's default "pil" geometry, random and special arguments, fill 0 and 77."""
+    rng = np.random.default_rng(3)
+    images = np.repeat(_photos(h, w)[:3], 6, axis=0)
+    hi = {"Rotate": 30.0, "ShearX": 0.3, "ShearY": 0.3}.get(name, 20.0)
+    args = rng.uniform(-hi, hi, len(images)).astype(np.float32)
+    args[:4] = [0.0, hi, -hi, 0.5]
+    for fill in (0, 77):
+        got = tf.function(AB.PIL_GEOMETRIC[name])(tf.constant(images), tf.constant(args),
+                                                  None, fill).numpy()
+        for i in range(len(images)):
+            want = A.PIL_GEOMETRIC[name](images[i], args[i], fill=fill).numpy()
+            np.testing.assert_array_equal(got[i], want, err_msg=f"{name} {args[i]} {fill}")
