@@ -136,10 +136,14 @@ def per_op_costs(jpegs, args):
     rows = {}
     for name in A.RANDAUGMENT_NAMES:
         arg = RA.magnitude_to_arg(name, 9.0, 1.0, 224, 224)
+        # RandAugment's geometry: torchvision's on PIL ("pil"), fill 0 (the defaults).
+        one, batched = ((A.PIL_GEOMETRIC[name], AB.PIL_GEOMETRIC[name])
+                        if name in A.GEOMETRIC else (A.OPS[name], AB.OPS[name]))
+        kw = {"fill": 0} if name in A.GEOMETRIC else {}
         single = _options(tf.data.Dataset.from_tensor_slices(crops).map(
-            lambda x, name=name: A.OPS[name](x, arg, tf.zeros([2], tf.int32))).batch(n))
+            lambda x, op=one, kw=kw: op(x, arg, tf.zeros([2], tf.int32), **kw)).batch(n))
         grouped = _options(tf.data.Dataset.from_tensor_slices(crops).batch(g, True).map(
-            lambda x, name=name: AB.OPS[name](x, tf.fill(tf.shape(x)[:1], arg), None)))
+            lambda x, op=batched, kw=kw: op(x, tf.fill(tf.shape(x)[:1], arg), None, **kw)))
         mags, _ = space[name]
         magnitude = float(mags[9].item()) if mags.ndim > 0 else 0.0
 
