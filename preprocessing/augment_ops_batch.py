@@ -436,9 +436,24 @@ def pil_affine(images, matrices, fill):
     return _gather_pixels(images, rows, cols, fill)
 
 
+def pil_translate(images, args, fill, axis):
+    """pil_affine of a translation ([1, 0, -t, 0, 1, 0] / [1, 0, 0, 0, 1, -t]): Pillow's
+    scaling path, input index COORD((-t + 0.5) + i) along ``axis`` (2 = columns, 1 = rows),
+    the other axis copied; whole columns / rows gathered."""
+    size = images.shape[axis]
+    if size is None:
+        raise ValueError(f"batched augment ops need a static image size, got {images.shape}")
+    a2 = -tf.cast(args, tf.float64)[:, None]
+    index = _coord_index((a2 + 1.0 * 0.5) + tf.range(size, dtype=tf.float64)[None, :] * 1.0,
+                         size)  # [n, size], the kernel's (a2 + a0 / 2) + i a0 with a0 = 1
+    return tf.gather(_pad_axis(images, axis, fill), index, axis=axis, batch_dims=1)
+
+
 def _pil_op(name):
     def op(images, args, centers=None, fill=0, matrices=None):
         h, w = _static_hw(images)
+        if name in ("TranslateX", "TranslateY"):
+            return pil_translate(images, args, fill, 2 if name == "TranslateX" else 1)
         if matrices is None:
             matrices = pil_matrices(name, args, h, w)
         return pil_affine(images, matrices, fill)

@@ -73,6 +73,8 @@ def apply_batch(images, params, names=A.RANDAUGMENT_NAMES, scale="torchvision",
                                            * tf.constant([h, w], tf.float32)), tf.int32)
                 if name not in A.GEOMETRIC:
                     outs.append(AB.OPS[name](groups[j], args, ctr))
+                elif geometry == "pil" and name in ("TranslateX", "TranslateY"):
+                    outs.append(AB.PIL_GEOMETRIC[name](groups[j], args, fill=fill))
                 elif geometry == "pil":
                     matrices = AB.pil_matrices(name, args, h, w,
                                                extra[name][j] if name in extra else None)
