@@ -33,8 +33,7 @@ import statistics
 import sys
 import time
 
-import torch  # noqa: E402  (before TensorFlow)
-import torchvision  # noqa: F401,E402
+import torch  # noqa: E402  (torch and torchvision before TensorFlow)
 from PIL import Image  # noqa: E402
 from torchvision import transforms as T  # noqa: E402
 from torchvision.transforms import autoaugment as tv_aa  # noqa: E402

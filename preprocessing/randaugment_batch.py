@@ -9,9 +9,13 @@ params replay the same pixels on either path (tests/test_augment_batch.py).
 How: for each op slot i, ``tf.dynamic_partition`` splits the batch by op index, each op k
 runs once on its group (``augment_ops_batch``, arguments from
 ``randaugment.magnitude_to_arg`` on the group's magnitudes and signs: plain float
-arithmetic, identical on vectors and scalars), and ``tf.dynamic_stitch`` puts the groups
-back in order.  The per-op dispatch is paid per batch, not per image (the per-image
-path's ``tf.switch_case`` alone costs ~0.4 ms per image and op slot on one core).
+arithmetic, identical on vectors and scalars; the transcendental per-image values whose
+vectorised kernels differ -- float32 cos/sin of "tf" Rotate, float64 atan of "pil"
+shears -- are computed on scalars over the whole batch, whose size is static), and
+``tf.dynamic_stitch`` puts the groups back in order.  The per-op dispatch is paid per
+batch, not per image (the per-image path's ``tf.switch_case`` alone costs ~0.4 ms per
+image and op slot on one core in tf.data).  No tf.cond / map_fn with a static batch:
+tf.data runs functional control flow as a function call per iteration.
 """
 
 import tensorflow as tf
