@@ -48,6 +48,7 @@ from bench.bench_augment import DEFAULT_TAR, load_jpegs  # noqa: E402
 from preprocessing import augment_ops as A  # noqa: E402
 from preprocessing import augment_ops_batch as AB  # noqa: E402
 from preprocessing import get_preprocessing  # noqa: E402
+from preprocessing import pil_geometry_batch as PGB  # noqa: E402
 from preprocessing import randaugment as RA  # noqa: E402
 from preprocessing import random_erasing as RE  # noqa: E402
 from preprocessing import random_erasing_batch as REB  # noqa: E402
@@ -136,7 +137,7 @@ def per_op_costs(jpegs, args):
     for name in A.RANDAUGMENT_NAMES:
         arg = RA.magnitude_to_arg(name, 9.0, 1.0, 224, 224)
         # RandAugment's geometry: torchvision's on PIL ("pil"), fill 0 (the defaults).
-        one, batched = ((A.PIL_GEOMETRIC[name], AB.PIL_GEOMETRIC[name])
+        one, batched = ((A.PIL_GEOMETRIC[name], PGB.PIL_GEOMETRIC[name])
                         if name in A.GEOMETRIC else (A.OPS[name], AB.OPS[name]))
         kw = {"fill": 0} if name in A.GEOMETRIC else {}
         single = _options(tf.data.Dataset.from_tensor_slices(crops).map(

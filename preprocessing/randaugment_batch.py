@@ -22,6 +22,7 @@ import tensorflow as tf
 
 from preprocessing import augment_ops as A
 from preprocessing import augment_ops_batch as AB
+from preprocessing import pil_geometry_batch as PGB
 from preprocessing import randaugment as RA
 
 
@@ -58,7 +59,7 @@ def apply_batch(images, params, names=A.RANDAUGMENT_NAMES, scale="torchvision",
         for name in ("ShearX", "ShearY"):
             if geometry == "pil" and name in names:
                 shear = RA.magnitude_to_arg(name, mags[:, i], signs[:, i], h, w, scale)
-                atan = AB._scalar_each(tf.atan, tf.cast(shear, tf.float64))
+                atan = PGB._scalar_each(tf.atan, tf.cast(shear, tf.float64))
                 extra[name] = tf.dynamic_partition(atan, slot, k)
         group_mags = tf.dynamic_partition(mags[:, i], slot, k)
         group_signs = tf.dynamic_partition(signs[:, i], slot, k)
@@ -78,11 +79,11 @@ def apply_batch(images, params, names=A.RANDAUGMENT_NAMES, scale="torchvision",
                 if name not in A.GEOMETRIC:
                     outs.append(AB.OPS[name](groups[j], args, ctr))
                 elif geometry == "pil" and name in ("TranslateX", "TranslateY"):
-                    outs.append(AB.PIL_GEOMETRIC[name](groups[j], args, fill=fill))
+                    outs.append(PGB.PIL_GEOMETRIC[name](groups[j], args, fill=fill))
                 elif geometry == "pil":
-                    matrices = AB.pil_matrices(name, args, h, w,
+                    matrices = PGB.pil_matrices(name, args, h, w,
                                                extra[name][j] if name in extra else None)
-                    outs.append(AB.pil_affine(groups[j], matrices, fill))
+                    outs.append(PGB.pil_affine(groups[j], matrices, fill))
                 else:
                     kw = {"transforms": extra["Rotate"][j]} if name == "Rotate" else {}
                     outs.append(AB.OPS[name](groups[j], args, ctr, fill=fill, **kw))

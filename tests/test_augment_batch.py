@@ -11,6 +11,7 @@ import tensorflow as tf
 
 from preprocessing import augment_ops as A
 from preprocessing import augment_ops_batch as AB
+from preprocessing import pil_geometry_batch as PGB
 from preprocessing import randaugment as RA
 from preprocessing import randaugment_batch as RAB
 from preprocessing import random_erasing as RE
@@ -192,7 +193,7 @@ def test_pil_geometry_equals_per_image(name, h, w):
     args = rng.uniform(-hi, hi, len(images)).astype(np.float32)
     args[:4] = [0.0, hi, -hi, 0.5]
     for fill in (0, 77):
-        got = tf.function(AB.PIL_GEOMETRIC[name])(tf.constant(images), tf.constant(args),
+        got = tf.function(PGB.PIL_GEOMETRIC[name])(tf.constant(images), tf.constant(args),
                                                   None, fill).numpy()
         for i in range(len(images)):
             want = A.PIL_GEOMETRIC[name](images[i], args[i], fill=fill).numpy()
