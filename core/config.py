@@ -15,10 +15,11 @@ Existing run: the stored config, then what presets and the command line set expl
 - training on: data settings that change the dataset, classes or preprocessing are errors;
   training settings may change (a longer schedule, a lower LR after a divergence) and each
   change is appended to the run's history, never written over config.yaml; except
-  `KEPT_ON_RESUME` (--crop_sampler, --randaugment_fill): another value on the command line
+  `KEPT_ON_RESUME` (--crop_sampler, --randaugment_fill, --autoaugment_magnitudes): another value on the command line
   is an error, a preset's is set aside with a warning (a run keeps how its views are drawn);
 - a key an older run's config.yaml lacks reads as its setting's `legacy` value (what such
-  runs used: crop_sampler inception, randaugment_fill 128; `settings.LEGACY_VALUES`), else
+  runs used: crop_sampler inception, randaugment_fill 128, autoaugment_magnitudes original;
+  `settings.LEGACY_VALUES`), else
   as its default (core/rundir.read_config);
 - evaluating (--eval_only, --robustness, --export_only, --train_epochs=0): data settings may
   point at other data (checked for the class count when the data is read, and written to
@@ -56,9 +57,10 @@ DATA_IDENTITY = ("dataset_name", "num_classes", "preprocessing_type", "label_fil
                  "dct_method")
 # Training settings a resumed training keeps (an evaluation ignores them): another value on
 # the command line is an error; a preset's (one written or changed after the run was made)
-# is set aside with a warning line. A run made before --crop_sampler / --randaugment_fill
-# existed stored none and reads as inception / 128 (settings.LEGACY_VALUES).
-KEPT_ON_RESUME = ("crop_sampler", "randaugment_fill")
+# is set aside with a warning line. A run made before --crop_sampler / --randaugment_fill /
+# --autoaugment_magnitudes existed stored none and reads as inception / 128 / original
+# (settings.LEGACY_VALUES).
+KEPT_ON_RESUME = ("crop_sampler", "randaugment_fill", "autoaugment_magnitudes")
 
 _DEFINE = {"int": flags.DEFINE_integer, "float": flags.DEFINE_float,
            "str": flags.DEFINE_string, "bool": flags.DEFINE_bool,

@@ -273,6 +273,12 @@ _TABLE = [
        low_open=True, high=1e3),
     _s("autoaugment_type", "enum", "", "AutoAugment policy: imagenet, good, v0, cifar or svhn "
        "(empty = off).", "regularization", choices=("",) + AUTOAUGMENT_POLICIES),
+    _s("autoaugment_magnitudes", "enum", "relative", "AutoAugment's Translate / Cutout "
+       "sizes: relative (fractions of the image side: translate up to torchvision's 150/331, "
+       "cutout's pad the original's 100/224) or original (the TF original's 250 / 100 px, "
+       "which blank 3-16 % of images at 32-224 px; runs made before this setting used it "
+       "and keep it on resume). Other ops are the same in both.", "regularization",
+       choices=("relative", "original"), legacy="original"),
     _s("randaugment", "str", "", "RandAugment 'N,M[,std]': N ops, magnitude M in 0-10 (DR's "
        "14-op list), optional magnitude noise std; empty = off.", "regularization"),
     _s("randaugment_fill", "int", 0, "Value (all channels) of the pixels RandAugment's "

@@ -291,7 +291,8 @@ class Run:
             randaugment=(parse_randaugment_flag(cfg["randaugment"]) if cfg["randaugment"]
                          else None),
             random_erasing=float(cfg["random_erasing"]),
-            randaugment_fill=int(cfg["randaugment_fill"])),
+            randaugment_fill=int(cfg["randaugment_fill"]),
+            autoaugment_magnitudes=cfg["autoaugment_magnitudes"]),
             multicrop_from_flags(cfg, self.prep.train_size))
         if cfg["mixup_type"] == "2" and (cfg["batch_size"] // self.replicas) % 2:
             raise ConfigError(f"--mixup_type=2 mixes the two halves of each replica's batch: "

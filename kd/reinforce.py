@@ -26,11 +26,17 @@ as drawn, so replay renders it whatever the sampler; the sampler is recorded in 
 and used for replay's fresh views; a training run whose --crop_sampler differs is refused
 (`check_crop_sampler`).
 
-Record of one sample (int16 words): crop (y, x, h, w), flip, then per RandAugment op
-(op index, float16 bits of sign*magnitude), then RandomErasing (apply, y, x, h, w); the
-erasing noise is re-derived from (key hash, j), not stored. Per sample: 2*(5 + 2N + 5) + 4K
-bytes, 68 B for N = 2 with erasing and K = 10 (DR's released ImageNet+ is 73 B/sample
-gzipped). One side-car record per image holds its NS samples (datasets/sidecar.py).
+AutoAugment (`--autoaugment_type`, the original's policies, before RandAugment as in training)
+is stored too; its magnitudes (`--autoaugment_magnitudes`, preprocessing/autoaugment.py) are
+recorded in the header and a training run whose --autoaugment_magnitudes differs is refused
+(`check_autoaugment_magnitudes`). A header without AutoAugment is what it was before.
+
+Record of one sample (int16 words): crop (y, x, h, w), flip, then with AutoAugment (sub-policy,
+applied bits, sign bits, the two Cutout centres as (row, col) fractions in 1/32768), then per
+RandAugment op (op index, float16 bits of sign*magnitude), then RandomErasing (apply, y, x, h,
+w); the erasing noise is re-derived from (key hash, j), not stored. Per sample:
+2*(5 + 7A + 2N + 5) + 4K bytes, 68 B for N = 2 with erasing, no AutoAugment (A = 0) and K = 10
+(DR's released ImageNet+ is 73 B/sample gzipped). One side-car record per image holds its NS samples (datasets/sidecar.py).
 
 Replay (`make_replay_fn`): with probability p (DR: 0.99) one stored sample j, uniform, is
 rendered and its densified teacher distribution is the target ("smooth": the K stored
@@ -58,6 +64,7 @@ import preprocessing as preprocessing_lib  # noqa: E402
 from datasets import sidecar  # noqa: E402
 from datasets.errors import DataError  # noqa: E402
 from datasets.tfrecords import parse_record  # noqa: E402
+from preprocessing import autoaugment as autoaugment_lib  # noqa: E402
 from preprocessing import crop_samplers, random_erasing, randaugment  # noqa: E402
 from preprocessing.common import normalize  # noqa: E402
 from preprocessing.randaugment import DEFAULT_FILL, LEGACY_FILL  # noqa: E402
@@ -68,6 +75,9 @@ KIND = "reinforce"
 IDENTITY = ("kind", "num_classes", "teacher", "source_dir", "pattern", "augmentation",
             "num_samples", "top_k", "partners")
 PARTNER_SEED, MIX_SEED = 11, 10  # sub-seeds of a sample: the partner's words, the head
+AA_SEED = 5  # sub-seed of a sample's AutoAugment draw
+AA_WORDS = 7  # sub-policy, applied bits, sign bits, 2 x (row, col) centre fractions
+CENTER_SCALE = 32768.0  # a stored centre fraction is floor(f * 2^15) / 2^15
 
 
 @dataclass(frozen=True)
@@ -83,6 +93,8 @@ class AugmentationSpec:
     randaugment_fill: int = DEFAULT_FILL
     randaugment_geometry: str = "pil"
     crop_sampler: str = crop_samplers.LEGACY  # preprocessing/crop_samplers.py
+    autoaugment: str = ""  # policy (preprocessing/autoaugment.py), "" = off
+    autoaugment_magnitudes: str = autoaugment_lib.DEFAULT_MAGNITUDES
 
     @property
     def num_ops(self) -> int:
@@ -91,7 +103,8 @@ class AugmentationSpec:
     @property
     def own_words(self) -> int:
         """Words of one image's own augmentation (the whole record without mixing)."""
-        return 5 + 2 * self.num_ops + (5 if self.random_erasing else 0)
+        return (5 + (AA_WORDS if self.autoaugment else 0) + 2 * self.num_ops
+                + (5 if self.random_erasing else 0))
 
     @property
     def words(self) -> int:
@@ -108,6 +121,8 @@ class AugmentationSpec:
             del d["mixing"]
         if self.crop_sampler == crop_samplers.LEGACY:  # so do those of before crop_sampler
             del d["crop_sampler"]
+        if not self.autoaugment:  # and those without AutoAugment
+            del d["autoaugment"], d["autoaugment_magnitudes"]
         return d
 
     @classmethod
@@ -118,7 +133,9 @@ class AugmentationSpec:
                    tuple(d.get("mixing") or ()),
                    int(d.get("randaugment_fill", LEGACY_FILL)),
                    str(d.get("randaugment_geometry", "tf")),
-                   d.get("crop_sampler", crop_samplers.LEGACY))
+                   d.get("crop_sampler", crop_samplers.LEGACY),
+                   str(d.get("autoaugment", "")),
+                   str(d.get("autoaugment_magnitudes", autoaugment_lib.DEFAULT_MAGNITUDES)))
 
     def preprocessing(self):
         """The spec's Preprocessing (ValueError naming what does not fit)."""
@@ -142,6 +159,9 @@ def _sub(seed, k: int):
 def _own_words(encoded, seed, spec: AugmentationSpec, prep):
     geo = prep.sample_params(encoded, _sub(seed, 1))
     words = [tf.cast(geo["crop"], tf.int16), tf.cast(geo["flip"], tf.int16)[None]]
+    if spec.autoaugment:
+        words.append(_pack_autoaugment(
+            autoaugment_lib.sample_params(spec.autoaugment, _sub(seed, AA_SEED))))
     if spec.randaugment:
         n, m, std = spec.randaugment
         ra = randaugment.sample_params(_sub(seed, 2), int(n), float(m), float(std))
@@ -154,6 +174,25 @@ def _own_words(encoded, seed, spec: AugmentationSpec, prep):
         words.append(tf.cast(er["apply"], tf.int16)[None])
         words.append(tf.cast(er["box"], tf.int16))
     return tf.concat(words, axis=0)
+
+
+def _pack_autoaugment(aa) -> tf.Tensor:
+    """int16 [AA_WORDS] of autoaugment.sample_params' draw (one bit per applied / sign)."""
+    bits = tf.constant([1, 2], tf.int32)
+    applied = tf.reduce_sum(tf.cast(aa["applied"], tf.int32) * bits)
+    negative = tf.reduce_sum(tf.cast(aa["signs"] < 0, tf.int32) * bits)
+    centers = tf.minimum(tf.floor(aa["centers"] * CENTER_SCALE), CENTER_SCALE - 1)
+    return tf.concat([tf.cast(tf.stack([aa["sub_policy"], applied, negative]), tf.int16),
+                      tf.cast(tf.reshape(centers, [-1]), tf.int16)], 0)
+
+
+def _unpack_autoaugment(w) -> dict:
+    """autoaugment.apply's params from the int32 words of _pack_autoaugment."""
+    bits = tf.constant([1, 2], tf.int32)
+    return {"sub_policy": w[0],
+            "applied": tf.bitwise.bitwise_and(w[1], bits) > 0,
+            "signs": tf.where(tf.bitwise.bitwise_and(w[2], bits) > 0, -1.0, 1.0),
+            "centers": tf.reshape(tf.cast(w[3:7], tf.float32) / CENTER_SCALE, [2, 2])}
 
 
 def sample_words(encoded, seed, spec: AugmentationSpec, prep, pool=None):
@@ -182,6 +221,9 @@ def _unpack_own(words, seed, spec: AugmentationSpec) -> dict:
     w = tf.cast(words, tf.int32)
     params = {"geo": {"crop": w[0:4], "flip": w[4]}}
     at = 5
+    if spec.autoaugment:
+        params["aa"] = _unpack_autoaugment(w[at:at + AA_WORDS])
+        at += AA_WORDS
     if spec.randaugment:
         n = spec.num_ops
         pairs = tf.reshape(tf.cast(words[at:at + 2 * n], tf.int16), [n, 2])
@@ -209,6 +251,9 @@ def unpack_words(words, seed, spec: AugmentationSpec) -> dict:
 
 def _render_own(encoded, params: dict, spec: AugmentationSpec, prep):
     image = prep.train_uint8_from_params(encoded, params["geo"])
+    if "aa" in params:
+        image = autoaugment_lib.apply(image, spec.autoaugment, params["aa"],
+                                  spec.autoaugment_magnitudes)
     if "ra" in params:
         image = randaugment.apply(image, params["ra"], fill=spec.randaugment_fill,
                                   geometry=spec.randaugment_geometry)
@@ -374,6 +419,18 @@ def check_crop_sampler(header: dict, crop_sampler: str, path: str) -> None:
                         f"--crop_sampler={stored})")
 
 
+def check_autoaugment_magnitudes(header: dict, magnitudes: str, path: str) -> None:
+    """DataError unless a run's --autoaugment_magnitudes is the one the side-car's stored
+    AutoAugment views were rendered with (replay renders with the recorded one; the run's
+    config must not record another)."""
+    spec = AugmentationSpec.from_header(header["augmentation"])
+    if spec.autoaugment and magnitudes != spec.autoaugment_magnitudes:
+        raise DataError(f"{sidecar.header_path(path)}: AutoAugment was generated with "
+                        f"--autoaugment_magnitudes={spec.autoaugment_magnitudes}, this run "
+                        f"has {magnitudes} (pass --autoaugment_magnitudes="
+                        f"{spec.autoaugment_magnitudes})")
+
+
 def make_replay_fn(header: dict, num_classes: int, p: float = 0.99, pool=None):
     """(record with dr_* fields, element seed) -> {"image" (normalised float),
     "teacher_probs" [C]}. pool: the PartnerPool of a side-car with mixing samples."""
@@ -414,6 +471,7 @@ def main(argv=None) -> int:
 
     from core.errors import UserError
     from core.settings import SETTINGS
+    from core.settings import check as check_setting
     from kd import shards
 
     shards.define_cli_flags(flags, 16, "Images per teacher batch (x NS views).")
@@ -424,6 +482,9 @@ def main(argv=None) -> int:
     flags.DEFINE_integer("randaugment_fill", DEFAULT_FILL, "RandAugment's fill "
                          "of uncovered pixels, 0..255 (0 = torchvision's / ml-dr's).")
     flags.DEFINE_float("random_erasing", 0.25, "RandomErasing probability (0 = off).")
+    for name in ("autoaugment_type", "autoaugment_magnitudes"):
+        s = SETTINGS[name]
+        flags.DEFINE_string(name, s.default, s.help)
     flags.DEFINE_integer("seed", 0, "Seed of the stored augmentations.")
     sampler = SETTINGS["crop_sampler"]
     flags.DEFINE_enum("crop_sampler", sampler.default, list(sampler.choices), sampler.help)
@@ -444,6 +505,11 @@ def main(argv=None) -> int:
     except ValueError as e:
         print(f"error: --randaugment_fill: {e}", file=sys.stderr)
         return 2
+    for name in ("autoaugment_type", "autoaugment_magnitudes"):
+        why = check_setting(name, getattr(f, name))
+        if why:
+            print(f"error: --{name}: {why}", file=sys.stderr)
+            return 2
     try:
         mixing = mixing_lib.parse_flag(f.mixing)
     except ValueError as e:
@@ -451,7 +517,8 @@ def main(argv=None) -> int:
         return 2
     spec = AugmentationSpec(f.preprocessing_type, ra, f.random_erasing, f.seed, mixing,
                             randaugment_fill=f.randaugment_fill,
-                            crop_sampler=f.crop_sampler)
+                            crop_sampler=f.crop_sampler, autoaugment=f.autoaugment_type,
+                            autoaugment_magnitudes=f.autoaugment_magnitudes)
     num_shards, shard_index = shards.cli_sharding(f.num_shards, f.shard_index)
     try:
         header = reinforce(f.teacher, f.data_dir, f.output_dir, spec,

@@ -73,6 +73,7 @@ def from_config(cfg: dict, source, num_classes: int, prep_name: str) -> TargetSo
                             f"--preprocessing_type={stored})")
         reinforce.check_fill(header, cfg["randaugment_fill"], path)
         reinforce.check_crop_sampler(header, cfg["crop_sampler"], path)
+        reinforce.check_autoaugment_magnitudes(header, cfg["autoaugment_magnitudes"], path)
         parse = reinforce.parse_sidecar(header["num_samples"], header["top_k"],
                                         header["words_per_sample"])
         pool = _partner_pool(cfg, header, path, source.train_files)

@@ -25,7 +25,9 @@ Signature (identical for every entry of :data:`OPS`)::
 {-1, +1} to ``arg`` with the original's constants (clovaai/assembled-cnn, TF
 AutoAugment): rotate 30 deg, shear 0.3, translate_const 250 px, cutout_const
 100 px, enhance ``level/10*1.8 + 0.1``, posterize ``int(level/10*4)``,
-solarize ``int(level/10*256)``, solarize-add ``int(level/10*110)``.
+solarize ``int(level/10*256)``, solarize-add ``int(level/10*110)``.  (AutoAugment's
+default "relative" magnitudes scale translate and cutout with the image instead:
+:data:`TRANSLATE_REL`, :data:`CUTOUT_REL`, applied in :mod:`preprocessing.autoaugment`.)
 
 Conventions and decisions
 -------------------------
@@ -93,6 +95,11 @@ ROTATE_MAX_DEGREES = 30.0
 SHEAR_MAX = 0.3
 TRANSLATE_CONST = 250.0
 CUTOUT_CONST = 100.0
+# AutoAugment's "relative" magnitudes (--autoaugment_magnitudes, preprocessing/autoaugment.py):
+# fractions of the image side at level 10. Translate: torchvision's AutoAugment / RandAugment
+# maximum (150/331 of the side); Cutout's pad: the original's 100 px at its 224-px images.
+TRANSLATE_REL = 150.0 / 331.0
+CUTOUT_REL = 100.0 / 224.0
 SOLARIZE_ADD_THRESHOLD = 128
 
 

@@ -41,6 +41,22 @@ level 6, 15.2 (25.6 dB) at level 4, 60.6 (13.6 dB) at level 1; identical at leve
 (factor 1.0).  Geometric ops use the op library's ``"tf"`` geometry and fill 128, the
 original's (``--randaugment_fill`` is RandAugment's only).
 
+Magnitudes (``magnitudes``, ``--autoaugment_magnitudes``, :data:`MAGNITUDES`)
+--------------------------------------------------------------------------
+* ``relative`` (default): TranslateX/Y move by ``floor(level/10 * 150/331 * side)`` pixels
+  (width for X, height for Y; torchvision's maximum) and Cutout's pad (half side) is
+  ``floor(level/10 * 100/224 * min(H, W))`` (the original's 100 px at its 224 px), so every
+  op leaves part of the image at any size.
+* ``original``: the TF original's absolute 250 px / 100 px, pixel for pixel as before the
+  setting existed (tests/fixtures/autoaugment_original.json).  A level-9 Translate moves a
+  224-px image by 225 px and leaves only the fill; on 32-px images every Translate of level
+  >= 2 does.  Outputs wholly equal to the fill, 400 seeds per row on random-content images
+  (``python bench/bench_autoaugment_blank.py``, results/autoaugment_blank.json): ``cifar``
+  16.2 % at 32 px, 12.8 % at 224 px; ``good`` 11.8 % at 64 px, 8.8 % at 224 px; ``svhn``
+  9.8 % at 32 px; ``v0`` 3.0 %; ``imagenet`` 0 (no Translate, no Cutout); ``relative``: 0
+  for every policy and size.  Kept for exact reproduction of the original's pixels.
+The other ops' magnitudes do not depend on the image and are the same in both.
+
 All draws use ``tf.random.stateless_*`` with a seed derived from ``seed`` (an
 int or an int [2]).  Ops are dispatched by :func:`augment_ops.apply_op`
 (``tf.switch_case``); a non-applied op dispatches to Identity.
@@ -56,6 +72,13 @@ from preprocessing.common import as_int32_seed as _seed
 from preprocessing import augment_ops as A
 
 NUM_OPS_PER_SUB_POLICY = 2
+MAGNITUDES = ("relative", "original")
+DEFAULT_MAGNITUDES = "relative"
+# Which side a "relative" magnitude scales with (0 = none: the level alone sets the arg).
+_SIDE_NONE, _SIDE_WIDTH, _SIDE_HEIGHT, _SIDE_SHORTER = 0, 1, 2, 3
+_RELATIVE = {"TranslateX": (A.TRANSLATE_REL, _SIDE_WIDTH),
+             "TranslateY": (A.TRANSLATE_REL, _SIDE_HEIGHT),
+             "Cutout": (A.CUTOUT_REL, _SIDE_SHORTER)}
 
 # --------------------------------------------------------------- policy data
 # Each sub-policy: two (op name, probability, level) triples, applied in order.
@@ -311,16 +334,29 @@ def _check_policy(policy_name):
 
 
 
+def check_magnitudes(magnitudes):
+    """ValueError naming the allowed values unless `magnitudes` is one of MAGNITUDES."""
+    if magnitudes not in MAGNITUDES:
+        raise ValueError(f"unknown autoaugment_magnitudes {magnitudes!r}; expected one of "
+                         f"{', '.join(MAGNITUDES)}")
+    return magnitudes
+
+
 @functools.lru_cache(maxsize=None)
-def _tables(policy_name):
-    """numpy tables [N, 2] for a policy: op index, prob, level, +arg, signed."""
+def _tables(policy_name, magnitudes=DEFAULT_MAGNITUDES):
+    """numpy tables [N, 2] for a policy: op index, prob, level, +arg, signed, side.
+
+    ``side`` != 0 marks a relative magnitude: ``arg`` is then the fraction of that side
+    (width, height, shorter) the op moves / pads by, floored to pixels at apply time."""
     policy = _check_policy(policy_name)
+    check_magnitudes(magnitudes)
     op_idx = np.array([[A.OP_NAMES.index(n) for n, _, _ in sp] for sp in policy],
                       np.int32)
     prob = np.array([[p for _, p, _ in sp] for sp in policy], np.float32)
     level = np.array([[lv for _, _, lv in sp] for sp in policy], np.float32)
-    pos = np.zeros(op_idx.shape, np.float32)
+    pos = np.zeros(op_idx.shape, np.float64)
     signed = np.zeros(op_idx.shape, bool)
+    side = np.zeros(op_idx.shape, np.int32)
     with tf.init_scope():  # eager even when first called inside a trace
         for i, sp in enumerate(policy):
             for k, (name, _, lv) in enumerate(sp):
@@ -328,13 +364,27 @@ def _tables(policy_name):
                 minus = float(A.level_to_arg(name, float(lv), -1.0).numpy())
                 pos[i, k] = plus
                 signed[i, k] = plus != minus
+                if magnitudes == "relative" and name in _RELATIVE:
+                    frac, side[i, k] = _RELATIVE[name]
+                    pos[i, k] = lv / A.MAX_LEVEL * frac
     return {"op_index": op_idx, "prob": prob, "level": level,
-            "arg": pos, "signed": signed}
+            "arg": pos, "signed": signed, "side": side}
 
 
-def policy_tables(policy_name):
+def policy_tables(policy_name, magnitudes=DEFAULT_MAGNITUDES):
     """Public copy of the per-policy tables (numpy, shape [N, 2] each)."""
-    return {k: v.copy() for k, v in _tables(policy_name).items()}
+    return {k: v.copy() for k, v in _tables(policy_name, magnitudes).items()}
+
+
+def _scale_to_image(arg, side, shape):
+    """float64 args [2] -> float32: relative ones (side != 0) as whole pixels of that side
+    of the image, the others as they are (exactly: they were float32 values)."""
+    h, w = tf.cast(shape[0], tf.float64), tf.cast(shape[1], tf.float64)
+    sides = tf.stack([tf.constant(1.0, tf.float64), w, h, tf.minimum(h, w)])
+    # float64, with the fraction computed in float64 from the level: the floor is the
+    # exact pixel count where float32 could round a product like 0.9 * 150/331 * 331.
+    pixels = tf.floor(arg * tf.gather(sides, side))
+    return tf.cast(tf.where(side > 0, pixels, arg), tf.float32)
 
 
 # ---------------------------------------------------------------- sampling
@@ -362,13 +412,13 @@ def sample_params(policy_name, seed):
 
 
 # ---------------------------------------------------------------- applying
-def apply(image, policy_name, params):
+def apply(image, policy_name, params, magnitudes=DEFAULT_MAGNITUDES):
     """Applies stored AutoAugment ``params`` to a uint8 [H, W, 3] image.
 
     Deterministic; graph-safe (H, W may be unknown).  Returns uint8 with the
-    input's shape.
+    input's shape.  ``magnitudes``: :data:`MAGNITUDES` (module doc).
     """
-    t = _tables(policy_name)
+    t = _tables(policy_name, magnitudes)
     image = A.as_uint8_image(image, "AutoAugment")
     sub = tf.cast(params["sub_policy"], tf.int32)
     applied = tf.cast(params["applied"], tf.bool)
@@ -376,12 +426,13 @@ def apply(image, policy_name, params):
     centers = tf.cast(params["centers"], tf.float32)
 
     op_idx = tf.gather(tf.constant(t["op_index"]), sub)      # [2]
-    arg_pos = tf.gather(tf.constant(t["arg"]), sub)          # [2]
     signed = tf.gather(tf.constant(t["signed"]), sub)        # [2]
+    shape = tf.shape(image)
+    arg_pos = _scale_to_image(tf.gather(tf.constant(t["arg"]), sub),
+                              tf.gather(tf.constant(t["side"]), sub), shape)  # [2]
     args = tf.where(signed, arg_pos * signs, arg_pos)
     op_idx = tf.where(applied, op_idx, _IDENTITY_INDEX)
 
-    shape = tf.shape(image)
     hw = tf.cast(tf.stack([shape[0], shape[1]]), tf.float32)
     pix = tf.cast(tf.floor(centers * hw[tf.newaxis]), tf.int32)  # [2, 2]
     for k in range(NUM_OPS_PER_SUB_POLICY):
@@ -389,6 +440,6 @@ def apply(image, policy_name, params):
     return image
 
 
-def augment(image, policy_name, seed):
-    """``apply(image, policy_name, sample_params(policy_name, seed))``."""
-    return apply(image, policy_name, sample_params(policy_name, seed))
+def augment(image, policy_name, seed, magnitudes=DEFAULT_MAGNITUDES):
+    """``apply(image, policy_name, sample_params(policy_name, seed), magnitudes)``."""
+    return apply(image, policy_name, sample_params(policy_name, seed), magnitudes)

@@ -33,6 +33,7 @@ class AugmentConfig:
     randaugment: tuple | None = None  # (num_ops, magnitude, magnitude_std)
     random_erasing: float = 0.0
     randaugment_fill: int = 0  # --randaugment_fill: value of pixels geometric ops uncover
+    autoaugment_magnitudes: str = "relative"  # --autoaugment_magnitudes (autoaugment.py)
 
     @property
     def active(self) -> bool:
@@ -47,7 +48,8 @@ def augment_uint8(image, seed, cfg: AugmentConfig):
     """uint8 [H, W, 3] -> uint8 [H, W, 3]."""
     if cfg.autoaugment_type:
         from preprocessing import autoaugment  # the policy tables are only loaded when used
-        image = autoaugment.augment(image, cfg.autoaugment_type, _sub_seed(seed, 1))
+        image = autoaugment.augment(image, cfg.autoaugment_type, _sub_seed(seed, 1),
+                                    cfg.autoaugment_magnitudes)
     if cfg.randaugment:
         num_ops, magnitude, std = cfg.randaugment
         image = randaugment.augment(image, _sub_seed(seed, 2), num_ops, magnitude, std,
@@ -94,7 +96,8 @@ def _sample_stages(image, seed, cfg: AugmentConfig):
     (uint8 image, params)."""
     if cfg.autoaugment_type:
         from preprocessing import autoaugment
-        image = autoaugment.augment(image, cfg.autoaugment_type, _sub_seed(seed, 1))
+        image = autoaugment.augment(image, cfg.autoaugment_type, _sub_seed(seed, 1),
+                                    cfg.autoaugment_magnitudes)
     params = {}
     if cfg.randaugment:
         num_ops, magnitude, std = cfg.randaugment

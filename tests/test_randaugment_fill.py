@@ -24,7 +24,7 @@ def test_setting_and_legacy_value():
     assert stored_defaults()["randaugment_fill"] == 128
     # Only settings that declare a legacy value differ from their default.
     assert {k for k, v in stored_defaults().items() if v != SETTINGS[k].default} == \
-        {"randaugment_fill"}
+        {"randaugment_fill", "autoaugment_magnitudes"}
 
 
 def test_old_run_directory_keeps_128_new_run_gets_0(tmp_path):
