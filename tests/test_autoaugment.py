@@ -119,15 +119,17 @@ def _params(sub, applied, signs=(1.0, 1.0), centers=((0.0, 0.0), (0.0, 0.0))):
 
 
 def test_apply_matches_direct_ops():
+    """With the original's magnitudes (level_to_arg's); relative ones:
+    tests/test_autoaugment_magnitudes.py."""
     img = _img(seed=3)
     # v0 #15 = (Rotate 1.0 7), (TranslateY 0.8 9): signed ops
     for s0, s1 in [(1.0, 1.0), (-1.0, 1.0), (1.0, -1.0)]:
-        out = AA.apply(img, "v0", _params(15, [True, True], (s0, s1)))
+        out = AA.apply(img, "v0", _params(15, [True, True], (s0, s1)), "original")
         ref = A.rotate(img, A.level_to_arg("Rotate", 7.0, s0))
         ref = A.translate_y(ref, A.level_to_arg("TranslateY", 9.0, s1))
         np.testing.assert_array_equal(out.numpy(), ref.numpy())
     # only the second op applied
-    out = AA.apply(img, "v0", _params(15, [False, True], (1.0, -1.0)))
+    out = AA.apply(img, "v0", _params(15, [False, True], (1.0, -1.0)), "original")
     ref = A.translate_y(img, A.level_to_arg("TranslateY", 9.0, -1.0))
     np.testing.assert_array_equal(out.numpy(), ref.numpy())
     # nothing applied -> unchanged
@@ -144,13 +146,13 @@ def test_cutout_centre_fractions():
     img = _img(40, 48, seed=4)
     # good #61 = (Cutout 0.2 4), (Equalize 0.1 1); centre (0.5, 0.25) -> (20, 12) px
     out = AA.apply(img, "good", _params(61, [True, False],
-                                        centers=((0.5, 0.25), (0.9, 0.9))))
+                                        centers=((0.5, 0.25), (0.9, 0.9))), "original")
     ref = A.cutout(img, A.level_to_arg("Cutout", 4.0), center=[20, 12])
     np.testing.assert_array_equal(out.numpy(), ref.numpy())
     # same fractions on a bigger image -> pixels scale with the image
     big = _img(100, 80, seed=5)
     out = AA.apply(big, "good", _params(61, [True, False],
-                                        centers=((0.5, 0.25), (0.0, 0.0))))
+                                        centers=((0.5, 0.25), (0.0, 0.0))), "original")
     ref = A.cutout(big, 40.0, center=[50, 20])
     np.testing.assert_array_equal(out.numpy(), ref.numpy())
 
