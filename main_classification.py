@@ -1,4 +1,4 @@
-"""Train, evaluate, fine-tune and export a ResNet image classifier.
+r"""Train, evaluate, fine-tune and export a ResNet image classifier.
 
     python main_classification.py                       # embedded default: digits, minutes on CPU
     python main_classification.py --config configs/vanilla_r50_imagenet.yaml \
@@ -8,8 +8,9 @@
         --data_dir /data/imagenet-tfrecords --model_dir /runs/r50 \
         --robustness on_the_fly                          # ImageNet-C mCE, corrupted in-graph
 
-Flags keep the names and meanings of clovaai/assembled-cnn (see `--helpfull` and
-`core/settings.py`); `--config` takes YAML presets, and flags on the command line win.
+Flags keep the names and meanings of clovaai/assembled-cnn (listed below by topic;
+`core/settings.py` defines them); `--config` takes YAML presets, and flags on the command
+line win.
 Exit codes: 0 done; 2 bad input or an unusable run directory (one `error:` line on stderr);
 3 the loss diverged (the last good checkpoint is kept); 75 preempted by SIGTERM/SIGINT (a
 checkpoint was saved at the next step boundary: run the same command again to resume).
@@ -43,7 +44,14 @@ def _repair_double_equals(argv):
     return out
 
 
+HELP_FLAGS = ("--help", "-help", "-h", "--helpshort", "-?")
+
+
 def _parse_flags(argv):
+    if any(arg in HELP_FLAGS for arg in argv[1:]):  # ours, grouped by topic (core/help.py)
+        from core.help import format_help
+        sys.stdout.write(format_help(__doc__))
+        sys.exit(0)
     try:
         return flags.FLAGS(_repair_double_equals(argv))
     except flags.Error as e:
