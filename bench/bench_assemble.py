@@ -29,7 +29,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
-from bench.model_stats import count_params, multiply_accumulates  # noqa: E402
+from nets.model_stats import count_params, multiply_accumulates  # noqa: E402
 from nets import build_resnet  # noqa: E402
 
 AA = dict(anti_alias_type="sconv", anti_alias_filter_size=3)

@@ -39,7 +39,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
-from bench.model_stats import multiply_accumulates  # noqa: E402
+from nets.model_stats import multiply_accumulates  # noqa: E402
 from nets import build_resnet  # noqa: E402
 
 PRECISIONS = ("float32", "mixed_bfloat16")

@@ -1,4 +1,5 @@
-"""What a run reports: TensorBoard scalars, `metrics.jsonl`, and the console progress bar.
+"""What a run reports: TensorBoard scalars and `metrics.jsonl` (the console lines:
+engine/run_display.py).
 
 Only the chief writes files; other workers get no-op writers.
 """
@@ -7,10 +8,8 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 import time
 
-import keras
 import tensorflow as tf
 
 
@@ -71,23 +70,3 @@ class RunLog:
         if self.chief:
             print(message, flush=True)
 
-
-class EpochProgress:
-    """A Keras progress bar with loss, top-1, LR, img/s and ETA (chief only)."""
-
-    def __init__(self, epoch: int, epochs: int, steps: int, start_step: int, chief: bool):
-        self.bar = None
-        if chief:
-            print(f"epoch {epoch + 1}/{epochs}", flush=True)
-            self.bar = keras.utils.Progbar(steps, stateful_metrics=["loss", "top1", "lr",
-                                                                    "img/s"],
-                                           verbose=1 if sys.stdout.isatty() else 2)
-            self.bar.update(start_step)
-
-    def update(self, done: int, values: list) -> None:
-        if self.bar is not None:
-            self.bar.update(done, values=values, finalize=False)
-
-    def close(self, done: int, values: list) -> None:
-        if self.bar is not None:
-            self.bar.update(done, values=values, finalize=True)

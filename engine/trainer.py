@@ -44,7 +44,9 @@ from preprocessing.train_augment import AugmentConfig, make_train_stages
 from engine import (distribute, eval_modes, finetune, inputs, metrics, mixing, optim,
                     preemption, schedules, train_step, trex)
 from engine.checkpoints import RunCheckpoints, is_out_of_space
-from engine.run_log import EpochProgress, RunLog
+from engine import run_display
+from engine.run_display import EpochProgress, RunClock
+from engine.run_log import RunLog
 from datasets.sidecar import KEY_MISMATCH_MARK
 from kd import targets as kd_targets
 from kd.teachers import Ensemble, check_specs as check_teacher_specs
@@ -565,6 +567,8 @@ class Run:
                      + (f" reading {self.input_multiplier}x batch (--mixup_type=1)"
                         if self.input_multiplier > 1 else "")
                      + f" | model_dir {self.model_dir}")
+        self.log.say(self._summary_line())
+        self.clock = RunClock(self.total_steps)
         self._last_path, self._saved_step = resumed, self.step if resumed else None
         self._watch = watch
         watch.saved()
@@ -588,13 +592,15 @@ class Run:
             stop_at = min(self.steps_per_epoch, self.total_steps - epoch * self.steps_per_epoch)
             iterator = self._train_iterator(epoch, offset)
             progress = EpochProgress(epoch, cfg["train_epochs"], self.steps_per_epoch, offset,
-                                     self.chief)
+                                     self.chief, self.clock, lambda: self.step,
+                                     self._evals_left, stop_at=stop_at)
             done, sums, t_epoch = offset, {}, time.time()
             while done < stop_at:
                 n = min(spl, stop_at - done, ckpt_every - self.step % ckpt_every)
                 t0 = time.time()
                 out = {k: float(v) for k, v in train_loop(iterator, tf.constant(n)).items()}
                 dt = time.time() - t0
+                self.clock.trained(n, dt)
                 if not math.isfinite(out["loss"]):
                     raise TrainingDiverged(
                         f"loss became {out['loss']} at step {self.step}; stopped. The last "
@@ -635,7 +641,9 @@ class Run:
                             else epoch + done / self.steps_per_epoch,
                             seconds=round(seconds, 2), **summary)
             if evaluate:
+                t0 = time.time()
                 result, stopped = self._evaluate_and_keep(epoch_1)
+                self.clock.evaluated(time.time() - t0)
         if result is None:  # nothing left to train (finished run resumed)
             result = self._finished_result(evaluated)
         if cfg["export_dir"] and self.chief:
@@ -643,6 +651,29 @@ class Run:
         return result
 
     # --- around the loop: checkpoints, preemption, evaluation
+    def _evals_left(self) -> int:
+        """Evaluations still due after the current step (epoch ends and the last step)."""
+        spe = max(self.steps_per_epoch, 1)
+        ends = range((self.step // spe + 1) * spe, self.total_steps + 1, spe)
+        return sum(self._eval_due(s) for s in ends) + (self.total_steps % spe != 0
+                                                       and self.step < self.total_steps)
+
+    def _summary_line(self) -> str:
+        """run_display.summary_line of this run (GMACs from a fixed-size copy of the
+        network, built outside the strategy and dropped)."""
+        from nets.model_stats import config_macs, count_params
+        size = self.prep.train_size
+        try:
+            macs = config_macs(self.cfg, self.num_classes, size)
+        except (ValueError, TypeError):  # a network whose arithmetic is not countable
+            macs = None
+        return run_display.summary_line(
+            self.cfg, params=count_params(self.model), macs=macs, image_size=size,
+            data=self.source.description,
+            steps_per_epoch=self.steps_per_epoch, total_steps=self.total_steps,
+            start_step=self.step, replicas=self.replicas,
+            precision=POLICIES[self.cfg["dtype"]])
+
     def _eval_due(self, step: int) -> bool:
         """Is `step` evaluated: the end of a scheduled epoch, or the last step."""
         if step >= self.total_steps:
