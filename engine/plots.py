@@ -24,27 +24,54 @@ def _save(fig, path):
     return path
 
 
-def robustness_figures(report: dict, out_dir: str, title: str = "") -> list[str]:
-    """errors_per_corruption.png and error_vs_severity.png of a `engine.robustness` report."""
+# error_vs_severity.png has up to 19 curves and tab10 only 10 colours: colour, line style and
+# marker cycle at coprime lengths (10, 4, 7), so no two of the first 140 curves look alike.
+_LINESTYLES = ("-", "--", ":", "-.")
+_MARKERS = ("o", "s", "^", "v", "D", "x", "+")
+
+
+def curve_styles(count: int) -> list[dict]:
+    """``count`` distinct (color, linestyle, marker) keyword sets for ``ax.plot``."""
+    return [{"color": f"C{i % 10}", "linestyle": _LINESTYLES[i % 4],
+             "marker": _MARKERS[i % 7]} for i in range(count)]
+
+
+def errors_figure(report: dict, baseline: dict | None = None, title: str = ""):
+    """Error per corruption; with a baseline report, its bar next to ours."""
     plt = _pyplot()
     names = list(report["corruptions"])
+    x = np.arange(len(names))
     errors = [100 * report["corruptions"][n]["error"] for n in names]
     clean = 100 * report["clean"]["error"]
-
-    fig, ax = plt.subplots(figsize=(max(6.0, 0.45 * len(names) + 2), 4))
-    ax.bar(range(len(names)), errors, color="tab:blue")
+    fig, ax = plt.subplots(figsize=(max(6.0, (0.7 if baseline else 0.45) * len(names) + 2), 4))
+    if baseline is None:
+        ax.bar(x, errors, color="tab:blue")
+    else:
+        label = report["normaliser"].removeprefix("baseline:")
+        base = [100 * baseline["corruptions"][n]["error"] for n in names]
+        base_clean = 100 * baseline["clean"]["error"]
+        ax.bar(x - 0.2, errors, width=0.4, color="tab:blue", label="this run")
+        ax.bar(x + 0.2, base, width=0.4, color="tab:orange", label=f"baseline {label}")
+        ax.axhline(base_clean, color="tab:orange", linestyle=":",
+                   label=f"baseline clean {base_clean:.1f} %")
     ax.axhline(clean, color="black", linestyle="--", label=f"clean {clean:.1f} %")
-    ax.set_xticks(range(len(names)), names, rotation=60, ha="right")
+    ax.set_xticks(x, names, rotation=60, ha="right")
     ax.set_ylabel("top-1 error over severities (%)")
     ax.set_title(title or "error per corruption")
-    ax.legend()
-    paths = [_save(fig, os.path.join(out_dir, "errors_per_corruption.png"))]
+    ax.legend(fontsize=7)
+    return fig
 
+
+def severity_figure(report: dict, title: str = ""):
+    """Error versus severity: one curve per corruption (distinct styles) and the mean."""
+    plt = _pyplot()
+    clean = 100 * report["clean"]["error"]
     fig, ax = plt.subplots(figsize=(7, 4.5))
-    for name in names:
+    names = list(report["corruptions"])
+    for name, style in zip(names, curve_styles(len(names))):
         sev = report["corruptions"][name]["severity_errors"]
-        ax.plot([0] + list(sev), [clean] + [100 * e for e in sev.values()], alpha=0.5,
-                linewidth=1, label=name)
+        ax.plot([0] + list(sev), [clean] + [100 * e for e in sev.values()], alpha=0.7,
+                linewidth=1, markersize=4, label=name, **style)
     mean = report["severity_errors"]
     ax.plot([0] + list(mean), [clean] + [100 * e for e in mean.values()], color="black",
             linewidth=3, label="mean")
@@ -52,8 +79,16 @@ def robustness_figures(report: dict, out_dir: str, title: str = "") -> list[str]
     ax.set_ylabel("top-1 error (%)")
     ax.set_title(title or "error versus severity")
     ax.legend(fontsize=6, ncol=2)
-    paths.append(_save(fig, os.path.join(out_dir, "error_vs_severity.png")))
-    return paths
+    return fig
+
+
+def robustness_figures(report: dict, out_dir: str, title: str = "",
+                       baseline: dict | None = None) -> list[str]:
+    """errors_per_corruption.png (next to ``baseline``'s errors when given) and
+    error_vs_severity.png of a `engine.robustness` report."""
+    return [_save(errors_figure(report, baseline, title),
+                  os.path.join(out_dir, "errors_per_corruption.png")),
+            _save(severity_figure(report, title), os.path.join(out_dir, "error_vs_severity.png"))]
 
 
 def reliability_diagram(reliability: dict, path: str, title: str = "") -> str:

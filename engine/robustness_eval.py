@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 
 import tensorflow as tf
 
@@ -99,6 +100,12 @@ def _inputs(run, kind, location, data_dir, name, severity):
     return source, stored_record_fn(run.prep.eval_size)
 
 
+def _evaluated_dataset(cfg, kind, location) -> str:
+    # A TFDS corrupted set names its data; on the fly and a tree hold the run's own classes
+    # (a tree's folders are read through the run's class names), so dataset_name says it.
+    return location if kind == "tfds" else cfg["dataset_name"]
+
+
 def _load_baseline(path):
     if not path:
         return None
@@ -138,7 +145,11 @@ def run(the_run) -> dict:
             log(f"{name} {severity}: top-1 {result['top1']:.4f} | ECE {result['ece']:.4f} "
                 f"({result['count']} images, {result['seconds']:.0f} s)")
 
-    report = robustness.summarize(results, clean, baseline, cfg["robustness_baseline"] or "")
+    report = robustness.summarize(results, clean, baseline, cfg["robustness_baseline"] or "",
+                                  dataset=_evaluated_dataset(cfg, kind, location))
+    if the_run.chief:
+        for warning in report["warnings"]:
+            print(f"warning: {warning}", file=sys.stderr, flush=True)
     report.update(checkpoint=path, source=cfg["robustness"], seed=cfg["corruption_seed"],
                   jpeg_quality=(cfg["corruption_jpeg_quality"] if kind == "on_the_fly"
                                 else None),
@@ -148,20 +159,21 @@ def run(the_run) -> dict:
         for severity, result in per_severity.items():
             report["reliability"][f"{name}_{severity}"] = result["reliability"]
     if the_run.chief:
-        _write(report, out_dir, os.path.basename(os.path.normpath(the_run.model_dir)))
+        _write(report, out_dir, os.path.basename(os.path.normpath(the_run.model_dir)),
+               baseline)
     table = robustness.format_table(report)
     print(table)
     log(f"report, table and figures in {out_dir}")
     return {"robustness": report, "table": table, "out_dir": out_dir}
 
 
-def _write(report: dict, out_dir: str, title: str) -> None:
+def _write(report: dict, out_dir: str, title: str, baseline: dict | None = None) -> None:
     os.makedirs(out_dir, exist_ok=True)
     with open(os.path.join(out_dir, "report.json"), "w") as f:
         json.dump(report, f, indent=1)
     with open(os.path.join(out_dir, "table.txt"), "w") as f:
         f.write(robustness.format_table(report) + "\n")
-    plots.robustness_figures(report, out_dir, title)
+    plots.robustness_figures(report, out_dir, title, baseline)
     reliability = report["reliability"]
     plots.reliability_diagram(reliability["clean"],
                               os.path.join(out_dir, "reliability_clean.png"),

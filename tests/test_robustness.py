@@ -31,7 +31,8 @@ def _table(error_of):
 
 def test_mce_matches_hand_computation():
     results = _table(lambda i, s: 0.1 * s + 0.01 * i)  # E_c = 0.3 + 0.01 i
-    report = robustness.summarize(results, {"top1": 0.8, "count": 100})
+    report = robustness.summarize(results, {"top1": 0.8, "count": 100}, dataset="imagenet")
+    assert report["normaliser"] == "alexnet_imagenet" and report["warnings"] == []
     ce = [(0.3 + 0.01 * i) / robustness.ALEXNET_ERROR[c] for i, c in enumerate(names.ALL)]
     rel = [(0.3 + 0.01 * i - 0.2) / (robustness.ALEXNET_ERROR[c] - robustness.ALEXNET_CLEAN_ERROR)
            for i, c in enumerate(names.ALL)]
@@ -40,6 +41,7 @@ def test_mce_matches_hand_computation():
     assert report["mce_19"] == pytest.approx(np.mean(ce))
     assert report["mce_15"] != pytest.approx(report["mce_19"])
     assert report["relative_mce_15"] == pytest.approx(np.mean(rel[:15]))
+    assert report["relative_mce_15_excluded"] == 0 and report["relative_mce_19_excluded"] == 0
     assert report["mean_error_19"] == pytest.approx(np.mean([0.3 + 0.01 * i for i in range(19)]))
     assert report["severity_errors"][5] == pytest.approx(0.5 + 0.01 * 9)
     assert report["corruptions"]["snow"]["severity_ece"][2] == pytest.approx(0.02)
@@ -59,11 +61,81 @@ def test_baseline_normalisation_and_partial_reports():
     assert report["corruptions"]["fog"]["ce"] == pytest.approx(0.5)
     assert report["corruptions"]["fog"]["relative_ce"] == pytest.approx((0.25 - 0.1) / (0.5 - 0.3))
     assert report["mce_15"] is None and report["mce_evaluated"] == pytest.approx(0.5)
-    assert "vanilla.json" in report["normaliser"]
+    assert report["normaliser"] == "baseline:vanilla.json" and report["warnings"] == []
     assert "not comparable" in robustness.format_table(report)
     with pytest.raises(ConfigError, match="baseline report b.json has no result for snow"):
         robustness.summarize({"snow": part["fog"]}, {"top1": 0.9, "count": 1},
                              {"clean": {"error": 0.3}, "corruptions": {}}, "b.json")
+
+
+def test_alexnet_constants_on_other_data_warn():
+    results = _table(lambda i, s: 0.5)
+    for dataset in ("imagenet", "imagenet2012", "imagenet2012_corrupted"):
+        assert robustness.summarize(results, {"top1": 0.7}, dataset=dataset)["warnings"] == []
+    report = robustness.summarize(results, {"top1": 0.7}, dataset="cifar10")
+    assert report["warnings"] == [
+        "CE is normalised by AlexNet's ImageNet errors but the evaluated data is dataset "
+        "'cifar10', not ImageNet: CE and mCE are not comparable with published ImageNet-C "
+        "numbers; normalise by another run with --robustness_baseline=<its report.json>"]
+    assert "warning: CE is normalised by AlexNet's" in robustness.format_table(report)
+    unnamed = robustness.summarize(results, {"top1": 0.7})
+    assert "data that was not named, not ImageNet" in unnamed["warnings"][0]
+
+
+def test_relative_ce_undefined_below_the_minimum_gap():
+    # Baseline: clean 30 %, fog only 0.05 pp worse (relative CE would be ~1000), gaussian_noise
+    # 0.5 pp *better*, the rest 20 pp worse.
+    gap = {"fog": 0.0005, "gaussian_noise": -0.005}
+    base = robustness.summarize(_table(lambda i, s: 0.3 + gap.get(names.ALL[i], 0.2)),
+                                {"top1": 0.7}, dataset="imagenet")
+    report = robustness.summarize(_table(lambda i, s: 0.6), {"top1": 0.9}, base, "b.json")
+    fog = report["corruptions"]["fog"]
+    assert fog["relative_ce"] is None
+    assert report["corruptions"]["gaussian_noise"]["relative_ce"] is None
+    assert fog["relative_ce_undefined"] == ("normaliser's corrupted - clean error gap 0.05 pp "
+                                            "is below the 1 pp minimum")
+    assert report["corruptions"]["snow"]["relative_ce"] == pytest.approx(0.5 / 0.2)
+    assert report["relative_mce_15"] == pytest.approx(0.5 / 0.2)  # the 13 defined ones
+    assert report["relative_mce_15_excluded"] == 2 and report["relative_mce_19_excluded"] == 2
+    assert report["relative_ce_min_gap"] == robustness.MIN_RELATIVE_GAP == 0.01
+    assert json.loads(json.dumps(report))["corruptions"]["fog"]["relative_ce"] is None
+    table = robustness.format_table(report)
+    assert "(over 13 of 15: 2 n/a excluded)" in table
+    assert "rel.CE n/a (undefined) for gaussian_noise, fog: the normaliser's" in table
+    assert [l for l in table.splitlines() if l.startswith("fog ")][0].endswith("   n/a")
+    # a baseline no corruption hurts: no relative CE at all, and no mean of nothing
+    flat = robustness.summarize(_table(lambda i, s: 0.3), {"top1": 0.7}, dataset="imagenet")
+    none = robustness.summarize(_table(lambda i, s: 0.6), {"top1": 0.9}, flat, "flat.json")
+    assert none["relative_mce_15"] is None and none["relative_mce_15_excluded"] == 15
+    assert "relative mCE undefined (all 15 n/a)" in robustness.format_table(none)
+
+
+def test_severity_curves_have_distinct_styles():
+    report = robustness.summarize(_table(lambda i, s: 0.1 * s), {"top1": 0.9},
+                                  dataset="imagenet")
+    ax = plots.severity_figure(report).axes[0]
+    curves = [l for l in ax.get_lines() if l.get_label() in names.ALL]
+    assert len(curves) == 19
+    styles = {(l.get_color(), l.get_linestyle(), l.get_marker()) for l in curves}
+    assert len(styles) == 19
+    assert len({(l.get_color(), l.get_linestyle()) for l in curves}) == 19  # even unmarked
+    plots._pyplot().close("all")
+
+
+def test_baseline_bars_stand_next_to_ours(tmp_path):
+    base = robustness.summarize(_table(lambda i, s: 0.5), {"top1": 0.7}, dataset="imagenet")
+    part = {c: _table(lambda i, s: 0.25)[c] for c in ("fog", "snow", "contrast")}
+    report = robustness.summarize(part, {"top1": 0.9}, base, "vanilla/report.json")
+    alone = plots.errors_figure(report).axes[0]
+    assert len(alone.patches) == 3
+    ax = plots.errors_figure(report, base).axes[0]
+    assert len(ax.patches) == 6
+    heights = sorted(round(p.get_height(), 6) for p in ax.patches)
+    assert heights == [25.0] * 3 + [50.0] * 3  # ours and the baseline's errors
+    assert "baseline vanilla/report.json" in [t.get_text() for t in ax.get_legend().get_texts()]
+    plots._pyplot().close("all")
+    paths = plots.robustness_figures(report, str(tmp_path), "t", base)
+    assert all(os.path.getsize(p) > 1000 for p in paths)
 
 
 def test_flag_parsing():
@@ -172,10 +244,16 @@ def test_on_the_fly_pixels_equal_generated_files(setup):
     assert np.abs(reseeded.numpy() - noisy.numpy()).max() > 0  # --corruption_seed matters
 
 
-def test_tree_and_on_the_fly_reports_agree(setup, tmp_path):
+def test_tree_and_on_the_fly_reports_agree(setup, tmp_path, capfd):
     cfg, _, tree, _ = setup
+    capfd.readouterr()
     fly = trainer.run(dict(cfg, robustness="on_the_fly", robustness_dir=str(tmp_path / "fly"),
                            **PICK))
+    warnings = [l for l in capfd.readouterr().err.splitlines() if l.startswith("warning:")]
+    assert warnings == ["warning: CE is normalised by AlexNet's ImageNet errors but the "
+                        "evaluated data is dataset 'digits', not ImageNet: CE and mCE are not "
+                        "comparable with published ImageNet-C numbers; normalise by another "
+                        "run with --robustness_baseline=<its report.json>"]
     disk = trainer.run(dict(cfg, robustness=f"tree:{tree}",
                             robustness_dir=str(tmp_path / "tree"), **PICK))
     a, b = fly["robustness"], disk["robustness"]
@@ -188,14 +266,20 @@ def test_tree_and_on_the_fly_reports_agree(setup, tmp_path):
               "reliability_clean.png", "reliability_corrupted.png"):
         assert os.path.getsize(tmp_path / "fly" / f) > 0, f
     saved = json.load(open(tmp_path / "fly" / "report.json"))
+    assert saved["normaliser"] == "alexnet_imagenet" and saved["dataset"] == "digits"
+    assert "not ImageNet" in saved["warnings"][0]
     assert saved["corruptions"]["contrast"]["ce"] == pytest.approx(
         a["corruptions"]["contrast"]["ce"])
-    # normalise by a baseline report (any non-ImageNet dataset)
+    # normalise by a baseline report (any non-ImageNet dataset): no warning
+    capfd.readouterr()
     again = trainer.run(dict(cfg, robustness="on_the_fly", robustness_max_images=100,
                              robustness_baseline=str(tmp_path / "fly" / "report.json"),
                              robustness_dir=str(tmp_path / "rel"), **PICK))
     assert again["robustness"]["clean"]["count"] == 100
-    assert "baseline run" in again["robustness"]["normaliser"]
+    report = again["robustness"]
+    assert report["normaliser"] == "baseline:" + str(tmp_path / "fly" / "report.json")
+    assert report["warnings"] == []
+    assert "warning:" not in capfd.readouterr().err
 
 
 def test_tree_errors_name_the_missing_folder(setup, tmp_path):
