@@ -12,6 +12,8 @@ Layout of a run directory (model_dir):
   best/                the best evaluated checkpoints by top-1, best/best.json
   metrics.jsonl, train/, eval/  the training's own records and TensorBoard scalars ("eval"
                        is written only once best/ is updated: a missing one is redone)
+  events.out.tfevents.*  TensorBoard: the run's hparams and config text (train/ and eval/
+                       hold the rest; engine/tensorboard.py)
   run.lock             held (flock) by the training process; core/runlock.py
   damaged/             checkpoint files that failed to read, moved aside by a resume
   eval_only/<name>/    every --eval_only, on the run's data or other data

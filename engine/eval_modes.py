@@ -68,6 +68,9 @@ def eval_only(run) -> dict:
             reliability, os.path.join(run.eval_dir, "reliability.png"),
             f"{run.run_dir.name} (ECE {result['ece']:.3f})")
         run.log.say(f"reliability diagram: {png}")
+        if run.log.write:
+            from engine import tensorboard
+            tensorboard.log_pngs(run.log.writers["eval"], run.step, {"reliability": png})
     if run.cfg["export_dir"] and run.chief:
         result["export"] = export(run, source_checkpoint=path)
     return result

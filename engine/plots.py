@@ -16,11 +16,16 @@ def _pyplot():
     return plt
 
 
+def save_figure(fig, target):
+    """Writes ``fig`` as PNG to a path or a binary file object, then closes it."""
+    fig.tight_layout()
+    fig.savefig(target, dpi=110, format="png")
+    _pyplot().close(fig)
+
+
 def _save(fig, path):
     os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    _pyplot().close(fig)
+    save_figure(fig, path)
     return path
 
 
@@ -92,6 +97,11 @@ def robustness_figures(report: dict, out_dir: str, title: str = "",
 
 
 def reliability_diagram(reliability: dict, path: str, title: str = "") -> str:
+    """`reliability_figure` written to ``path``."""
+    return _save(reliability_figure(reliability, title), path)
+
+
+def reliability_figure(reliability: dict, title: str = ""):
     """Accuracy and mean confidence per equal-width confidence bin, with the bin counts.
 
     reliability: {"count", "confidence", "accuracy"} lists per bin (``metrics.Accumulator``
@@ -119,4 +129,4 @@ def reliability_diagram(reliability: dict, path: str, title: str = "") -> str:
     bottom.set_xlabel("confidence (max softmax probability)")
     bottom.set_ylabel("fraction")
     bottom.set_xlim(0, 1)
-    return _save(fig, path)
+    return fig

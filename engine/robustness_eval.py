@@ -159,25 +159,34 @@ def run(the_run) -> dict:
         for severity, result in per_severity.items():
             report["reliability"][f"{name}_{severity}"] = result["reliability"]
     if the_run.chief:
-        _write(report, out_dir, os.path.basename(os.path.normpath(the_run.model_dir)),
-               baseline)
+        figures = _write(report, out_dir, os.path.basename(os.path.normpath(the_run.model_dir)),
+                         baseline)
+        # The same figures in TensorBoard: out_dir is a run of its own (robustness/<kind>
+        # under model_dir by default), at the checkpoint's step.
+        from engine import tensorboard
+        writer = tf.summary.create_file_writer(out_dir)
+        try:
+            tensorboard.log_pngs(writer, the_run.step, figures)
+        finally:
+            writer.close()
     table = robustness.format_table(report)
     print(table)
     log(f"report, table and figures in {out_dir}")
     return {"robustness": report, "table": table, "out_dir": out_dir}
 
 
-def _write(report: dict, out_dir: str, title: str, baseline: dict | None = None) -> None:
+def _write(report: dict, out_dir: str, title: str, baseline: dict | None = None) -> dict:
+    """report.json, table.txt and the PNG figures; returns {name: PNG path}."""
     os.makedirs(out_dir, exist_ok=True)
     with open(os.path.join(out_dir, "report.json"), "w") as f:
         json.dump(report, f, indent=1)
     with open(os.path.join(out_dir, "table.txt"), "w") as f:
         f.write(robustness.format_table(report) + "\n")
-    plots.robustness_figures(report, out_dir, title, baseline)
+    figures = plots.robustness_figures(report, out_dir, title, baseline)
     reliability = report["reliability"]
-    plots.reliability_diagram(reliability["clean"],
+    figures.append(plots.reliability_diagram(reliability["clean"],
                               os.path.join(out_dir, "reliability_clean.png"),
-                              f"{title}: clean (ECE {report['clean']['ece']:.3f})")
+                              f"{title}: clean (ECE {report['clean']['ece']:.3f})"))
     # One corrupted diagram: all corrupted images pooled (per-severity diagrams would be 95).
     pooled = {"count": [0] * len(reliability["clean"]["count"])}
     pooled["confidence"] = [0.0] * len(pooled["count"])
@@ -192,5 +201,7 @@ def _write(report: dict, out_dir: str, title: str, baseline: dict | None = None)
     for b, n in enumerate(pooled["count"]):
         pooled["confidence"][b] /= max(n, 1)
         pooled["accuracy"][b] /= max(n, 1)
-    plots.reliability_diagram(pooled, os.path.join(out_dir, "reliability_corrupted.png"),
-                              f"{title}: all corrupted images")
+    figures.append(plots.reliability_diagram(
+        pooled, os.path.join(out_dir, "reliability_corrupted.png"),
+        f"{title}: all corrupted images"))
+    return {os.path.splitext(os.path.basename(path))[0]: path for path in figures}

@@ -1,5 +1,13 @@
 """What a run reports: TensorBoard scalars and `metrics.jsonl` (the console lines:
-engine/run_display.py).
+engine/run_display.py; hparams, config text and images: engine/tensorboard.py).
+
+Training's "loss" (console, TensorBoard "train" run, metrics.jsonl "train" records) is the
+objective's cross-entropy -- with label smoothing, mixed targets and the distillation term
+when those are on -- without weight decay, so it is on the scale of the eval "loss" (the
+plain cross-entropy of the true labels; the two are equal only without smoothing, mixing
+and distillation). "l2" is the weight-decay term and "total_loss" = loss + l2, what the
+gradient is of. Runs written before "l2" existed logged the total as "loss": a "train"
+record without "l2" is one of those.
 
 Only the chief writes files; other workers get no-op writers.
 """
@@ -11,6 +19,13 @@ import os
 import time
 
 import tensorflow as tf
+
+
+def loss_parts(sums: dict, steps: int) -> dict:
+    """{"loss", "l2", "total_loss"} per step from the train loop's sums over ``steps``
+    steps (its "ce", "l2" and "loss" = the total)."""
+    return {"loss": sums["ce"] / steps, "l2": sums["l2"] / steps,
+            "total_loss": sums["loss"] / steps}
 
 
 class RunLog:

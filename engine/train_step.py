@@ -13,7 +13,9 @@
   runs on the final (mixed) view instead. Per example: kd_label_weight * CE(labels)
   + kd_weight * T² * CE(teacher_T, student_T);
 - loss = mean of that over the global batch + L2 / replicas (summed over replicas = the
-  global mean).
+  global mean). The step returns the two parts too: "ce" (that mean: the objective's
+  cross-entropy, label smoothing, mixed targets and distillation included) and "l2" (the
+  weight-decay term), so loss == ce + l2 after the sum over replicas.
 """
 
 from __future__ import annotations
@@ -57,7 +59,8 @@ def _flatten_views(views, targets):
 
 def make_step_fn(cfg: dict, model, optimizer, num_classes: int, replicas: int, decay_vars,
                  teacher=None):
-    """step_fn(batch) -> {"loss", "ce", "correct", "skipped"} (replica-local sums).
+    """step_fn(batch) -> {"loss", "ce", "l2", "correct", "skipped"} (replica-local sums;
+    "loss" is the total, ce + l2, the gradient's).
     teacher: a kd.teachers.Ensemble for online distillation (None otherwise)."""
     kd_temp = float(cfg.get("kd_temp") or 0.0)
     kd_weight = float(cfg.get("kd_weight", 1.0))
@@ -109,7 +112,8 @@ def make_step_fn(cfg: dict, model, optimizer, num_classes: int, replicas: int, d
             ce_sum = tf.add_n([tf.reduce_sum(example_losses(t, logits))
                                for (_, t), logits in zip(views, all_logits)])
             ce = ce_sum / (global_batch * per_image)
-            loss = ce + optim.l2_penalty(decay_vars, wd) / replicas
+            l2 = optim.l2_penalty(decay_vars, wd) / replicas
+            loss = ce + l2
             scaled = optimizer.scale_loss(loss) if fp16 else loss
         grads = tape.gradient(scaled, model.trainable_variables)
         optimizer.apply(grads, model.trainable_variables)
@@ -119,7 +123,7 @@ def make_step_fn(cfg: dict, model, optimizer, num_classes: int, replicas: int, d
             tf.argmax(first, -1, output_type=tf.int32), first_labels), tf.float32))
         correct = correct * tf.cast(tf.shape(labels)[0], tf.float32) / tf.cast(
             tf.shape(first)[0], tf.float32)
-        return {"loss": loss, "ce": ce, "correct": correct,
+        return {"loss": loss, "ce": ce, "l2": l2, "correct": correct,
                 "skipped": tf.cast(tf.reduce_sum(batch["skipped"]), tf.float32)}
 
     return step_fn

@@ -42,11 +42,11 @@ from preprocessing.multicrop import config_from_flags as multicrop_from_flags
 from preprocessing.randaugment import parse_randaugment_flag
 from preprocessing.train_augment import AugmentConfig, make_train_stages
 from engine import (distribute, eval_modes, finetune, inputs, metrics, mixing, optim,
-                    preemption, schedules, train_step, trex)
+                    preemption, schedules, tensorboard, train_step, trex)
 from engine.checkpoints import RunCheckpoints, is_out_of_space
 from engine import run_display
 from engine.run_display import EpochProgress, RunClock
-from engine.run_log import RunLog
+from engine.run_log import RunLog, loss_parts
 from datasets.sidecar import KEY_MISMATCH_MARK
 from kd import targets as kd_targets
 from kd.teachers import Ensemble, check_specs as check_teacher_specs
@@ -452,7 +452,8 @@ class Run:
 
         @tf.function
         def train_loop(iterator, steps):
-            totals = {k: tf.constant(0.0) for k in ("loss", "ce", "correct", "skipped")}
+            totals = {k: tf.constant(0.0) for k in ("loss", "ce", "l2", "correct",
+                                                    "skipped")}
             for _ in tf.range(steps):
                 set_keep_prob()
                 batch = next(iterator)
@@ -561,6 +562,8 @@ class Run:
             prefix = finetune.warm_start(self.model, cfg["pretrained_model_checkpoint_path"])
             self.log.say(f"fine-tuning from {prefix}: all weights but the classifier "
                          "restored (BN statistics included)")
+        if not resumed and self.log.write:
+            tensorboard.log_new_run(self)
         self.log.say(f"data: {self.source.description} | {self.num_classes} classes | "
                      f"preprocessing {self.prep.name} | {self.replicas} replica(s) | "
                      f"{self.steps_per_epoch} steps/epoch"
@@ -601,6 +604,8 @@ class Run:
                 out = {k: float(v) for k, v in train_loop(iterator, tf.constant(n)).items()}
                 dt = time.time() - t0
                 self.clock.trained(n, dt)
+                # The total (ce + l2): a weight that overflows diverges the run as surely as
+                # a non-finite cross-entropy.
                 if not math.isfinite(out["loss"]):
                     raise TrainingDiverged(
                         f"loss became {out['loss']} at step {self.step}; stopped. The last "
@@ -611,17 +616,17 @@ class Run:
                 steps_done = done - offset
                 lr = float(self.lr(self.step))
                 img_s = n * cfg["batch_size"] / max(dt, 1e-9)
-                progress.update(done, [("loss", sums["loss"] / steps_done),
+                progress.update(done, [("loss", sums["ce"] / steps_done),
                                        ("top1", sums["correct"] / (steps_done * cfg["batch_size"])),
                                        ("lr", lr), ("img/s", img_s)])
-                self.log.scalars("train", self.step, {"loss": out["loss"] / n, "lr": lr,
-                                                      "top1": out["correct"] / (n * cfg["batch_size"]),
-                                                      "images_per_sec": img_s})
+                self.log.scalars("train", self.step, {
+                    **loss_parts(out, n), "lr": lr,
+                    "top1": out["correct"] / (n * cfg["batch_size"]), "images_per_sec": img_s})
                 if done < stop_at:
                     self._check_preemption(save=self.step % ckpt_every == 0)
             seconds = time.time() - t_epoch
             steps_done = done - offset
-            summary = {"loss": sums["loss"] / steps_done,
+            summary = {**loss_parts(sums, steps_done),
                        "top1": sums["correct"] / (steps_done * cfg["batch_size"]),
                        "lr": float(self.lr(self.step)),
                        "images_per_sec": steps_done * cfg["batch_size"] / max(seconds, 1e-9),
@@ -709,8 +714,12 @@ class Run:
         """Evaluates the checkpoint just saved, updates best/, then records the evaluation
         (the record is what marks it done: an interruption before it means "redo").
         Returns (result, stop for --stop_threshold)."""
-        result = self.evaluate()
+        result = self.evaluate(reliability=self.log.write)
+        reliability = result.pop("reliability", None)  # an image, not a metrics.jsonl field
         self.report_eval(result, epoch, record=False)
+        if reliability:
+            tensorboard.log_reliability(self.log.writers["eval"], self.step, reliability,
+                                        f"step {self.step} (ECE {result['ece']:.3f})")
         if not result.get("complete", True):
             self.log.say(f"warning: this evaluation read {result['count']} of "
                          f"{result.get('expected')} images: best/ is not updated from it")
