@@ -46,6 +46,7 @@ from typing import Any
 import yaml
 from absl import flags
 
+from core import fs
 from core import rundir as rundir_lib
 from core.errors import ConfigError, FinetuneError, RunDirError
 from core.settings import (AUTOAUGMENT_POLICIES, DTYPES, LR_DECAY_TYPES, MIXUP_TYPES,  # noqa: F401
@@ -436,7 +437,7 @@ def validate(cfg: dict[str, Any]) -> None:
         except ValueError as e:
             raise ConfigError(f"--{key}: {e}") from None
     baseline = cfg["robustness_baseline"]
-    need(not baseline or os.path.isfile(baseline)
+    need(not baseline or fs.isfile(baseline)
          or (cfg.get("existing_run") and not cfg["robustness"]),
          f"--robustness_baseline: file not found: {baseline}")
     if cfg["robustness"]:

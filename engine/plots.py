@@ -4,9 +4,12 @@ error per corruption and error versus severity, and reliability diagrams (Guo et
 
 from __future__ import annotations
 
+import io
 import os
 
 import numpy as np
+
+from core import fs
 
 
 def _pyplot():
@@ -17,10 +20,12 @@ def _pyplot():
 
 
 def _save(fig, path):
-    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    fs.makedirs(os.path.dirname(path) or ".")
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    png = io.BytesIO()  # matplotlib writes local files only: the bytes go through core/fs
+    fig.savefig(png, format="png", dpi=110)
     _pyplot().close(fig)
+    fs.write_bytes(path, png.getvalue())
     return path
 
 
