@@ -80,7 +80,8 @@ def import_weights(source: str, arch: str, model_dir: str, num_classes: int = 0,
     num_classes = num_classes or source_classes
     head = num_classes == source_classes
     names = _read_labels(labels, num_classes)
-    if os.path.exists(os.path.join(model_dir, CONFIG_FILE)) or checkpoint_prefixes(model_dir):
+    from core import fs
+    if fs.exists(os.path.join(model_dir, CONFIG_FILE)) or checkpoint_prefixes(model_dir):
         raise RunDirError(f"--model_dir: {model_dir} already holds a run; give a new directory")
     cfg = defaults("original")
     cfg.update(settings, dataset_name=dataset_name, preprocessing_type=preprocessing_type)
@@ -101,7 +102,7 @@ def import_weights(source: str, arch: str, model_dir: str, num_classes: int = 0,
         torch_resnet.assign(model, weights, arch)
     except ConversionError as e:
         raise ConfigError(f"--source {source}: {e}") from None
-    os.makedirs(model_dir, exist_ok=True)
+    fs.makedirs(model_dir)
     checkpoint = tf.train.Checkpoint(model=model)
     checkpoint.save_counter  # created now so that write() stores it, as save() would
     prefix = checkpoint.write(os.path.join(model_dir, CHECKPOINT))

@@ -24,6 +24,9 @@ Existing run: the stored config, then what presets and the command line set expl
 - evaluating (--eval_only, --robustness, --export_only, --train_epochs=0): data settings may
   point at other data (checked for the class count when the data is read, and written to
   its own eval_only/<name>/ namespace); training settings are ignored and listed.
+One value is adjusted rather than refused: a warm-up (--lr_warmup_epochs) not shorter than
+--train_epochs becomes half the run, with a warning line (`_clamp_warmup`); the config, and so
+the run's config.yaml, holds the value used.
 Validation checks every setting's type and range, whether its feature is on or not, and has
 no side effects. It also refuses a network too large to allocate (its parameter count is
 computed from the settings, `nets/param_count.py`); what needs the data (the class count of
@@ -43,6 +46,7 @@ from typing import Any
 import yaml
 from absl import flags
 
+from core import fs
 from core import rundir as rundir_lib
 from core.errors import ConfigError, FinetuneError, RunDirError
 from core.settings import (AUTOAUGMENT_POLICIES, DTYPES, LR_DECAY_TYPES, MIXUP_TYPES,  # noqa: F401
@@ -224,9 +228,13 @@ def mode_of(values: dict[str, Any]) -> str:
 def assemble(presets: list[str], explicit: dict[str, Any]) -> dict[str, Any]:
     """Presets then explicit values over the defaults or the stored run (module doc)."""
     layered: dict[str, Any] = {}
+    origin: dict[str, str] = {}  # where a layered value came from, for warnings
     for path in presets:
-        layered.update(load_preset(path))
+        values = load_preset(path)
+        layered.update(values)
+        origin.update(dict.fromkeys(values, path))
     layered.update(explicit)
+    origin.update(dict.fromkeys(explicit, "the command line"))
     for key, value in layered.items():
         if SETTINGS[key].role == "refused" and value is not None:
             raise ConfigError(f"--{key}: the original's flag is not supported here: "
@@ -249,8 +257,38 @@ def assemble(presets: list[str], explicit: dict[str, Any]) -> dict[str, Any]:
     cfg["mode"] = mode_of(cfg if stored is None else layered)
     cfg["model_dir"] = model_dir
     cfg["config"] = presets
+    _clamp_warmup(cfg, stored, origin.get("lr_warmup_epochs") or (
+        f"the run's {rundir_lib.CONFIG_FILE}" if stored else "the defaults"))
     validate(cfg)
     return cfg
+
+
+# The share of the run a clamped warm-up takes: half warms up, half decays (any share below 1
+# leaves the schedule valid; half keeps as much of the asked-for warm-up as leaves the decay
+# as long). Used when --train_epochs is not longer than the warm-up -- typically a preset's
+# (5 epochs of a 100-epoch schedule) under a short --train_epochs=1 trial.
+CLAMPED_WARMUP_SHARE = 0.5
+
+
+def _clamp_warmup(cfg: dict[str, Any], stored: dict | None, origin: str) -> None:
+    """Shortens a warm-up of at least --train_epochs epochs to CLAMPED_WARMUP_SHARE of the
+    run, with one warning line naming both values. The clamped value is the config's, so a
+    new run's config.yaml stores it, and a resumed run records it among its changes."""
+    epochs, warmup = cfg.get("train_epochs"), cfg.get("lr_warmup_epochs")
+    if not (isinstance(epochs, int) and isinstance(warmup, (int, float))
+            and 0 < epochs <= warmup):
+        return  # nothing to clamp; a bad type or value is validate's to refuse
+    clamped = CLAMPED_WARMUP_SHARE * epochs
+    print(f"warning: --lr_warmup_epochs={_show(warmup)} (from {origin}) is not shorter than "
+          f"--train_epochs={epochs}: using --lr_warmup_epochs={_show(clamped)} (half the run)",
+          file=sys.stderr, flush=True)
+    cfg["lr_warmup_epochs"] = clamped
+    if stored is not None:  # a resumed run: the change is what history.jsonl records
+        old = stored.get("lr_warmup_epochs")
+        changed = cfg.setdefault("changed", {})
+        changed.pop("lr_warmup_epochs", None)
+        if not _same(old, clamped):
+            changed["lr_warmup_epochs"] = [old, clamped]
 
 
 def _inherit_backbone(cfg: dict, explicit: dict) -> None:
@@ -399,7 +437,7 @@ def validate(cfg: dict[str, Any]) -> None:
         except ValueError as e:
             raise ConfigError(f"--{key}: {e}") from None
     baseline = cfg["robustness_baseline"]
-    need(not baseline or os.path.isfile(baseline)
+    need(not baseline or fs.isfile(baseline)
          or (cfg.get("existing_run") and not cfg["robustness"]),
          f"--robustness_baseline: file not found: {baseline}")
     if cfg["robustness"]:

@@ -14,10 +14,13 @@ Layout of a run directory (model_dir):
                        is written only once best/ is updated: a missing one is redone)
   events.out.tfevents.*  TensorBoard: the run's hparams and config text (train/ and eval/
                        hold the rest; engine/tensorboard.py)
-  run.lock             held (flock) by the training process; core/runlock.py
+  run.lock             held by the training process (flock; a lock file on gs:// and other
+                       URLs); core/runlock.py
   damaged/             checkpoint files that failed to read, moved aside by a resume
   eval_only/<name>/    every --eval_only, on the run's data or other data
   robustness/<kind>/   --robustness reports
+
+A model_dir may be a URL (gs://bucket/runs/r50): every file call goes through core/fs.py.
 
 Which checkpoint (one precedence, `RunDir.checkpoint`):
   an explicit checkpoint prefix (DIR/ckpt-N, DIR/best/ckpt-N) > "best" (best/ by top-1) >
@@ -30,7 +33,6 @@ Which checkpoint (one precedence, `RunDir.checkpoint`):
 from __future__ import annotations
 
 import datetime
-import glob
 import json
 import os
 import re
@@ -39,6 +41,7 @@ from typing import Any
 
 import yaml
 
+from core import fs
 from core.errors import RunDirError
 from core.settings import SETTINGS, stored_defaults
 
@@ -57,12 +60,11 @@ def read_config(model_dir: str) -> dict[str, Any] | None:
     with their legacy value, what such runs did, else their default -- core/settings.py
     stored_defaults), or None when model_dir holds no config.yaml."""
     path = os.path.join(model_dir, CONFIG_FILE)
-    if not os.path.isfile(path):
+    if not fs.isfile(path):
         return None
     try:
-        with open(path) as f:
-            stored = yaml.safe_load(f)
-    except (OSError, yaml.YAMLError) as e:
+        stored = yaml.safe_load(fs.read_text(path))
+    except (OSError, UnicodeError, yaml.YAMLError) as e:
         raise RunDirError(f"{path}: cannot be read as YAML ({type(e).__name__})") from None
     if not isinstance(stored, dict):
         raise RunDirError(f"{path}: not a run config (expected a mapping)")
@@ -74,7 +76,7 @@ def read_config(model_dir: str) -> dict[str, Any] | None:
 
 
 def is_run_dir(path: str) -> bool:
-    return os.path.isfile(os.path.join(path, CONFIG_FILE))
+    return fs.isfile(os.path.join(path, CONFIG_FILE))
 
 
 class RunDir:
@@ -87,7 +89,7 @@ class RunDir:
     # --- opening and creating
     @classmethod
     def open(cls, path: str, what: str = "--model_dir") -> "RunDir":
-        if not path or not os.path.isdir(path):
+        if not path or not fs.isdir(path):
             raise RunDirError(f"{what}: run directory {path} does not exist")
         config = read_config(path)
         if config is None:
@@ -107,7 +109,7 @@ class RunDir:
         record = {**settings, **facts,
                   "created": datetime.datetime.now(datetime.timezone.utc).isoformat(
                       timespec="seconds")}
-        if not os.path.isfile(config_path):
+        if not fs.isfile(config_path):
             _write_atomic(config_path, yaml.safe_dump(record, sort_keys=False,
                                                       default_flow_style=None))
             if class_names:
@@ -129,10 +131,10 @@ class RunDir:
     @property
     def class_names(self) -> list[str] | None:
         path = os.path.join(self.path, LABELS_FILE)
-        if not os.path.isfile(path):
+        if not fs.isfile(path):
             return None
-        with open(path) as f:
-            names = [line.rstrip("\n") for line in f]
+        text = fs.read_text(path)
+        names = text.removesuffix("\n").split("\n") if text else []
         return names if len(names) == self.num_classes else None
 
     @property
@@ -143,8 +145,8 @@ class RunDir:
     def append_history(self, mode: str, **fields) -> None:
         line = {"time": datetime.datetime.now(datetime.timezone.utc).isoformat(
             timespec="seconds"), "mode": mode, "argv": sys.argv[1:], **fields}
-        with open(os.path.join(self.path, HISTORY_FILE), "a") as f:
-            f.write(json.dumps(line, default=str) + "\n")
+        fs.append_text(os.path.join(self.path, HISTORY_FILE),
+                       json.dumps(line, default=str) + "\n")
 
     # --- checkpoints
     def latest_checkpoint(self) -> str | None:
@@ -166,12 +168,10 @@ class RunDir:
         return prefix
 
     def _explicit(self, prefix: str, what: str) -> str:
-        import tensorflow as tf
-        if not tf.io.gfile.exists(prefix + ".index"):
+        if not fs.isfile(prefix + ".index"):
             raise RunDirError(f"{what}: checkpoint not found: {prefix} (no .index file)")
-        home = os.path.realpath(self.path)
-        if os.path.realpath(os.path.dirname(prefix)) not in (home, os.path.join(home,
-                                                                                BEST_DIR)):
+        home = fs.realpath(self.path)
+        if fs.realpath(os.path.dirname(prefix)) not in (home, os.path.join(home, BEST_DIR)):
             # Another run's weights under this run's config would be silently wrong.
             raise RunDirError(f"{what}: {prefix} is not a checkpoint of {self.path}")
         return prefix
@@ -220,12 +220,11 @@ def open_source(path: str, what: str) -> tuple[RunDir, str]:
     """A run used as a source (fine-tuning, teacher, features, predict): a run directory, or
     a checkpoint prefix inside one (DIR/ckpt-N, DIR/best/ckpt-N). Returns the run and the
     checkpoint: the given one, else best/ if there is one, else the latest."""
-    import tensorflow as tf
     path = os.path.expanduser(path)
-    if os.path.isdir(path):
+    if fs.isdir(path):
         run = RunDir.open(path, what)
         return run, run.checkpoint("auto", what)
-    if not tf.io.gfile.exists(path + ".index"):
+    if not fs.isfile(path + ".index"):
         raise RunDirError(f"{what}: {path} is neither a run directory nor a checkpoint "
                           "prefix (no .index file)")
     parent = os.path.dirname(path)
@@ -246,7 +245,7 @@ def checkpoint_prefixes(directory: str) -> list[str]:
     oldest first. The files present decide, not the ``checkpoint`` index file, which an
     interrupted or damaged run may have left wrong (engine/checkpoints.py rebuilds it)."""
     found = []
-    for name in os.listdir(directory) if os.path.isdir(directory) else []:
+    for name in fs.listdir(directory):
         match = _PREFIX.match(name)
         if match:
             prefix = os.path.join(directory, name[:-len(".index")])
@@ -256,7 +255,7 @@ def checkpoint_prefixes(directory: str) -> list[str]:
 
 
 def _has_all_shards(prefix: str) -> bool:
-    shards = glob.glob(glob.escape(prefix) + ".data-*-of-*")
+    shards = [f for f in fs.files_of(prefix) if _DATA.search(f)]
     counts = {int(m.group(2)) for m in map(_DATA.search, shards) if m}
     return len(counts) == 1 and len(shards) == counts.pop()
 
@@ -264,10 +263,9 @@ def _has_all_shards(prefix: str) -> bool:
 # ----------------------------------------------------------------------------- best/
 def read_best(model_dir: str) -> dict | None:
     path = os.path.join(model_dir, BEST_DIR, BEST_FILE)
-    if not os.path.isfile(path):
+    if not fs.isfile(path):
         return None
-    with open(path) as f:
-        return json.load(f)
+    return json.loads(fs.read_text(path))
 
 
 def best_checkpoint_path(model_dir: str) -> str | None:
@@ -277,8 +275,4 @@ def best_checkpoint_path(model_dir: str) -> str | None:
     return os.path.join(model_dir, BEST_DIR, best["checkpoint"])
 
 
-def _write_atomic(path: str, text: str) -> None:
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
+_write_atomic = fs.write_atomic

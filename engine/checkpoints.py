@@ -25,14 +25,13 @@ replaced atomically, files it no longer names are removed last.
 from __future__ import annotations
 
 import errno
-import glob
 import json
 import os
 import re
-import shutil
 
 import tensorflow as tf
 
+from core import fs
 from core.errors import RunDirError
 from core.rundir import BEST_DIR, BEST_FILE, checkpoint_prefixes, read_best
 
@@ -83,7 +82,7 @@ class RunCheckpoints:
         if removed:
             self.log(f"warning: removed {len(removed)} temporary file(s) of an interrupted "
                      f"process: {', '.join(removed[:5])}" + (" ..." if len(removed) > 5 else ""))
-        if os.path.isdir(os.path.join(self.model_dir, BEST_DIR)):
+        if fs.isdir(os.path.join(self.model_dir, BEST_DIR)):
             prune_best(os.path.join(self.model_dir, BEST_DIR))
         self._repair_index()
 
@@ -134,7 +133,7 @@ class RunCheckpoints:
                 continue
             if failures:
                 for bad, why in failures:
-                    moved = self._move_aside(glob.glob(glob.escape(bad) + ".*"))
+                    moved = self._move_aside(fs.files_of(bad))
                     self.log(f"warning: checkpoint {bad} cannot be read ({why}); "
                              + (f"moved to {os.path.join(self.model_dir, DAMAGED_DIR)}/"
                                 if moved else "left in place (not the chief)"))
@@ -156,9 +155,9 @@ class RunCheckpoints:
         if not self.chief or not files:
             return False
         target = os.path.join(self.model_dir, DAMAGED_DIR)
-        os.makedirs(target, exist_ok=True)
+        fs.makedirs(target)
         for f in files:
-            os.replace(f, os.path.join(target, os.path.basename(f)))
+            fs.rename(f, os.path.join(target, os.path.basename(f)))
         return True
 
     # --- save
@@ -175,7 +174,7 @@ class RunCheckpoints:
                 f"{self.latest() or 'none'}. Free space and run the same command to "
                 "resume") from None
         if not self.chief:
-            shutil.rmtree(self.write_dir, ignore_errors=True)
+            fs.rmtree(self.write_dir, ignore_errors=True)
             return os.path.join(self.model_dir, os.path.basename(path))
         return path
 
@@ -213,42 +212,43 @@ class RunCheckpoints:
 def copy_checkpoint(prefix: str, directory: str) -> None:
     """Copies the files of `prefix` into `directory`, each through a temporary name, so a
     file under its final name is always complete."""
-    os.makedirs(directory, exist_ok=True)
-    for f in glob.glob(glob.escape(prefix) + ".*"):
+    fs.makedirs(directory)
+    for f in fs.files_of(prefix):
         target = os.path.join(directory, os.path.basename(f))
-        shutil.copy2(f, target + ".part")
-        os.replace(target + ".part", target)
+        fs.copy(f, target + ".part")
+        fs.rename(target + ".part", target)
 
 
 def prune_best(best_dir: str) -> None:
     """Removes checkpoint files in best/ that best.json does not name."""
     try:
-        with open(os.path.join(best_dir, BEST_FILE)) as f:
-            best = json.load(f)
+        best = json.loads(fs.read_text(os.path.join(best_dir, BEST_FILE)))
         keep = {e["checkpoint"] for e in best.get("ranking") or [best]}
-    except (OSError, ValueError, KeyError, TypeError):
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return  # no readable best.json: leave everything for a person to look at
-    for name in os.listdir(best_dir):
+    for name in fs.listdir(best_dir):
         if name.startswith("ckpt-") and name.split(".")[0] not in keep:
-            os.remove(os.path.join(best_dir, name))
+            fs.remove(os.path.join(best_dir, name))
 
 
 def remove_stale(directory: str) -> list[str]:
     """Removes what an interrupted process left (see _STALE); returns the names. A best/
     lost between the old swap's two renames is put back from best.old first."""
-    if not os.path.isdir(directory):
+    if not fs.isdir(directory):
         return []
     best_dir, old = os.path.join(directory, BEST_DIR), os.path.join(directory, "best.old")
-    if not os.path.isdir(best_dir) and os.path.isfile(os.path.join(old, BEST_FILE)):
-        os.replace(old, best_dir)
+    if not fs.isdir(best_dir) and fs.isfile(os.path.join(old, BEST_FILE)):
+        fs.rename(old, best_dir)
     removed = []
     for pattern in _STALE:
-        for path in glob.glob(os.path.join(glob.escape(directory), pattern)):
-            if os.path.isdir(path):
-                shutil.rmtree(path, ignore_errors=True)
+        sub, name = os.path.split(pattern)
+        for path in fs.matching(os.path.join(directory, sub) if sub else directory, name):
+            if fs.isdir(path):
+                fs.rmtree(path, ignore_errors=True)
             else:
-                os.remove(path)
-            removed.append(os.path.relpath(path, directory))
+                fs.remove(path)
+            removed.append(os.path.join(sub, os.path.basename(path)) if sub
+                           else os.path.basename(path))
     return sorted(removed)
 
 
@@ -258,19 +258,15 @@ def write_index(directory: str, names: list[str]) -> None:
         return
     text = f'model_checkpoint_path: "{names[-1]}"\n' + "".join(
         f'all_model_checkpoint_paths: "{n}"\n' for n in names)
-    tmp = os.path.join(directory, f"{INDEX_FILE}.tmp{os.getpid()}")
-    with open(tmp, "w") as f:
-        f.write(text)
-    os.replace(tmp, os.path.join(directory, INDEX_FILE))
+    fs.write_atomic(os.path.join(directory, INDEX_FILE), text)
 
 
 def _read_index(path: str) -> tuple[list[str], str | None]:
     """(checkpoint names the index lists, latest last; problem: None|"missing"|"unreadable")."""
-    if not os.path.exists(path):
+    if not fs.exists(path):
         return [], "missing"
     try:
-        with open(path, encoding="utf-8") as f:
-            text = f.read()
+        text = fs.read_text(path)
     except (OSError, UnicodeError):
         return [], "unreadable"
     latest = re.findall(r'^model_checkpoint_path:\s*"([^"]+)"\s*$', text, re.M)
@@ -283,7 +279,4 @@ def _read_index(path: str) -> tuple[list[str], str | None]:
 
 
 def _write_json_atomic(path: str, value) -> None:
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "w") as f:
-        json.dump(value, f, indent=1)
-    os.replace(tmp, path)
+    fs.write_atomic(path, json.dumps(value, indent=1))

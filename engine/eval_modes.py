@@ -10,6 +10,7 @@ import os
 import keras
 import tensorflow as tf
 
+from core import fs
 from core.errors import RunDirError
 from core.rundir import RunDir
 from engine import export_formats
@@ -28,8 +29,10 @@ def restore_for_eval(run, mode: str | None = None) -> str:
                               else "--eval_checkpoint")
     try:
         # A model-only checkpoint (import_weights.py's ckpt-0) has no optimizer to match.
-        model_only = not any(name.startswith("optimizer/")
-                             for name, _ in tf.train.list_variables(path))
+        # (The reader of the prefix itself: tf.train.list_variables asks first whether the
+        # path is a directory, which ram:// answers yes for any prefix of a file's name.)
+        names = tf.compat.v1.train.NewCheckpointReader(path).get_variable_to_shape_map()
+        model_only = not any(name.startswith("optimizer/") for name in names)
         checkpoint = tf.train.Checkpoint(model=run.model) if model_only else run.ckpts.checkpoint
         status = checkpoint.restore(path).expect_partial()
         status.assert_existing_objects_matched()
@@ -95,7 +98,7 @@ def export(run, source_checkpoint: str | None = None) -> dict:
         serving_model.set_weights(run.model.get_weights())
         info = {"preprocessing_type": run.prep.name, "image_size": run.prep.eval_size,
                 "num_classes": run.num_classes,
-                "source_run": os.path.abspath(run.model_dir), "checkpoint": source_checkpoint}
+                "source_run": fs.abspath(run.model_dir), "checkpoint": source_checkpoint}
         formats = run.cfg.get("export_format") or ["savedmodel"]
         checks = {}
         if "savedmodel" in formats:

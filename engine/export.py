@@ -27,6 +27,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from core import fs
+
 LABELS_FILE = "labels.txt"
 INFO_FILE = "export_info.json"
 INFO_KEYS = ("preprocessing_type", "image_size", "num_classes", "source_run", "checkpoint")
@@ -94,10 +96,8 @@ def export_saved_model(model: keras.Model, preprocess_eval, image_size: int,
     facts.update(image_size=int(image_size), num_classes=num_classes)
     ordered = {k: facts.get(k) for k in INFO_KEYS}
     ordered.update({k: v for k, v in facts.items() if k not in ordered})
-    with open(os.path.join(export_dir, LABELS_FILE), "w") as f:
-        f.write("".join(f"{n}\n" for n in class_names))
-    with open(os.path.join(export_dir, INFO_FILE), "w") as f:
-        json.dump(ordered, f, indent=1, default=str)
+    fs.write_text(os.path.join(export_dir, LABELS_FILE), "".join(f"{n}\n" for n in class_names))
+    fs.write_text(os.path.join(export_dir, INFO_FILE), json.dumps(ordered, indent=1, default=str))
 
 
 def verify_export(export_dir: str, model: keras.Model, eval_records: tf.data.Dataset,
@@ -131,6 +131,5 @@ def verify_export(export_dir: str, model: keras.Model, eval_records: tf.data.Dat
               "model_top1": model_correct / max(n, 1),
               "prediction_agreement": agree / max(n, 1), "max_prob_diff": max_diff}
     result["match"] = result["exported_top1"] == result["model_top1"]
-    with open(os.path.join(export_dir, "model_performance.json"), "w") as f:
-        json.dump(result, f, indent=1)
+    fs.write_text(os.path.join(export_dir, "model_performance.json"), json.dumps(result, indent=1))
     return result

@@ -31,6 +31,7 @@ import tensorflow as tf
 
 import preprocessing
 from datasets.source import DataSource, resolve_source
+from core import fs
 from core.errors import ConfigError, FinetuneError, RunDirError
 from core.rundir import open_source
 
@@ -117,7 +118,7 @@ def load_backbone(pretrained: str) -> Backbone:
     cfg = run.config
     pool = pool_layer_name(model)
     features = keras.Model(model.inputs, model.get_layer(pool).output, name="features")
-    return Backbone(features, os.path.abspath(prefix), cfg, pool, index_digest(prefix))
+    return Backbone(features, fs.abspath(prefix), cfg, pool, index_digest(prefix))
 
 
 def _records(source: DataSource, split: str) -> tf.data.Dataset:

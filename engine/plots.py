@@ -4,9 +4,12 @@ error per corruption and error versus severity, and reliability diagrams (Guo et
 
 from __future__ import annotations
 
+import io
 import os
 
 import numpy as np
+
+from core import fs
 
 
 def _pyplot():
@@ -24,8 +27,10 @@ def save_figure(fig, target):
 
 
 def _save(fig, path):
-    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-    save_figure(fig, path)
+    fs.makedirs(os.path.dirname(path) or ".")
+    png = io.BytesIO()  # matplotlib writes local files only: the bytes go through core/fs
+    save_figure(fig, png)
+    fs.write_bytes(path, png.getvalue())
     return path
 
 

@@ -143,14 +143,15 @@ class RunPredictor:
     """A run's network restored from a checkpoint, with the run's eval preprocessing."""
 
     def __init__(self, model_dir: str, checkpoint: str = "auto"):
+        from core import fs
         from core.rundir import WHICH, RunDir, open_source
         model_dir = os.path.expanduser(model_dir)
-        if os.path.isdir(model_dir):
+        if fs.isdir(model_dir):
             run = RunDir.open(model_dir, "--model_dir")
             which = checkpoint or "auto"
             if which not in WHICH and not os.path.isabs(which) \
-                    and not os.path.exists(which + ".index") \
-                    and os.path.exists(os.path.join(run.path, which) + ".index"):
+                    and not fs.isfile(which + ".index") \
+                    and fs.isfile(os.path.join(run.path, which) + ".index"):
                 which = os.path.join(run.path, which)
             prefix = run.checkpoint(which, "--checkpoint" if which not in WHICH
                                     else "--model_dir")

@@ -22,6 +22,7 @@ import tensorflow as tf
 from datasets import corrupted
 from datasets.source import DataSource
 from engine import eval_modes, plots, robustness
+from core import fs
 from core.errors import ConfigError
 from preprocessing import common, pil_resize
 from preprocessing.corruptions import registry
@@ -110,8 +111,7 @@ def _load_baseline(path):
     if not path:
         return None
     try:
-        with open(path) as f:
-            report = json.load(f)
+        report = json.loads(fs.read_text(path))
         report["clean"]["error"], report["corruptions"]
     except (OSError, ValueError, KeyError, TypeError):
         raise ConfigError(f"--robustness_baseline {path}: not a report.json of "
@@ -177,11 +177,9 @@ def run(the_run) -> dict:
 
 def _write(report: dict, out_dir: str, title: str, baseline: dict | None = None) -> dict:
     """report.json, table.txt and the PNG figures; returns {name: PNG path}."""
-    os.makedirs(out_dir, exist_ok=True)
-    with open(os.path.join(out_dir, "report.json"), "w") as f:
-        json.dump(report, f, indent=1)
-    with open(os.path.join(out_dir, "table.txt"), "w") as f:
-        f.write(robustness.format_table(report) + "\n")
+    fs.makedirs(out_dir)
+    fs.write_text(os.path.join(out_dir, "report.json"), json.dumps(report, indent=1))
+    fs.write_text(os.path.join(out_dir, "table.txt"), robustness.format_table(report) + "\n")
     figures = plots.robustness_figures(report, out_dir, title, baseline)
     reliability = report["reliability"]
     figures.append(plots.reliability_diagram(reliability["clean"],

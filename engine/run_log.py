@@ -20,6 +20,8 @@ import time
 
 import tensorflow as tf
 
+from core import fs
+
 
 def loss_parts(sums: dict, steps: int) -> dict:
     """{"loss", "l2", "total_loss"} per step from the train loop's sums over ``steps``
@@ -60,8 +62,7 @@ class RunLog:
         if not self.write:
             return
         line = {"event": event, "time": round(time.time(), 3), **fields}
-        with open(self.path, "a") as f:
-            f.write(json.dumps(line) + "\n")
+        fs.append_text(self.path, json.dumps(line) + "\n")
 
     def evaluated_steps(self) -> dict[int, dict]:
         """{step: the last "eval" record at that step} of metrics.jsonl (read on every
@@ -69,16 +70,16 @@ class RunLog:
         kill is ignored."""
         out = {}
         try:
-            with open(self.path) as f:
-                for line in f:
-                    try:
-                        record = json.loads(line)
-                    except ValueError:
-                        continue
-                    if isinstance(record, dict) and record.get("event") == "eval":
-                        out[int(record.get("step", -1))] = record
-        except OSError:
-            pass
+            text = fs.read_text(self.path) if fs.isfile(self.path) else ""
+        except (OSError, UnicodeError):
+            text = ""
+        for line in text.split("\n"):
+            try:
+                record = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(record, dict) and record.get("event") == "eval":
+                out[int(record.get("step", -1))] = record
         return out
 
     def say(self, message: str) -> None:

@@ -23,6 +23,7 @@ import os
 import numpy as np
 import tensorflow as tf
 
+from core import fs
 from preprocessing.common import MEAN_RGB
 
 EVAL_METRICS = ("top1", "top5", "ece", "loss")  # tags of the "eval" run
@@ -138,7 +139,7 @@ def log_pngs(writer, step: int, pngs: dict) -> None:
     with writer.as_default(step=step):
         for tag, png in pngs.items():
             if isinstance(png, str):
-                with open(png, "rb") as f:
+                with fs.open_file(png, "rb") as f:
                     png = f.read()
             tf.summary.image(tag, png_image(png), step=step)
     writer.flush()
@@ -181,8 +182,7 @@ def first_train_batch(run) -> dict:
 def log_new_run(run) -> None:
     """At the start of a new run (step 0): hparams and config text (model_dir) and the
     first training batch's views ("train")."""
-    with open(os.path.join(run.model_dir, "config.yaml")) as f:
-        text = f.read()
+    text = fs.read_text(os.path.join(run.model_dir, "config.yaml"))
     log_run_start(run.model_dir, run.run_dir.config, text)
     if run.steps_per_epoch:
         log_train_views(run.log.writers["train"], first_train_batch(run), step=0)

@@ -19,7 +19,6 @@ import math
 import os
 import platform
 import re
-import shutil
 import subprocess
 import sys
 import time
@@ -31,6 +30,7 @@ import tensorflow as tf
 import nets
 import preprocessing
 from core import config as config_lib
+from core import fs
 from core.errors import ConfigError, Preempted, RunDirError, TrainingDiverged
 from core.rundir import RunDir, checkpoint_prefixes
 from core.runlock import LOCK_FILE, RunLock, describe
@@ -63,11 +63,10 @@ EVAL_DIR = "eval_only"
 def check_writable(model_dir: str) -> str:
     """Fails before any work if model_dir cannot be written."""
     try:
-        os.makedirs(model_dir, exist_ok=True)
+        fs.makedirs(model_dir)
         probe = os.path.join(model_dir, f".write_probe_{os.getpid()}")
-        with open(probe, "w") as f:
-            f.write("ok")
-        os.remove(probe)
+        fs.write_text(probe, "ok")
+        fs.remove(probe)
     except OSError as e:
         raise RunDirError(f"model_dir {model_dir} is not writable ({e.strerror})") from None
     return model_dir
@@ -76,14 +75,14 @@ def check_writable(model_dir: str) -> str:
 def clean_model_dir(model_dir: str) -> None:
     """--clean: called only once the data source and preprocessing are known to be usable,
     so a bad data flag never costs the previous run, and under the run lock (kept)."""
-    for name in os.listdir(model_dir):
+    for name in fs.listdir(model_dir):
         path = os.path.join(model_dir, name)
         if name == LOCK_FILE:
             continue
-        if os.path.isdir(path) and not os.path.islink(path):
-            shutil.rmtree(path)
+        if fs.isdir(path) and not os.path.islink(path):
+            fs.rmtree(path)
         else:
-            os.remove(path)
+            fs.remove(path)
 
 
 def set_threads(cfg: dict) -> None:
@@ -236,7 +235,7 @@ class Run:
         # Every check that needs no model_dir is done: only now is it created (a bad flag
         # leaves no empty run directory behind). One training per model_dir (the chief
         # holds the lock); released by train() or on any failure from here on.
-        self._created_dir = not self.evaluating and not os.path.exists(self.model_dir)
+        self._created_dir = not self.evaluating and not fs.exists(self.model_dir)
         if not self.evaluating:
             check_writable(self.model_dir)
         self.lock = (RunLock(self.model_dir).acquire()
@@ -245,8 +244,8 @@ class Run:
             self._finish_setup()
         except BaseException:
             self.close()
-            if self._created_dir and set(os.listdir(self.model_dir)) <= {LOCK_FILE}:
-                shutil.rmtree(self.model_dir, ignore_errors=True)
+            if self._created_dir and set(fs.listdir(self.model_dir)) <= {LOCK_FILE}:
+                fs.rmtree(self.model_dir, ignore_errors=True)
             raise
 
     def close(self) -> None:
@@ -384,8 +383,8 @@ class Run:
                              + ", ".join(f"{k} {config_lib._show(old)} -> "
                                          f"{config_lib._show(new)}"
                                          for k, (old, new) in changed.items()))
-        with open(os.path.join(self.model_dir, "versions.json"), "w") as f:
-            json.dump(versions(), f, indent=1)
+        fs.write_text(os.path.join(self.model_dir, "versions.json"),
+                      json.dumps(versions(), indent=1))
 
     def _class_names(self) -> list[str] | None:
         label_file = self.cfg.get("label_file")

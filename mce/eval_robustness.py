@@ -73,12 +73,15 @@ class TranslationError(Exception):
 
 
 def _run_dir_and_checkpoint(model_dir: str) -> tuple[str, str | None]:
-    if os.path.isdir(model_dir):
+    from core import fs
+    if fs.isdir(model_dir):
         return model_dir, None
+    # normpath would turn gs://bucket into gs:/bucket
+    norm = os.path.normpath if fs.is_local(model_dir) else (lambda p: p.rstrip("/"))
     parent = os.path.dirname(model_dir)
-    if os.path.basename(os.path.normpath(parent)) == "best":
-        parent = os.path.dirname(os.path.normpath(parent))
-    if not os.path.isfile(model_dir + ".index"):
+    if os.path.basename(norm(parent)) == "best":
+        parent = os.path.dirname(norm(parent))
+    if not fs.isfile(model_dir + ".index"):
         raise TranslationError(f"--model_dir {model_dir}: neither a run directory nor a "
                                "checkpoint prefix (no .index file)")
     return parent, model_dir

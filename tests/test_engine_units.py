@@ -2,12 +2,14 @@
 weight-decay rule, metrics, losses."""
 
 import math
+import os
 
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
+from conftest import ROOT
 from core import config, losses
 from engine import metrics, optim, schedules
 from core.errors import ConfigError
@@ -51,7 +53,6 @@ def test_bad_presets_name_file_and_key(tmp_path, text, message):
 @pytest.mark.parametrize("overrides, message", [
     (dict(batch_size=0), "--batch_size must be >= 1, got 0"),
     (dict(label_smoothing=1.0), "--label_smoothing"),
-    (dict(lr_warmup_epochs=12, train_epochs=12), "must be smaller than --train_epochs"),
     (dict(learning_rate_decay_type="piecewise", piecewise_lr_decay_rates=["1", "0.1"]),
      "needs 5 values"),
     (dict(eval_only=True, clean=True), "would delete"),
@@ -72,6 +73,62 @@ def test_bad_presets_name_file_and_key(tmp_path, text, message):
 def test_inconsistent_combinations_are_refused(overrides, message):
     with pytest.raises(ConfigError, match=message):
         config.make_config(**overrides)
+
+
+# A run not longer than its warm-up: the warm-up is clamped to half the run, with one
+# warning line naming both values (the reported case: any preset with --train_epochs=1).
+@pytest.mark.parametrize("preset, epochs, warmup", [
+    ("imagenette_r18_vanilla.yaml", 1, 1.0),   # warm-up 1 of 12 epochs
+    ("vanilla_r50_imagenet.yaml", 1, 5.0),     # 5 of 120
+    ("vanilla_r50_imagenet.yaml", 5, 5.0),     # as long as the run: refused before too
+    ("trex_r50_imagenet.yaml", 3, 10.0),
+])
+def test_a_short_run_clamps_the_presets_warmup(tmp_path, capsys, preset, epochs, warmup):
+    path = os.path.join(ROOT, "configs", preset)
+    assert config.make_config([path], model_dir=str(tmp_path / "long"))[
+        "lr_warmup_epochs"] == warmup
+    capsys.readouterr()
+    cfg = config.make_config([path], train_epochs=epochs, model_dir=str(tmp_path / "short"))
+    assert cfg["train_epochs"] == epochs and cfg["lr_warmup_epochs"] == epochs / 2
+    lines = capsys.readouterr().err.splitlines()
+    assert [l for l in lines if l.startswith("warning:")] == [
+        f"warning: --lr_warmup_epochs={warmup} (from {path}) is not shorter than "
+        f"--train_epochs={epochs}: using --lr_warmup_epochs={epochs / 2} (half the run)"]
+
+
+def test_a_warmup_shorter_than_the_run_is_kept_silently(tmp_path, capsys):
+    cfg = config.make_config(train_epochs=2, lr_warmup_epochs=1.99, model_dir=str(tmp_path))
+    assert cfg["lr_warmup_epochs"] == 1.99
+    assert "warning" not in capsys.readouterr().err
+
+
+def test_a_clamped_warmup_from_the_command_line_or_defaults_names_its_origin(tmp_path,
+                                                                             capsys):
+    cfg = config.make_config(train_epochs=12, lr_warmup_epochs=12, model_dir=str(tmp_path))
+    assert cfg["lr_warmup_epochs"] == 6.0
+    assert "--lr_warmup_epochs=12.0 (from the command line) is not shorter than " \
+           "--train_epochs=12: using --lr_warmup_epochs=6.0" in capsys.readouterr().err
+    cfg = config.make_config(train_epochs=1, model_dir=str(tmp_path))  # small-image defaults
+    assert cfg["lr_warmup_epochs"] == 0.5
+    assert "=1.0 (from the defaults)" in capsys.readouterr().err
+
+
+def test_the_clamped_schedule_warms_up_then_decays_to_zero(tmp_path):
+    cfg = config.make_config([os.path.join(ROOT, "configs", "imagenette_r18_vanilla.yaml")],
+                             train_epochs=1, model_dir=str(tmp_path))
+    lr = schedules.from_config(cfg, steps_per_epoch=100, total_steps=100)
+    peak = cfg["base_learning_rate"]
+    assert lr.warmup_steps == 50
+    assert float(lr(25)) == pytest.approx(peak / 2)
+    assert float(lr(50)) == pytest.approx(peak)
+    assert float(lr(100)) == pytest.approx(0.0, abs=1e-7)
+
+
+def test_a_short_run_keeps_its_other_errors(tmp_path):
+    with pytest.raises(ConfigError, match="needs 5 values"):
+        config.make_config([os.path.join(ROOT, "configs", "imagenette_r18_vanilla.yaml")],
+                           train_epochs=1, learning_rate_decay_type="piecewise",
+                           piecewise_lr_decay_rates=["1", "0.1"], model_dir=str(tmp_path))
 
 
 def test_missing_preset_file():
