@@ -2,8 +2,9 @@
 Network Robustness to Common Corruptions and Perturbations", ICLR 2019).
 
 They follow ``imagecorruptions-imaug`` 1.1.5 (``corruptions.py``) with its severity
-parameters. Frost blends one of the package's six frost photos, enlarged with OpenCV's
-bicubic ``resize`` (rebuilt here as NumPy tap/weight tables) and randomly cropped; given
+parameters. Frost blends one of the package's six frost photos (shipped here, in
+``frost/``), enlarged with OpenCV's bicubic ``resize`` (rebuilt here as NumPy tap/weight
+tables) and randomly cropped; given
 the same texture and crop offsets it matches the reference pixel for pixel (up to rare
 rounding ties) with the installed OpenCV 5.0, which resizes uint8 in float32 (OpenCV 4's
 11-bit fixed-point weights put a few percent of the texture pixels one level off). Fog adds a diamond-square plasma fractal, built level by level with whole
@@ -13,7 +14,6 @@ ones, so with a seed both match the reference in distribution, not pixel for pix
 """
 
 import functools
-import importlib.util
 import math
 import os
 
@@ -28,25 +28,27 @@ _FOG = ((1.5, 2.0), (2.0, 2.0), (2.5, 1.7), (2.5, 1.5), (3.0, 1.4))
 
 _FROST_FILES = ("frost1.png", "frost2.png", "frost3.png",
                 "frost4.jpg", "frost5.jpg", "frost6.jpg")
+# The textures, shipped with the package (package data; see frost/README.md).
+FROST_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "frost")
 _CUBIC_A = -0.75  # OpenCV's INTER_CUBIC kernel parameter
 _textures = []
 
 
 def frost_textures():
-    """The six frost photos of the installed ``imagecorruptions`` package as RGB uint8
-    NumPy arrays, decoded once and cached.
+    """The six frost photos of ImageNet-C as RGB uint8 NumPy arrays, decoded once and cached.
 
-    The package directory is located with ``importlib.util.find_spec``, which does not
-    import it (importing it would pull in OpenCV, SciPy and numba). JPEGs are decoded with
-    libjpeg's accurate integer IDCT, which reproduces ``cv2.imread`` exactly (the default
-    fast IDCT of ``decode_image`` is off by up to 6 levels); the PNGs' alpha is dropped as
-    ``cv2.imread`` does."""
+    They ship with this package (``preprocessing/corruptions/frost/``: the files of the
+    ``imagecorruptions-imaug`` 1.1.5 package, Apache-2.0, copied byte for byte; see the
+    README, LICENSE and NOTICE there), so frost needs neither that package nor OpenCV.
+    JPEGs are decoded with libjpeg's accurate integer IDCT, which reproduces ``cv2.imread``
+    exactly (the default fast IDCT of ``decode_image`` is off by up to 6 levels); the PNGs'
+    alpha is dropped as ``cv2.imread`` does."""
     if not _textures:
-        spec = importlib.util.find_spec("imagecorruptions")
-        if spec is None or not spec.submodule_search_locations:
-            raise ImportError("frost needs the frost textures of the imagecorruptions package "
-                              "(pip install imagecorruptions-imaug==1.1.5)")
-        folder = os.path.join(list(spec.submodule_search_locations)[0], "frost")
+        folder = FROST_DIR
+        missing = [n for n in _FROST_FILES if not os.path.isfile(os.path.join(folder, n))]
+        if missing:
+            raise FileNotFoundError(f"frost texture {os.path.join(folder, missing[0])} is "
+                                    "missing: reinstall the package (the wheel ships them)")
         decoded = []
         # Decode eagerly even when first called while a tf.function or tf.data map traces.
         with tf.init_scope():
