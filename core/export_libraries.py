@@ -3,19 +3,12 @@ any work (core/config.py) and by the exporter (engine/export_formats.py). No Ten
 
 from __future__ import annotations
 
-import importlib.util
-import sys
+from core.extras import installed as _installed
 
 # format -> [(module, pip package)] (pinned in requirements-export.txt)
 LIBRARIES = {"litert": [("ai_edge_litert", "ai-edge-litert")],
              "onnx": [("tf2onnx", "tf2onnx"), ("onnx", "onnx"),
                       ("onnxruntime", "onnxruntime")]}
-
-
-def _installed(module: str) -> bool:
-    if module in sys.modules:  # None there means "import fails" (how the tests simulate it)
-        return sys.modules[module] is not None
-    return importlib.util.find_spec(module) is not None
 
 
 def missing_library(fmt: str) -> str | None:
@@ -24,4 +17,5 @@ def missing_library(fmt: str) -> str | None:
     if not missing:
         return None
     return (f"--export_format={fmt} needs {', '.join(missing)}: pip install "
-            f"{' '.join(missing)} (pinned in requirements-export.txt)")
+            f"{' '.join(missing)} (pinned in requirements-export.txt; the package's [interop] "
+            "extra)")

@@ -34,8 +34,14 @@ def _one_line(e: BaseException) -> str:
 
 def read_tfds(name: str, split: str, *, data_dir: str | None = None, training: bool,
               seed: int, input_context=None, label_offset: int = 0, download: bool = True):
-    """(records, tfds.core.DatasetInfo) of split `split` of TFDS dataset `name`."""
-    import tensorflow_datasets as tfds
+    """(records, tfds.core.DatasetInfo) of split `split` of TFDS dataset `name`. Without
+    tensorflow-datasets (an optional extra), a DataError naming it."""
+    try:
+        import tensorflow_datasets as tfds
+    except ImportError:
+        from core.extras import missing
+        raise DataError(missing(f"TFDS dataset {name!r}", "tensorflow-datasets", "tfds")
+                        ) from None
 
     num_pipelines = input_context.num_input_pipelines if input_context is not None else 1
     pipeline_id = input_context.input_pipeline_id if input_context is not None else 0

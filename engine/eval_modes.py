@@ -6,6 +6,7 @@ the network comes from the run directory; --robustness is engine/robustness_eval
 from __future__ import annotations
 
 import os
+import sys
 
 import keras
 import tensorflow as tf
@@ -67,13 +68,17 @@ def eval_only(run) -> dict:
                     data=run.source.description, preprocessing=run.prep.name)
     if run.chief and reliability:
         from engine import plots
-        png = plots.reliability_diagram(
-            reliability, os.path.join(run.eval_dir, "reliability.png"),
-            f"{run.run_dir.name} (ECE {result['ece']:.3f})")
-        run.log.say(f"reliability diagram: {png}")
-        if run.log.write:
-            from engine import tensorboard
-            tensorboard.log_pngs(run.log.writers["eval"], run.step, {"reliability": png})
+        if plots.missing():
+            print(f"warning: no reliability diagram: {plots.missing()}", file=sys.stderr,
+                  flush=True)
+        else:
+            png = plots.reliability_diagram(
+                reliability, os.path.join(run.eval_dir, "reliability.png"),
+                f"{run.run_dir.name} (ECE {result['ece']:.3f})")
+            run.log.say(f"reliability diagram: {png}")
+            if run.log.write:
+                from engine import tensorboard
+                tensorboard.log_pngs(run.log.writers["eval"], run.step, {"reliability": png})
     if run.cfg["export_dir"] and run.chief:
         result["export"] = export(run, source_checkpoint=path)
     return result

@@ -1,6 +1,9 @@
 """PNG figures of the evaluation reports (matplotlib, headless Agg backend): robustness
 error per corruption and error versus severity, and reliability diagrams (Guo et al. 2017,
-"On Calibration of Modern Neural Networks", Fig. 1) for clean and corrupted data."""
+"On Calibration of Modern Neural Networks", Fig. 1) for clean and corrupted data.
+
+matplotlib is optional (the [plots] extra): without it `missing()` says so and the
+evaluation modes write their reports without figures, with one `warning:` line."""
 
 from __future__ import annotations
 
@@ -12,8 +15,21 @@ import numpy as np
 from core import fs
 
 
+def missing() -> str | None:
+    """Why no figure can be drawn (matplotlib, the [plots] extra, is not installed), else
+    None. The evaluation modes then skip their figures with one warning line."""
+    from core.extras import installed, missing as missing_message
+    if installed("matplotlib"):
+        return None
+    return missing_message("drawing the PNG figures", "matplotlib", "plots")
+
+
 def _pyplot():
-    import matplotlib
+    try:
+        import matplotlib
+    except ImportError:
+        from core.errors import UserError
+        raise UserError(missing()) from None
     matplotlib.use("Agg")  # no display on training machines
     import matplotlib.pyplot as plt
     return plt

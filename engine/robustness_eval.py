@@ -171,15 +171,21 @@ def run(the_run) -> dict:
             writer.close()
     table = robustness.format_table(report)
     print(table)
-    log(f"report, table and figures in {out_dir}")
+    log(f"report, table and figures in {out_dir}" if not plots.missing() else
+        f"report and table in {out_dir} (no figures: matplotlib is not installed)")
     return {"robustness": report, "table": table, "out_dir": out_dir}
 
 
 def _write(report: dict, out_dir: str, title: str, baseline: dict | None = None) -> dict:
-    """report.json, table.txt and the PNG figures; returns {name: PNG path}."""
+    """report.json, table.txt and the PNG figures; returns {name: PNG path} (empty, with one
+    warning line, without matplotlib)."""
     fs.makedirs(out_dir)
     fs.write_text(os.path.join(out_dir, "report.json"), json.dumps(report, indent=1))
     fs.write_text(os.path.join(out_dir, "table.txt"), robustness.format_table(report) + "\n")
+    if plots.missing():
+        print(f"warning: no robustness figures: {plots.missing()}", file=sys.stderr,
+              flush=True)
+        return {}
     figures = plots.robustness_figures(report, out_dir, title, baseline)
     reliability = report["reliability"]
     figures.append(plots.reliability_diagram(reliability["clean"],

@@ -19,6 +19,7 @@ import io
 import json
 import math
 import os
+import sys
 
 import numpy as np
 import tensorflow as tf
@@ -153,9 +154,19 @@ def figure_png(fig) -> bytes:
     return buffer.getvalue()
 
 
+_warned_no_plots = []
+
+
 def log_reliability(writer, step: int, reliability: dict, title: str = "") -> None:
-    """An evaluation's reliability diagram (engine/plots.py) as the image "reliability"."""
+    """An evaluation's reliability diagram (engine/plots.py) as the image "reliability".
+    Without matplotlib (the [plots] extra) nothing is drawn: one warning line per process."""
     from engine import plots
+    if plots.missing():
+        if not _warned_no_plots:
+            _warned_no_plots.append(True)
+            print(f"warning: no reliability diagrams in TensorBoard: {plots.missing()}",
+                  file=sys.stderr, flush=True)
+        return
     log_pngs(writer, step, {"reliability": figure_png(
         plots.reliability_figure(reliability, title))})
 

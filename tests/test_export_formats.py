@@ -97,7 +97,8 @@ def test_missing_library_is_one_error_line_before_any_work(tmp_path):
     lines = [l for l in proc.stderr.splitlines() if l.startswith("error: ")]
     assert proc.returncode == 2 and len(lines) == 1, proc.stderr[-2000:]
     assert lines[0] == ("error: --export_format=litert needs ai-edge-litert: pip install "
-                        "ai-edge-litert (pinned in requirements-export.txt)")
+                        "ai-edge-litert (pinned in requirements-export.txt; the package's "
+                        "[interop] extra)")
     assert not model_dir.exists() and not (tmp_path / "e").exists()
 
 

@@ -42,8 +42,9 @@ def _read_safetensors(path: str) -> dict:
     try:
         from safetensors.numpy import load_file
     except ImportError:
-        raise ConversionError("--source: reading .safetensors needs the safetensors package "
-                              "(pip install safetensors)") from None
+        from core.extras import missing
+        raise ConversionError(missing("--source: reading .safetensors", "safetensors",
+                                      "interop")) from None
     try:
         return load_file(path)
     except Exception as e:  # the package raises its own SafetensorError and OSError
@@ -55,8 +56,11 @@ def _read_torch(path: str) -> dict:
     try:
         import torch
     except ImportError:
-        raise ConversionError("--source: reading .pth needs PyTorch (pip install torch), or "
-                              "convert the file to .safetensors") from None
+        # Not in an extra: PyPI's default torch wheel brings ~2 GB of CUDA libraries.
+        raise ConversionError("--source: reading .pth needs PyTorch, which is not installed: "
+                              "pip install torch (the CPU wheel: --index-url "
+                              "https://download.pytorch.org/whl/cpu), or convert the file to "
+                              ".safetensors (the [interop] extra reads those)") from None
     try:
         # timm's training checkpoints (ml-dr's released R50-D "best.pt" among them) keep the
         # run's argparse.Namespace under "args": a plain attribute bag, allowed; nothing else.
