@@ -35,7 +35,8 @@ def _architectures() -> list[str]:
 
 def parse_args(argv):
     archs = _architectures()
-    parser = argparse.ArgumentParser(prog="import_weights.py", description=__doc__.split(
+    from core.console import prog
+    parser = argparse.ArgumentParser(prog=prog("import_weights.py"), description=__doc__.split(
         "\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--source", required=True, help="state dict: .safetensors (needs the "
                         "safetensors package) or .pth/.pt/.bin (needs torch; weights_only); "

@@ -47,10 +47,26 @@ def _repair_double_equals(argv):
 HELP_FLAGS = ("--help", "-help", "-h", "--helpshort", "-?")
 
 
+def _usage() -> str:
+    """The module doc; under a console script (assembled-train, assembled-export) its
+    examples name that script."""
+    from core.console import running_script
+    script = running_script()
+    if script == "assembled-export":
+        return ("Export a run's checkpoint and check the reloaded artifacts.\n\n"
+                "    assembled-export --model_dir=RUN --export_dir=DIR "
+                "[--export_format=savedmodel,keras,litert,onnx] [--eval_checkpoint=best]\n\n"
+                "assembled-export is `python main_classification.py --export_only`; the flags "
+                "below are main_classification.py's:\n\n" + __doc__)
+    if script:
+        return __doc__.replace("python main_classification.py", script)
+    return __doc__
+
+
 def _parse_flags(argv):
     if any(arg in HELP_FLAGS for arg in argv[1:]):  # ours, grouped by topic (core/help.py)
         from core.help import format_help
-        sys.stdout.write(format_help(__doc__))
+        sys.stdout.write(format_help(_usage()))
         sys.exit(0)
     try:
         return flags.FLAGS(_repair_double_equals(argv))
@@ -118,5 +134,18 @@ def main(argv):
           f"{result['count']} eval images | model_dir {cfg['model_dir']}")
 
 
-if __name__ == "__main__":
+def cli():
+    """The ``assembled-train`` console script: ``python main_classification.py``."""
     app.run(main, flags_parser=_parse_flags)
+
+
+def export_cli():
+    """The ``assembled-export`` console script: ``python main_classification.py
+    --export_only`` (export a run's checkpoint to --export_dir, check the reloads)."""
+    if not any(a in HELP_FLAGS for a in sys.argv[1:]):
+        sys.argv[1:1] = ["--export_only"]
+    app.run(main, flags_parser=_parse_flags)
+
+
+if __name__ == "__main__":
+    cli()

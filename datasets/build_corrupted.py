@@ -154,6 +154,12 @@ def build(image_dir, output_dir, corruptions="all", severities="1-5", resize_siz
     return written
 
 
-if __name__ == "__main__":
+def cli():
+    """The ``assembled-build-corrupted`` console script (``python -m
+    datasets.build_corrupted``)."""
     define_flags()
     app.run(main)
+
+
+if __name__ == "__main__":
+    cli()

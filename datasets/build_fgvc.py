@@ -82,8 +82,13 @@ def main(argv) -> int:
         check=f.check_sizes, keep_banner=f.keep_banner))
 
 
-if __name__ == "__main__":
+def cli():
+    """The ``assembled-build-fgvc`` console script (``python -m datasets.build_fgvc``)."""
     from absl import app
     from datasets.build_tfrecords import _parse_flags
     _define_flags()
     app.run(lambda argv: sys.exit(main(argv)), flags_parser=_parse_flags)
+
+
+if __name__ == "__main__":
+    cli()

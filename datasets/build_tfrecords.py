@@ -496,7 +496,13 @@ def _parse_flags(argv):
         sys.exit(2)
 
 
-if __name__ == "__main__":
+def cli():
+    """The ``assembled-build-tfrecords`` console script (``python -m
+    datasets.build_tfrecords``)."""
     from absl import app
     _define_flags()
     app.run(lambda argv: sys.exit(main(argv)), flags_parser=_parse_flags)
+
+
+if __name__ == "__main__":
+    cli()

@@ -392,6 +392,10 @@ def main(argv=None) -> int:
     from absl import flags
     argv = list(sys.argv if argv is None else argv)
     fv = _flag_values()
+    from core.console import help_text, wants_help
+    if wants_help(argv):
+        sys.stdout.write(help_text(__doc__, fv))
+        return 0
     try:
         rest = fv(argv)
     except flags.Error as e:

@@ -44,7 +44,8 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="python -m engine.transfer_suite",
+    from core.console import prog
+    p = _Parser(prog=prog("python -m engine.transfer_suite"),
                 description="Linear-probe transfer suite of a pretrained run.")
     p.add_argument("--pretrained", required=True,
                    help="run directory (latest, else best checkpoint) or checkpoint prefix")
@@ -217,6 +218,12 @@ def main(argv=None) -> int:
     return 0
 
 
-if __name__ == "__main__":
+def cli() -> int:
+    """The ``assembled-transfer-suite`` console script (``python -m
+    engine.transfer_suite``)."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    sys.exit(main())
+    return main()
+
+
+if __name__ == "__main__":
+    sys.exit(cli())

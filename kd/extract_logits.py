@@ -72,7 +72,7 @@ def main(argv=None) -> int:
     from absl import flags
 
     shards.define_cli_flags(flags, 256, "Teacher batch size.")
-    f = shards.parse_cli(flags, argv or sys.argv)
+    f = shards.parse_cli(flags, argv or sys.argv, __doc__)
     if f is None:
         return 2
     num_shards, shard_index = shards.cli_sharding(f.num_shards, f.shard_index)

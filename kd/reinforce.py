@@ -492,7 +492,7 @@ def main(argv=None) -> int:
                         "'mixup,cutmix' (empty = off); partners are held in memory.")
     flags.DEFINE_float("partner_max_gib", 4.0, "With --mixing: refuse training shards "
                        "larger than this (GiB), as they are held in memory.")
-    f = shards.parse_cli(flags, argv or sys.argv)
+    f = shards.parse_cli(flags, argv or sys.argv, __doc__)
     if f is None:
         return 2
     try:

@@ -130,8 +130,13 @@ def define_cli_flags(flags, batch_size: int, batch_help: str) -> None:
     flags.DEFINE_integer("shard_index", None, "This process's index in [0, num_shards).")
 
 
-def parse_cli(flags, argv):
-    """Parsed FLAGS, or None after printing one `error:` line (bad or missing flag)."""
+def parse_cli(flags, argv, doc: str = ""):
+    """Parsed FLAGS, or None after printing one `error:` line (bad or missing flag).
+    --help: `doc` (the CLI's module doc) and the flags, then exit 0."""
+    from core.console import help_text, wants_help
+    if wants_help(argv):
+        sys.stdout.write(help_text(doc, flags.FLAGS))
+        sys.exit(0)
     try:
         flags.FLAGS(argv)
     except flags.Error as e:
