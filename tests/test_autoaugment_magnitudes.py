@@ -110,11 +110,7 @@ def test_original_keeps_the_pixels_of_before_the_setting():
     64 and 224 px)."""
     with open(golden.PATH) as f:
         want = json.load(f)
-    got = golden.digests("original")
-    assert got == want
-    relative = golden.digests("relative")
-    changed = {p for p in want if relative[p] != want[p]}
-    assert changed == {"cifar", "good", "svhn", "v0"}  # imagenet has no Translate / Cutout
+    assert golden.digests("original") == want
 
 
 def test_unknown_value_is_one_error_naming_the_allowed_ones(tmp_path):
@@ -307,8 +303,8 @@ def test_policy_ops_against_torchvision(tmp_path):
 
 def test_reinforced_autoaugment_views_train_and_other_magnitudes_are_refused(tmp_path):
     """Generation with AutoAugment (cifar, relative): the stored words replay the teacher's
-    views pixel for pixel; a training run on them trains, one with --autoaugment_magnitudes=
-    original is refused naming the side-car and the value to pass."""
+    views pixel for pixel; a training run with --autoaugment_magnitudes=original is refused
+    naming the side-car and the value to pass."""
     from engine import trainer
     from test_reinforce import NS, image_records, reinforced_digits, stored_records
     spec = dr.AugmentationSpec("small_32", None, 0.0, seed=4, autoaugment="cifar")
@@ -327,8 +323,7 @@ def test_reinforced_autoaugment_views_train_and_other_magnitudes_are_refused(tmp
                   val_batch_size=120, steps_per_loop=1, lr_warmup_epochs=0.0, train_epochs=1,
                   max_train_steps=1, kd_temp=1.0, kd_label_weight=0.0,
                   reinforce_data_path=out, preprocessing_type="small_32")
-    result = trainer.run(config.make_config(model_dir=str(tmp_path / "run"), **common))
-    assert np.isfinite(result["loss"])
+    # (training on a side-car's replayed views: tests/test_reinforce.py; here the refusal)
     cfg = config.make_config(model_dir=str(tmp_path / "run2"),
                              autoaugment_magnitudes="original", **common)
     with pytest.raises(DataError, match="generated with --autoaugment_magnitudes=relative, "
