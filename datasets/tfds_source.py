@@ -39,9 +39,10 @@ def read_tfds(name: str, split: str, *, data_dir: str | None = None, training: b
     try:
         import tensorflow_datasets as tfds
     except ImportError:
-        from core.extras import missing
-        raise DataError(missing(f"TFDS dataset {name!r}", "tensorflow-datasets", "tfds")
-                        ) from None
+        # core.extras.missing's wording, spelled out: datasets/ sits below core/
+        raise DataError(f"TFDS dataset {name!r} needs tensorflow-datasets, which is not "
+                        "installed: pip install tensorflow-datasets (the package's [tfds] "
+                        "extra)") from None
 
     num_pipelines = input_context.num_input_pipelines if input_context is not None else 1
     pipeline_id = input_context.input_pipeline_id if input_context is not None else 0

@@ -42,9 +42,10 @@ def _read_safetensors(path: str) -> dict:
     try:
         from safetensors.numpy import load_file
     except ImportError:
-        from core.extras import missing
-        raise ConversionError(missing("--source: reading .safetensors", "safetensors",
-                                      "interop")) from None
+        # core.extras.missing's wording, spelled out: nets/ imports nothing of ours
+        raise ConversionError("--source: reading .safetensors needs safetensors, which is not "
+                              "installed: pip install safetensors (the package's [interop] "
+                              "extra)") from None
     try:
         return load_file(path)
     except Exception as e:  # the package raises its own SafetensorError and OSError
