@@ -15,6 +15,7 @@ import pytest
 import tensorflow as tf
 
 from conftest import ROOT
+from core import fs
 from core.errors import Preempted, RunDirError
 from core.runlock import LOCK_FILE, RunLock
 from engine import checkpoints, trainer
@@ -167,14 +168,18 @@ def test_best_json_always_names_files_that_exist(tmp_path, monkeypatch):
 
 # ----------------------------------------------------------------------------- damage
 def _manager(tmp_path, **kw):
+    return manager_at(str(tmp_path / "run"), **kw)
+
+
+def manager_at(model_dir, **kw):
+    """(RunCheckpoints over a small model in `model_dir`, a local path or a URL, save)."""
     model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(300),
                               keras.layers.Dense(3)])
     optimizer = keras.optimizers.SGD(0.1, momentum=0.9)
     optimizer.build(model.trainable_variables)
     checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer)
     messages = []
-    model_dir = str(tmp_path / "run")
-    os.makedirs(model_dir, exist_ok=True)
+    fs.makedirs(model_dir)
 
     def make():
         return checkpoints.RunCheckpoints(checkpoint, model_dir, 5, True, log=messages.append,

@@ -13,7 +13,6 @@ import subprocess
 import sys
 import uuid
 
-import keras
 import pytest
 import tensorflow as tf
 
@@ -21,6 +20,7 @@ from core import config, fs
 from core.errors import RunDirError
 from core.runlock import LOCK_FILE, RunLock
 from engine import checkpoints, trainer
+from test_fault_tolerance import manager_at
 
 TINY = dict(resnet_size=18, base_width=4, batch_size=32, val_batch_size=128,
             steps_per_loop=4, train_epochs=1)
@@ -160,24 +160,7 @@ def test_the_lock_file_of_a_url(ram_dir):
 
 # ----------------------------------------------------------------------------- recovery
 def _manager(model_dir, **kw):
-    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(300),
-                              keras.layers.Dense(3)])
-    optimizer = keras.optimizers.SGD(0.1, momentum=0.9)
-    optimizer.build(model.trainable_variables)
-    checkpoint = tf.train.Checkpoint(model=model, optimizer=optimizer)
-    messages = []
-    fs.makedirs(model_dir)
-
-    def make():
-        return checkpoints.RunCheckpoints(checkpoint, model_dir, 5, True, log=messages.append,
-                                          **kw)
-    ckpts = make()
-    ckpts.messages, ckpts.reopen, ckpts.optimizer = messages, make, optimizer
-
-    def save(step):
-        optimizer.iterations.assign(step)
-        return ckpts.save(step)
-    return ckpts, save
+    return manager_at(model_dir, **kw)
 
 
 @pytest.mark.parametrize("damage", ["truncated_data", "garbage_index"])
