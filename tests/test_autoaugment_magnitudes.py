@@ -306,19 +306,12 @@ def test_reinforced_autoaugment_views_train_and_other_magnitudes_are_refused(tmp
     views pixel for pixel; a training run with --autoaugment_magnitudes=original is refused
     naming the side-car and the value to pass."""
     from engine import trainer
-    from test_reinforce import NS, image_records, reinforced_digits, stored_records
+    from test_reinforce import reinforced_digits, replayed_and_generated_views
     spec = dr.AugmentationSpec("small_32", None, 0.0, seed=4, autoaugment="cifar")
     data, _, out, header = reinforced_digits(tmp_path, spec)
     assert header["augmentation"]["autoaugment"] == "cifar"
     assert header["words_per_sample"] == 5 + dr.AA_WORDS
-    prep = get_preprocessing("small_32")
-    for rec, img in list(zip(stored_records(out), image_records(data)))[:2]:
-        _, views = dr.sample_views(img["encoded"], img["filename"], spec, prep, NS)
-        for j in range(NS):
-            seed = dr.sample_seed(spec, img["filename"], j)
-            replayed = dr.render(img["encoded"], dr.unpack_words(rec["dr_params"][j], seed,
-                                                                 spec), spec, prep)
-            np.testing.assert_array_equal(replayed, views[j])
+    assert len(list(replayed_and_generated_views(data, out, spec, 2))) == 2
     common = dict(dataset_name=data, resnet_size=18, base_width=4, batch_size=16,
                   val_batch_size=120, steps_per_loop=1, lr_warmup_epochs=0.0, train_epochs=1,
                   max_train_steps=1, kd_temp=1.0, kd_label_weight=0.0,
