@@ -45,7 +45,6 @@ from engine import (distribute, eval_modes, finetune, inputs, metrics, mixing, o
                     preemption, schedules, tensorboard, train_step, trex)
 from engine.checkpoints import RunCheckpoints, is_out_of_space
 from engine import run_display
-from engine.run_display import EpochProgress, RunClock
 from engine.run_log import RunLog, loss_parts
 from datasets.sidecar import KEY_MISMATCH_MARK
 from kd import targets as kd_targets
@@ -570,7 +569,7 @@ class Run:
                         if self.input_multiplier > 1 else "")
                      + f" | model_dir {self.model_dir}")
         self.log.say(self._summary_line())
-        self.clock = RunClock(self.total_steps)
+        self.clock = run_display.RunClock(self.total_steps)
         self._last_path, self._saved_step = resumed, self.step if resumed else None
         self._watch = watch
         watch.saved()
@@ -593,9 +592,9 @@ class Run:
             epoch, offset = divmod(self.step, self.steps_per_epoch)
             stop_at = min(self.steps_per_epoch, self.total_steps - epoch * self.steps_per_epoch)
             iterator = self._train_iterator(epoch, offset)
-            progress = EpochProgress(epoch, cfg["train_epochs"], self.steps_per_epoch, offset,
-                                     self.chief, self.clock, lambda: self.step,
-                                     self._evals_left, stop_at=stop_at)
+            progress = run_display.EpochProgress(
+                epoch, cfg["train_epochs"], self.steps_per_epoch, offset, self.chief,
+                self.clock, lambda: self.step, self._evals_left, stop_at=stop_at)
             done, sums, t_epoch = offset, {}, time.time()
             while done < stop_at:
                 n = min(spl, stop_at - done, ckpt_every - self.step % ckpt_every)
