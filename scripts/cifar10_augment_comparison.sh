@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Equal-budget augmentation comparison on CIFAR-10 JPEG (issue #4 evidence): the preset
+# Equal-budget augmentation comparison on CIFAR-10 JPEG (README, Results): the preset
 # configs/cifar10_r18_small.yaml (ResNet-18 width 16, mixed bf16) trained EPOCHS epochs with
 #   none     crop+flip only
 #   aa       + AutoAugment (cifar policy; relative magnitudes, the default)

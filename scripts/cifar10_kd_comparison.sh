@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Teacher-target comparison on CIFAR-10 JPEG (issue #5 evidence). One teacher, four students
-# at equal epochs, all ResNet-18 width 16 with the DR presets' augmentation (RandAugment 2,9 +
-# RandomErasing 0.25; mixup/CutMix per batch where the preset mixes):
+# Teacher-target comparison on CIFAR-10 JPEG (README, Distil and reinforce). One teacher, four
+# students at equal epochs, all ResNet-18 width 16 with the DR presets' augmentation (RandAugment
+# 2,9 + RandomErasing 0.25; mixup/CutMix per batch where the preset mixes):
 #   erm         configs/dr_erm_r18_cifar10.yaml   ground truth only (label smoothing 0.1)
 #   kd_offline  configs/dr_kd_r18_cifar10.yaml    + center-crop logits stored once (the
 #                                                 original Assemble-ResNet way, --kd_logits_path)

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Issue #6 evidence: corruption robustness of a vanilla and an assembled ResNet-18 (width 16,
-# 64 px) trained on Imagenette at an equal budget, the validation images corrupted on the fly
-# (19 corruptions x 5 severities). The vanilla run's report is the baseline the assembled
-# run's CE is normalised by (AlexNet's constants are for ImageNet only).
+# Robustness comparison (README, Corruption robustness): corruption robustness of a vanilla and an
+# assembled ResNet-18 (width 16, 64 px) trained on Imagenette at an equal budget, the validation
+# images corrupted on the fly (19 corruptions x 5 severities). The vanilla run's report is the
+# baseline the assembled run's CE is normalised by (AlexNet's constants are for ImageNet only).
 #   runs:     vanilla, assembled   (configs/imagenette_r18_{vanilla,assembled}.yaml)
 # Logs go to $OUT/<name>.log and $OUT/<name>_robustness.log; reports to
 # $OUT/<name>/robustness/on_the_fly/.

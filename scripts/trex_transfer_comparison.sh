@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Issue #7 evidence: transfer from Imagenette (source, 64 px, ResNet-18 width 16, 12 epochs)
+# Transfer comparison (README, Transfer): transfer from Imagenette (source, 64 px, ResNet-18 width 16, 12 epochs)
 # to CIFAR-10 JPEG (target, upsampled to 64 px).
 #   pre-training (source):  vanilla    configs/imagenette_r18_vanilla.yaml    supervised
 #                           multicrop  configs/imagenette_r18_multicrop.yaml  + multi-crop 1+4
