@@ -1,5 +1,6 @@
 """nets/ is Keras-only: the same networks (the assembled ResNet, the t-ReX head) build and run
-under the JAX backend (skipped when jax is not installed; `pip install jax` enables it)."""
+under the JAX backend. requirements-test.txt pins jax, so CI runs it; skipped only where jax
+is absent."""
 
 import importlib.util
 import os
