@@ -93,8 +93,8 @@ def main(argv):
         print(f"error: unexpected argument {argv[1]!r} (flags look like --name=value)",
               file=sys.stderr)
         sys.exit(2)
-    from datasets.errors import DataError
     from core.errors import Preempted, UserError
+    from datasets.errors import DataError
     try:
         cfg = config.resolve()
         from engine import trainer  # imported late: TensorFlow starts here

@@ -9,8 +9,9 @@ Input: a class-folder split ``<image_dir>/<class>/<file>`` (ImageNet's val layou
 TFRecord directory with ``validation-*`` shards and labels.txt. Each image is decoded and
 resized and cropped exactly as Hendrycks' ``make_imagenet_c.py`` does (torchvision
 ``Resize(--resize_size)`` + ``CenterCrop(--crop_size)`` on the PIL image: PIL's antialiased
-bilinear resize, ``preprocessing.pil_resize``), corrupted with the same TensorFlow code and per-image seed as ``main_classification.py
---robustness=on_the_fly`` (``preprocessing/corruptions``), and JPEG-encoded at quality 85 to
+bilinear resize, ``preprocessing.pil_resize``), corrupted with the same TensorFlow code and
+per-image seed as ``main_classification.py --robustness=on_the_fly``
+(``preprocessing/corruptions``), and JPEG-encoded at quality 85 to
 ``<output_dir>/<corruption>/<severity>/<class>/<file>`` (a non-JPEG name gets ``.jpg``).
 
 Parallel: a tf.data map over all cores; ``--num_shards/--shard_index`` split the files over

@@ -85,6 +85,7 @@ def main(argv) -> int:
 def cli():
     """The ``assembled-build-fgvc`` console script (``python -m datasets.build_fgvc``)."""
     from absl import app
+
     from datasets.build_tfrecords import _parse_flags
     _define_flags()
     app.run(lambda argv: sys.exit(main(argv)), flags_parser=_parse_flags)

@@ -238,7 +238,8 @@ def _first_difference(old, new, prefix="") -> str | None:
                 return diff
         return None
     if old != new:
-        show = (lambda v: (v[:12] + "...") if isinstance(v, str) and len(v) > 16 else v)
+        def show(v):
+            return (v[:12] + "...") if isinstance(v, str) and len(v) > 16 else v
         return f"{prefix}: {show(new)} != {show(old)}"
     return None
 
@@ -323,8 +324,9 @@ def build_from_items(items: dict[str, list[tuple[str, int]]], class_names: list[
     split_class_names = dict(split_class_names or {})
     names_of = {split: list(split_class_names.get(split, class_names)) for split in items}
     for split, pairs in items.items():
-        bad = next(((p, l) for p, l in pairs
-                    if not isinstance(l, int) or not 0 <= l < len(names_of[split])), None)
+        bad = next(((p, label) for p, label in pairs
+                    if not isinstance(label, int) or not 0 <= label < len(names_of[split])),
+                   None)
         if bad:
             raise DataError(f"label {bad[1]!r} of {bad[0]} is outside [0, "
                             f"{len(names_of[split])}) ({split} split)")

@@ -11,9 +11,10 @@ Layout of a side-car directory:
 
 Training zips every image shard with its side-car shard inside the interleave (so shuffling,
 sharding over workers and resuming stay exactly as without one) and asserts per record that
-the keys match (`check_key`). Before any work, `check_coverage` compares the header with the image shards
-on disk: a missing or truncated side-car shard, or an image shard that changed since the
-side-car was written, is a one-line DataError naming the file and the first uncovered keys.
+the keys match (`check_key`). Before any work, `check_coverage` compares the header with the
+image shards on disk: a missing or truncated side-car shard, or an image shard that changed
+since the side-car was written, is a one-line DataError naming the file and the first
+uncovered keys.
 """
 
 from __future__ import annotations

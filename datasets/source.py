@@ -42,8 +42,14 @@ from datasets.errors import DataError
 from datasets.folders import EVAL_SPLIT_DIRS, find_split_dirs, read_image_folder, scan_split
 from datasets.registry import DATASETS, DatasetInfo, get_dataset_info
 from datasets.tfds_source import read_tfds
-from datasets.tfrecords import count_records, parse_record, parse_record_with_logits, \
-    read_dataset_info, read_label_file, read_tfrecords
+from datasets.tfrecords import (
+    count_records,
+    parse_record,
+    parse_record_with_logits,
+    read_dataset_info,
+    read_label_file,
+    read_tfrecords,
+)
 
 DEFAULT_PREPROCESSING = "imagenet"
 

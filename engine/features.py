@@ -2,10 +2,10 @@
 (spec trex.md §5 "Feature pre-extraction").
 
 The run is opened with ``core.rundir.open_source`` (a run directory -> best/, else latest;
-or a checkpoint prefix inside a run), its network rebuilt from its config.yaml and restored. The feature is
-the output of the pooling layer (``avg_pool``, or ``gem_pool`` with pool_type gem): any
-embedding, t-ReX projector or classifier after it is dropped, as the original throws the
-projector away. Images get the pretrained run's *eval* preprocessing (its
+or a checkpoint prefix inside a run), its network rebuilt from its config.yaml and restored.
+The feature is the output of the pooling layer (``avg_pool``, or ``gem_pool`` with pool_type
+gem): any embedding, t-ReX projector or classifier after it is dropped, as the original throws
+the projector away. Images get the pretrained run's *eval* preprocessing (its
 ``resolved_preprocessing_type``) unless overridden -- never augmentation.
 
 Cache: ``<cache_dir>/<target>/features_{trainval,test}.npz`` ({"X": float32 [N, D],
@@ -30,10 +30,10 @@ import numpy as np
 import tensorflow as tf
 
 import preprocessing
-from datasets.source import DataSource, resolve_source
 from core import fs
 from core.errors import ConfigError, FinetuneError, RunDirError
 from core.rundir import open_source
+from datasets.source import DataSource, resolve_source
 
 POOL_LAYERS = ("avg_pool", "gem_pool")
 SPLITS = ("trainval", "test")

@@ -18,7 +18,8 @@ from core import fs
 def missing() -> str | None:
     """Why no figure can be drawn (matplotlib, the [plots] extra, is not installed), else
     None. The evaluation modes then skip their figures with one warning line."""
-    from core.extras import installed, missing as missing_message
+    from core.extras import installed
+    from core.extras import missing as missing_message
     if installed("matplotlib"):
         return None
     return missing_message("drawing the PNG figures", "matplotlib", "plots")

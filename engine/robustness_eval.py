@@ -19,11 +19,11 @@ import sys
 
 import tensorflow as tf
 
+from core import fs
+from core.errors import ConfigError
 from datasets import corrupted
 from datasets.source import DataSource
 from engine import eval_modes, plots, robustness
-from core import fs
-from core.errors import ConfigError
 from preprocessing import common, pil_resize
 from preprocessing.corruptions import registry
 

@@ -36,19 +36,32 @@ from core.rundir import RunDir, checkpoint_prefixes
 from core.runlock import LOCK_FILE, RunLock, describe
 from datasets import integrity
 from datasets.errors import DataError
+from datasets.sidecar import KEY_MISMATCH_MARK
 from datasets.source import check_labels, resolve_source
+from engine import (
+    distribute,
+    eval_modes,
+    finetune,
+    inputs,
+    metrics,
+    mixing,
+    optim,
+    preemption,
+    run_display,
+    schedules,
+    tensorboard,
+    train_step,
+    trex,
+)
+from engine.checkpoints import RunCheckpoints, is_out_of_space
+from engine.run_log import RunLog, loss_parts
+from kd import targets as kd_targets
+from kd.teachers import Ensemble
+from kd.teachers import check_specs as check_teacher_specs
 from nets.factory import build_from_config
 from preprocessing.multicrop import config_from_flags as multicrop_from_flags
 from preprocessing.randaugment import parse_randaugment_flag
 from preprocessing.train_augment import AugmentConfig, make_train_stages
-from engine import (distribute, eval_modes, finetune, inputs, metrics, mixing, optim,
-                    preemption, schedules, tensorboard, train_step, trex)
-from engine.checkpoints import RunCheckpoints, is_out_of_space
-from engine import run_display
-from engine.run_log import RunLog, loss_parts
-from datasets.sidecar import KEY_MISMATCH_MARK
-from kd import targets as kd_targets
-from kd.teachers import Ensemble, check_specs as check_teacher_specs
 
 EVAL_SUM_SHAPES = {"count": [], "loss": [], "top1": [], "top5": [], "skipped": [],
                    "bin_count": [metrics.NUM_ECE_BINS], "bin_conf": [metrics.NUM_ECE_BINS],
@@ -607,7 +620,8 @@ class Run:
                 if not math.isfinite(out["loss"]):
                     raise TrainingDiverged(
                         f"loss became {out['loss']} at step {self.step}; stopped. The last "
-                        f"good checkpoint is kept: {self.ckpts.latest() or 'none (no epoch finished)'}")
+                        f"good checkpoint is kept: "
+                        f"{self.ckpts.latest() or 'none (no epoch finished)'}")
                 done += n
                 for k, v in out.items():
                     sums[k] = sums.get(k, 0.0) + v

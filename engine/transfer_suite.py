@@ -30,8 +30,8 @@ import json
 import os
 import sys
 
-from datasets.errors import DataError
 from core.errors import ConfigError, UserError
+from datasets.errors import DataError
 
 PROBES = ("auto", "sklearn", "tf")
 LARGE_THRESHOLD = 200_000

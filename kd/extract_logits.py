@@ -26,11 +26,11 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import tensorflow as tf  # noqa: E402
 
+from core.errors import UserError  # noqa: E402
 from datasets import sidecar  # noqa: E402
 from datasets.errors import DataError  # noqa: E402
 from datasets.source import resolve_source  # noqa: E402
 from datasets.tfrecords import list_shards, parse_record  # noqa: E402
-from core.errors import UserError  # noqa: E402
 from kd import shards  # noqa: E402
 from kd.teachers import Ensemble  # noqa: E402
 

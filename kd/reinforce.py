@@ -36,7 +36,8 @@ applied bits, sign bits, the two Cutout centres as (row, col) fractions in 1/327
 RandAugment op (op index, float16 bits of sign*magnitude), then RandomErasing (apply, y, x, h,
 w); the erasing noise is re-derived from (key hash, j), not stored. Per sample:
 2*(5 + 7A + 2N + 5) + 4K bytes, 68 B for N = 2 with erasing, no AutoAugment (A = 0) and K = 10
-(DR's released ImageNet+ is 73 B/sample gzipped). One side-car record per image holds its NS samples (datasets/sidecar.py).
+(DR's released ImageNet+ is 73 B/sample gzipped). One side-car record per image holds its NS
+samples (datasets/sidecar.py).
 
 Replay (`make_replay_fn`): with probability p (DR: 0.99) one stored sample j, uniform, is
 rendered and its densified teacher distribution is the target ("smooth": the K stored
@@ -64,12 +65,11 @@ import preprocessing as preprocessing_lib  # noqa: E402
 from datasets import sidecar  # noqa: E402
 from datasets.errors import DataError  # noqa: E402
 from datasets.tfrecords import parse_record  # noqa: E402
+from kd import reinforce_mixing as mixing_lib  # noqa: E402
 from preprocessing import autoaugment as autoaugment_lib  # noqa: E402
-from preprocessing import crop_samplers, random_erasing, randaugment  # noqa: E402
+from preprocessing import crop_samplers, randaugment, random_erasing  # noqa: E402
 from preprocessing.common import normalize  # noqa: E402
 from preprocessing.randaugment import DEFAULT_FILL, LEGACY_FILL  # noqa: E402
-
-from kd import reinforce_mixing as mixing_lib  # noqa: E402
 
 KIND = "reinforce"
 IDENTITY = ("kind", "num_classes", "teacher", "source_dir", "pattern", "augmentation",

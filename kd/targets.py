@@ -20,9 +20,9 @@ from dataclasses import dataclass
 
 import tensorflow as tf
 
+from core.losses import soft_cross_entropy
 from datasets import sidecar
 from datasets.errors import DataError
-from core.losses import soft_cross_entropy
 
 LOGITS_ERROR_MARK = "teacher logits"
 

@@ -173,7 +173,7 @@ class Ensemble:
         """Member logits [B, C] each -> ensemble logits [B, C] (float32)."""
         if len(member_logits) == 1:
             return tf.cast(member_logits[0], tf.float32)
-        probs = tf.add_n([tf.nn.softmax(tf.cast(l, tf.float32)) for l in member_logits])
+        probs = tf.add_n([tf.nn.softmax(tf.cast(logits, tf.float32)) for logits in member_logits])
         return tf.math.log(tf.maximum(probs / len(member_logits), 1e-30))
 
     def eval_inputs(self, encoded):

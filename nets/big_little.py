@@ -122,14 +122,15 @@ def bl_module0(x, width, *, alpha, bn_momentum, bn_epsilon, name="stem_bl"):
 
 
 def bl_stage(
-    x, width, *, num_blocks, stride, alpha, beta, name, bn_momentum, bn_epsilon, zero_gamma=False, tweaks=PLAIN,
-    original_shortcuts=False,
+    x, width, *, num_blocks, stride, alpha, beta, name, bn_momentum, bn_epsilon, zero_gamma=False,
+    tweaks=PLAIN, original_shortcuts=False,
 ):
     """One Big-Little stage (stages 1-3, see the module doc); returns ``4 * width`` channels at
     the input size divided by ``stride``. ``original_shortcuts``: the first block of the Big,
     Little and Merge groups always projects (assembled-cnn; ``nets/shortcut.py``)."""
     num_big, num_little, _ = bl_branch_blocks(num_blocks, beta)
-    block_options = dict(bn_momentum=bn_momentum, bn_epsilon=bn_epsilon, zero_gamma=zero_gamma, tweaks=tweaks)
+    block_options = dict(bn_momentum=bn_momentum, bn_epsilon=bn_epsilon, zero_gamma=zero_gamma,
+                         tweaks=tweaks)
 
     big = x
     for b in range(1, num_big + 1):
@@ -145,11 +146,13 @@ def bl_stage(
             force_projection=original_shortcuts and b == 1, **block_options,
         )
     little = conv2d(little, width * EXPANSION, 1, 1, name=f"{name}_little_proj_conv")
-    little = batch_norm(little, name=f"{name}_little_proj_bn", momentum=bn_momentum, epsilon=bn_epsilon)
+    little = batch_norm(little, name=f"{name}_little_proj_bn", momentum=bn_momentum,
+                        epsilon=bn_epsilon)
 
     big = NearestUpsampleLike(name=f"{name}_big_upsample")([big, little])
     y = layers.Add(name=f"{name}_bl_add")([big, little])
     y = relu(y, name=f"{name}_bl_relu")
     return bottleneck_block(
-        y, width, stride=stride, name=f"{name}_merge", force_projection=original_shortcuts, **block_options
+        y, width, stride=stride, name=f"{name}_merge", force_projection=original_shortcuts,
+        **block_options,
     )

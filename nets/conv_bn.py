@@ -29,7 +29,9 @@ def conv_kernel_initializer():
     (scale 1.0, fan_in); the fan_out He init is the common modern default and
     keeps the forward variance of a ReLU net close to constant.
     """
-    return keras.initializers.VarianceScaling(scale=2.0, mode="fan_out", distribution="truncated_normal")
+    return keras.initializers.VarianceScaling(
+        scale=2.0, mode="fan_out", distribution="truncated_normal"
+    )
 
 
 def conv2d(x, filters, kernel_size, stride, *, name):
@@ -41,7 +43,9 @@ def conv2d(x, filters, kernel_size, stride, *, name):
         pad_total = kernel_size - 1
         pad_before = pad_total // 2
         pad_after = pad_total - pad_before
-        x = layers.ZeroPadding2D(padding=((pad_before, pad_after), (pad_before, pad_after)), name=f"{name}_pad")(x)
+        x = layers.ZeroPadding2D(
+            padding=((pad_before, pad_after), (pad_before, pad_after)), name=f"{name}_pad"
+        )(x)
         padding = "valid"
     else:
         padding = "same"

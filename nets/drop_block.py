@@ -98,7 +98,9 @@ class DropBlock2D(keras.layers.Layer):
         )
         step_seed = self.seed_generator.next()
         seed = step_seed + ops.cast(_content_hash(x), step_seed.dtype)
-        noise = keras.random.uniform((batch, height, width, channels), dtype="float32", seed=_TensorSeed(seed))
+        noise = keras.random.uniform(
+            (batch, height, width, channels), dtype="float32", seed=_TensorSeed(seed)
+        )
         # Valid centres: rows bs//2 <= i < H - (bs-1)//2 (= an (H-bs+1)-row sample padded by bs//2
         # before and (bs-1)//2 after), same for columns.
         rows, cols = ops.arange(height), ops.arange(width)
@@ -114,7 +116,9 @@ class DropBlock2D(keras.layers.Layer):
     def call(self, x, training=None):
         if not training:
             return x
-        return ops.cond(ops.equal(ops.convert_to_tensor(self.keep_prob), 1.0), lambda: x, lambda: self._drop(x))
+        return ops.cond(
+            ops.equal(ops.convert_to_tensor(self.keep_prob), 1.0), lambda: x, lambda: self._drop(x)
+        )
 
     def compute_output_shape(self, input_shape):
         return input_shape

@@ -47,7 +47,8 @@ class SelectiveKernelFuse(keras.layers.Layer):
 
     @staticmethod
     def branch_weights(logits):
-        """Softmax over the branch axis: (B, 1, 1, 2*C) -> (B, 1, 1, 2, C), summing to 1 over axis -2."""
+        """Softmax over the branch axis: (B, 1, 1, 2*C) -> (B, 1, 1, 2, C), summing to 1 over
+        axis -2."""
         return ops.softmax(ops.cast(_split(logits), "float32"), axis=-2)
 
     def call(self, inputs):
@@ -69,12 +70,13 @@ def selective_kernel_conv(x, width, *, stride, name, bn_momentum, bn_epsilon):
     u = BranchSum(name=f"{name}_sk_sum")(y)
     s = layers.GlobalAveragePooling2D(keepdims=True, name=f"{name}_sk_pool")(u)
     s = layers.Conv2D(
-        max(width // SK_RATIO, SK_MIN_DIM), 1, use_bias=False, kernel_initializer=conv_kernel_initializer(),
-        name=f"{name}_sk_fc1",
+        max(width // SK_RATIO, SK_MIN_DIM), 1, use_bias=False,
+        kernel_initializer=conv_kernel_initializer(), name=f"{name}_sk_fc1",
     )(s)
     s = batch_norm(s, name=f"{name}_sk_fc1_bn", momentum=bn_momentum, epsilon=bn_epsilon)
     s = relu(s, name=f"{name}_sk_fc1_relu")
     logits = layers.Conv2D(
-        SK_BRANCHES * width, 1, use_bias=False, kernel_initializer=conv_kernel_initializer(), name=f"{name}_sk_fc2"
+        SK_BRANCHES * width, 1, use_bias=False, kernel_initializer=conv_kernel_initializer(),
+        name=f"{name}_sk_fc2",
     )(s)
     return SelectiveKernelFuse(name=f"{name}_sk_fuse")([y, logits])
