@@ -12,20 +12,21 @@ SK-ResNet-18/34 do, Li et al. 2019); ``sconv`` runs that first conv at stride 1,
 
 from keras import layers
 
-from nets.block_tweaks import PLAIN, bn_dropblock, dropblock
+from nets.block_tweaks import PLAIN, BlockTweaks, bn_dropblock, dropblock
 from nets.blur_pool import BlurPool2D
 from nets.conv_bn import conv2d, relu
 from nets.selective_kernel import selective_kernel_conv
 from nets.shortcut import shortcut
 from nets.squeeze_excite import squeeze_excite
+from nets.tensors import Tensor
 
 EXPANSION = 1  # output channels = EXPANSION * filters
 
 
 def basic_block(
-    x, filters, *, stride, name, bn_momentum, bn_epsilon, zero_gamma=False, tweaks=PLAIN,
-    force_projection=False,
-):
+    x: Tensor, filters: int, *, stride: int, name: str, bn_momentum: float, bn_epsilon: float,
+    zero_gamma: bool = False, tweaks: BlockTweaks = PLAIN, force_projection: bool = False,
+) -> Tensor:
     """One basic block; layer names are ``{name}_conv1``, ``{name}_bn1``, ... ``{name}_out``.
 
     ``zero_gamma`` initialises gamma of ``{name}_bn2`` (the last BN of the branch) to 0,

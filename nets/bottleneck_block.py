@@ -16,20 +16,22 @@ second BN); SE (``{name}_se_*``) scales the branch output before the add.
 
 from keras import layers
 
-from nets.block_tweaks import PLAIN, bn_dropblock, dropblock
+from nets.block_tweaks import PLAIN, BlockTweaks, bn_dropblock, dropblock
 from nets.blur_pool import BlurPool2D
 from nets.conv_bn import conv2d, relu
 from nets.selective_kernel import selective_kernel_conv
 from nets.shortcut import shortcut
 from nets.squeeze_excite import squeeze_excite
+from nets.tensors import Tensor
 
 EXPANSION = 4  # output channels = EXPANSION * filters
 
 
 def bottleneck_block(
-    x, filters, *, stride, name, bn_momentum, bn_epsilon, zero_gamma=False, tweaks=PLAIN,
-    final_relu=True, force_projection=False,
-):
+    x: Tensor, filters: int, *, stride: int, name: str, bn_momentum: float, bn_epsilon: float,
+    zero_gamma: bool = False, tweaks: BlockTweaks = PLAIN, final_relu: bool = True,
+    force_projection: bool = False,
+) -> Tensor:
     """One bottleneck block; layer names are ``{name}_conv1``, ``{name}_bn1``, ... ``{name}_out``.
 
     ``zero_gamma`` initialises gamma of ``{name}_bn3`` (the last BN of the branch) to 0,

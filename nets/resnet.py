@@ -25,6 +25,7 @@ The ``classifier`` Dense computes in float32 so logits are fp32 under mixed prec
 """
 
 import dataclasses
+from collections.abc import Sequence
 
 import keras
 from keras import layers
@@ -77,7 +78,7 @@ def _check_bool(value, what):
         raise ValueError(f"{what} must be a bool, got {value!r}")
 
 
-def parse_anti_alias_type(anti_alias_type, filter_size):
+def parse_anti_alias_type(anti_alias_type: str, filter_size: int) -> set[str]:
     """``"sconv,max"`` -> ``{"sconv", "max"}``, validating the items and the filter size."""
     if not isinstance(anti_alias_type, str):
         raise ValueError(f"anti_alias_type must be a string, got {anti_alias_type!r}")
@@ -152,30 +153,30 @@ def _check_keep_prob(value):
 
 
 def check_resnet_arguments(
-    resnet_size,
-    num_classes,
+    resnet_size: int,
+    num_classes: int,
     *,
-    base_width=64,
-    stem_type="default",
-    zero_gamma=False,
-    use_resnet_d=False,
-    use_se_block=False,
-    use_sk_block=False,
-    anti_alias_type="",
-    anti_alias_filter_size=0,
-    use_dropblock=False,
-    dropblock_keep_prob=(1.0, 0.9),
-    pool_type="gap",
-    embedding_size=0,
-    resnet_version=1,
-    bl_alpha=BL_ALPHA_DEFAULT,
-    bl_beta=BL_BETA_DEFAULT,
-    no_downsample=False,
-    original_shortcuts=False,
-    stem_pool_padding="symmetric",
-    se_bias=False,
-    input_standardization="none",
-):
+    base_width: int = 64,
+    stem_type: str = "default",
+    zero_gamma: bool = False,
+    use_resnet_d: bool = False,
+    use_se_block: bool = False,
+    use_sk_block: bool = False,
+    anti_alias_type: str = "",
+    anti_alias_filter_size: int = 0,
+    use_dropblock: bool = False,
+    dropblock_keep_prob: Sequence[float] = (1.0, 0.9),
+    pool_type: str = "gap",
+    embedding_size: int = 0,
+    resnet_version: int = 1,
+    bl_alpha: int = BL_ALPHA_DEFAULT,
+    bl_beta: int = BL_BETA_DEFAULT,
+    no_downsample: bool = False,
+    original_shortcuts: bool = False,
+    stem_pool_padding: str = "symmetric",
+    se_bias: bool = False,
+    input_standardization: str = "none",
+) -> tuple[set[str], int, int]:
     """The checks of ``build_resnet``'s arguments without building anything (ValueError naming the
     argument); returns (anti-alias modes, bl_alpha, bl_beta) as ``build_resnet`` uses them. Lets a
     config be checked before any variable is allocated (``core/config.py``)."""
@@ -224,7 +225,7 @@ def build_resnet(
     resnet_size: int,
     num_classes: int,
     *,
-    input_shape=(None, None, 3),
+    input_shape: Sequence[int | None] = (None, None, 3),
     base_width: int = 64,
     stem_type: str = "default",
     bn_momentum: float = 0.997,
@@ -236,7 +237,7 @@ def build_resnet(
     anti_alias_type: str = "",
     anti_alias_filter_size: int = 0,
     use_dropblock: bool = False,
-    dropblock_keep_prob=(1.0, 0.9),
+    dropblock_keep_prob: Sequence[float] = (1.0, 0.9),
     pool_type: str = "gap",
     embedding_size: int = 0,
     resnet_version: int = 1,

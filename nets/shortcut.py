@@ -27,16 +27,18 @@ checkpoints load (``nets/resnet.py``).
 
 from keras import layers
 
-from nets.block_tweaks import PLAIN, bn_dropblock
+from nets.block_tweaks import PLAIN, BlockTweaks, bn_dropblock
 from nets.blur_pool import BlurPool2D
 from nets.conv_bn import conv2d
+from nets.tensors import Tensor
 
 
-def needs_projection(x, out_channels, stride):
+def needs_projection(x: Tensor, out_channels: int, stride: int) -> bool:
     return stride != 1 or x.shape[-1] != out_channels
 
 
-def shortcut(x, out_channels, *, stride, name, bn_momentum, bn_epsilon, tweaks=PLAIN, force=False):
+def shortcut(x: Tensor, out_channels: int, *, stride: int, name: str, bn_momentum: float,
+             bn_epsilon: float, tweaks: BlockTweaks = PLAIN, force: bool = False) -> Tensor:
     """Identity if shapes match, else [``{name}_proj_pool`` (BL: ``{name}_proj_pad`` first) |
     ``{name}_proj_blur``] -> ``{name}_proj_conv`` -> ``{name}_proj_bn``
     [-> ``{name}_proj_dropblock``]."""

@@ -21,15 +21,17 @@ from keras import layers
 
 from nets.blur_pool import BlurPool2D
 from nets.conv_bn import batch_norm, conv2d, relu
+from nets.tensors import Tensor
 
 STEM_TYPES = ("default", "small")
 POOL_PADDINGS = ("symmetric", "same")
 
 
 def stem(
-    x, width, *, stem_type, bn_momentum, bn_epsilon, deep=False, max_blur_filter_size=0, pool=True,
-    name="stem", pool_padding="symmetric",
-):
+    x: Tensor, width: int, *, stem_type: str, bn_momentum: float, bn_epsilon: float,
+    deep: bool = False, max_blur_filter_size: int = 0, pool: bool = True, name: str = "stem",
+    pool_padding: str = "symmetric",
+) -> Tensor:
     """Layers: ``stem_conv``, ``stem_bn``, ``stem_relu`` (deep: ``stem_conv1..3``, ``stem_bn1..3``,
     ``stem_relu1..3``) (+ ``stem_conv_pad``/``stem_conv1_pad``, ``stem_pool_pad``, ``stem_pool``,
     ``stem_blur``). ``pool=False`` leaves out the max-pool of the "default" stem (Big-Little Net
