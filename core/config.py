@@ -198,7 +198,7 @@ def resolve() -> dict[str, Any]:
     return assemble(list(FLAGS.config or []), explicit_flags())
 
 
-def make_config(presets: list[str] | None = None, **overrides) -> dict[str, Any]:
+def make_config(presets: list[str] | None = None, **overrides: Any) -> dict[str, Any]:
     """The resolved config without a command line (tests, notebooks, other tools)."""
     define_flags()
     for key in overrides:
