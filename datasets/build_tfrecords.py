@@ -62,10 +62,15 @@ import os
 import random
 import sys
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from datasets.errors import DataError
 from datasets.folders import find_split_dirs, scan_split
+
+if TYPE_CHECKING:  # TensorFlow starts only when the work does
+    import tensorflow as tf
 
 log = logging.getLogger(__name__)
 
@@ -144,7 +149,7 @@ def _int64_feature(value):
 
 
 def make_example(encoded: bytes, label: int, class_name: str, filename: str, height: int,
-                 width: int, image_format: str):
+                 width: int, image_format: str) -> tf.train.Example:
     import tensorflow as tf
     return tf.train.Example(features=tf.train.Features(feature={
         "image/encoded": _bytes_feature(encoded),
@@ -465,7 +470,7 @@ def _define_flags():
     return flags.FLAGS
 
 
-def run_cli(argv, build) -> int:
+def run_cli(argv: list[str], build: Callable[[], Any]) -> int:
     """The builders' CLI contract: ``build()`` runs; stray arguments or a DataError end
     with one ``error:`` line on stderr and exit code 2."""
     if len(argv) > 1:
@@ -479,7 +484,7 @@ def run_cli(argv, build) -> int:
     return 0
 
 
-def main(argv) -> int:
+def main(argv: list[str]) -> int:
     from absl import flags
     f = flags.FLAGS
     return run_cli(argv, lambda: build_dataset(
@@ -498,7 +503,7 @@ def _parse_flags(argv):
         sys.exit(2)
 
 
-def cli():
+def cli() -> None:
     """The ``assembled-build-tfrecords`` console script (``python -m
     datasets.build_tfrecords``)."""
     from absl import app

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 
 import tensorflow as tf
 
@@ -105,14 +106,16 @@ def check_coverage(directory: str, image_files: list[str], kind: str,
     return header
 
 
-def sidecar_file(directory: str, image_file):
+def sidecar_file(directory: str, image_file: tf.Tensor) -> tf.Tensor:
     """Graph-safe: the side-car path of an image shard path (a string tensor)."""
     base = tf.strings.regex_replace(image_file, r"^.*/", "")
     return tf.strings.join([directory.rstrip("/"), base], separator="/")
 
 
-def zip_with_sidecar(image_file, parse_image, directory: str, parse_sidecar,
-                     skip_corrupt: bool = False):
+def zip_with_sidecar(image_file: tf.Tensor,
+                     parse_image: Callable[[tf.Tensor], dict[str, tf.Tensor]], directory: str,
+                     parse_sidecar: Callable[[tf.Tensor], dict[str, tf.Tensor]],
+                     skip_corrupt: bool = False) -> tf.data.Dataset:
     """Records of one image shard merged with its side-car records; the side-car's key
     rides along as "sidecar_key" for `check_key` (which must run after the pipeline's
     ignore_errors(), so a mismatch stops the run instead of being skipped as a bad image).
@@ -135,7 +138,7 @@ def zip_with_sidecar(image_file, parse_image, directory: str, parse_sidecar,
     return tf.data.Dataset.zip((images, side)).map(merge)
 
 
-def check_key(example):
+def check_key(example: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
     """tf.data map: asserts the image's and the side-car record's keys are equal."""
     if "sidecar_key" not in example:
         return example
