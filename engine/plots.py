@@ -9,10 +9,14 @@ from __future__ import annotations
 
 import io
 import os
+from typing import TYPE_CHECKING, BinaryIO
 
 import numpy as np
 
 from core import fs
+
+if TYPE_CHECKING:  # matplotlib is the optional [plots] extra
+    from matplotlib.figure import Figure
 
 
 def missing() -> str | None:
@@ -36,7 +40,7 @@ def _pyplot():
     return plt
 
 
-def save_figure(fig, target):
+def save_figure(fig: Figure, target: str | BinaryIO) -> None:
     """Writes ``fig`` as PNG to a path or a binary file object, then closes it."""
     fig.tight_layout()
     fig.savefig(target, dpi=110, format="png")
@@ -63,7 +67,7 @@ def curve_styles(count: int) -> list[dict]:
              "marker": _MARKERS[i % 7]} for i in range(count)]
 
 
-def errors_figure(report: dict, baseline: dict | None = None, title: str = ""):
+def errors_figure(report: dict, baseline: dict | None = None, title: str = "") -> Figure:
     """Error per corruption; with a baseline report, its bar next to ours."""
     plt = _pyplot()
     names = list(report["corruptions"])
@@ -89,7 +93,7 @@ def errors_figure(report: dict, baseline: dict | None = None, title: str = ""):
     return fig
 
 
-def severity_figure(report: dict, title: str = ""):
+def severity_figure(report: dict, title: str = "") -> Figure:
     """Error versus severity: one curve per corruption (distinct styles) and the mean."""
     plt = _pyplot()
     clean = 100 * report["clean"]["error"]
@@ -123,7 +127,7 @@ def reliability_diagram(reliability: dict, path: str, title: str = "") -> str:
     return _save(reliability_figure(reliability, title), path)
 
 
-def reliability_figure(reliability: dict, title: str = ""):
+def reliability_figure(reliability: dict, title: str = "") -> Figure:
     """Accuracy and mean confidence per equal-width confidence bin, with the bin counts.
 
     reliability: {"count", "confidence", "accuracy"} lists per bin (``metrics.Accumulator``

@@ -22,6 +22,8 @@ import re
 import subprocess
 import sys
 import time
+from collections.abc import Callable
+from typing import Any
 
 import keras
 import numpy as np
@@ -37,7 +39,7 @@ from core.runlock import LOCK_FILE, RunLock, describe
 from datasets import integrity
 from datasets.errors import DataError
 from datasets.sidecar import KEY_MISMATCH_MARK
-from datasets.source import check_labels, resolve_source
+from datasets.source import DataSource, check_labels, resolve_source
 from engine import (
     distribute,
     eval_modes,
@@ -502,7 +504,9 @@ class Run:
         return eval_loop
 
     # --- evaluation
-    def evaluate(self, source=None, preprocess_record=None, reliability=False) -> dict:
+    def evaluate(self, source: DataSource | None = None,
+                 preprocess_record: Callable[[dict], tf.Tensor] | None = None,
+                 reliability: bool = False) -> dict:
         """Metrics of the model on ``source``'s eval split (default: the run's), images made
         by ``preprocess_record`` (default: the run's eval preprocessing)."""
         source = source or self.source
@@ -529,7 +533,7 @@ class Run:
         return result
 
     def report_eval(self, result: dict, epoch: int, tag: str = "eval", record: bool = True,
-                     **extra) -> None:
+                     **extra: Any) -> None:
         step = self.step
         self.log.say(f"{tag} step {step} epoch {epoch}: top-1 {result['top1']:.4f} | "
                      f"top-5 {result['top5']:.4f} | ECE {result['ece']:.4f} | loss "
