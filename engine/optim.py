@@ -31,8 +31,9 @@ def l2_penalty(variables: Sequence[keras.Variable | tf.Variable], weight_decay: 
         [tf.nn.l2_loss(tf.cast(v, tf.float32)) for v in variables])
 
 
-def make_optimizer(cfg: dict, learning_rate: float | keras.optimizers.schedules.LearningRateSchedule
-                   ) -> keras.optimizers.Optimizer:
+def make_optimizer(
+        cfg: dict, learning_rate: float | keras.optimizers.schedules.LearningRateSchedule,
+) -> keras.optimizers.Optimizer:
     opt = keras.optimizers.SGD(learning_rate=learning_rate, momentum=cfg["momentum"],
                                nesterov=cfg["nesterov"])
     if cfg["dtype"] == "fp16":

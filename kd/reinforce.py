@@ -369,7 +369,7 @@ def reinforce(teacher_spec: str, data_dir: str, output_dir: str, spec: Augmentat
         raise DataError(f"--top_k ({top_k}) exceeds the {teacher.num_classes} classes")
     pool, partners = None, {}
     if spec.mixing:  # partners are drawn from every training shard, not just ours
-        pool = PartnerPool.from_files(files, partner_max_gib)
+        pool = mixing_lib.PartnerPool.from_files(files, partner_max_gib)
         partners = {"partners": pool.header()}
     shards.start_header(output_dir, {
         "kind": KIND, "num_classes": teacher.num_classes, "teacher": teacher.identity,
