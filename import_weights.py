@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Sequence
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -33,7 +34,7 @@ def _architectures() -> list[str]:
     return list(torch_resnet.ARCHITECTURES) + list(original_tf1.ARCHITECTURES)
 
 
-def parse_args(argv):
+def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     archs = _architectures()
     from core.console import prog
     parser = argparse.ArgumentParser(prog=prog("import_weights.py"), description=__doc__.split(
@@ -157,7 +158,7 @@ def _read_labels(path: str | None, num_classes: int) -> list[str] | None:
     return names
 
 
-def main(argv=None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     from core.errors import UserError
     try:

@@ -87,14 +87,14 @@ def _out_of_memory(error: BaseException) -> str:
     return found.group(0) if found else text[:200] or "ResourceExhaustedError"
 
 
-def main(argv):
+def main(argv: list[str]) -> None:
     logging.set_verbosity(logging.WARNING)  # keep TF's checkpoint INFO lines off the console
     if len(argv) > 1:
         print(f"error: unexpected argument {argv[1]!r} (flags look like --name=value)",
               file=sys.stderr)
         sys.exit(2)
-    from datasets.errors import DataError
     from core.errors import Preempted, UserError
+    from datasets.errors import DataError
     try:
         cfg = config.resolve()
         from engine import trainer  # imported late: TensorFlow starts here
@@ -134,12 +134,12 @@ def main(argv):
           f"{result['count']} eval images | model_dir {cfg['model_dir']}")
 
 
-def cli():
+def cli() -> None:
     """The ``assembled-train`` console script: ``python main_classification.py``."""
     app.run(main, flags_parser=_parse_flags)
 
 
-def export_cli():
+def export_cli() -> None:
     """The ``assembled-export`` console script: ``python main_classification.py
     --export_only`` (export a run's checkpoint to --export_dir, check the reloads)."""
     if not any(a in HELP_FLAGS for a in sys.argv[1:]):

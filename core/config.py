@@ -15,8 +15,9 @@ Existing run: the stored config, then what presets and the command line set expl
 - training on: data settings that change the dataset, classes or preprocessing are errors;
   training settings may change (a longer schedule, a lower LR after a divergence) and each
   change is appended to the run's history, never written over config.yaml; except
-  `KEPT_ON_RESUME` (--crop_sampler, --randaugment_fill, --autoaugment_magnitudes): another value on the command line
-  is an error, a preset's is set aside with a warning (a run keeps how its views are drawn);
+  `KEPT_ON_RESUME` (--crop_sampler, --randaugment_fill, --autoaugment_magnitudes): another
+  value on the command line is an error, a preset's is set aside with a warning (a run keeps
+  how its views are drawn);
 - a key an older run's config.yaml lacks reads as its setting's `legacy` value (what such
   runs used: crop_sampler inception, randaugment_fill 128, autoaugment_magnitudes original;
   `settings.LEGACY_VALUES`), else
@@ -49,8 +50,16 @@ from absl import flags
 from core import fs
 from core import rundir as rundir_lib
 from core.errors import ConfigError, FinetuneError, RunDirError
-from core.settings import (AUTOAUGMENT_POLICIES, DTYPES, LR_DECAY_TYPES, MIXUP_TYPES,  # noqa: F401
-                           SETTINGS, Setting, check, defaults)
+from core.settings import (  # noqa: F401
+    AUTOAUGMENT_POLICIES,
+    DTYPES,
+    LR_DECAY_TYPES,
+    MIXUP_TYPES,
+    SETTINGS,
+    Setting,
+    check,
+    defaults,
+)
 
 FLAGS = flags.FLAGS
 TREX_KEYS = ("pr_hidden_layers", "pr_hidden_dim", "pr_bottleneck_dim", "pr_input_l2_norm",
@@ -189,7 +198,7 @@ def resolve() -> dict[str, Any]:
     return assemble(list(FLAGS.config or []), explicit_flags())
 
 
-def make_config(presets: list[str] | None = None, **overrides) -> dict[str, Any]:
+def make_config(presets: list[str] | None = None, **overrides: Any) -> dict[str, Any]:
     """The resolved config without a command line (tests, notebooks, other tools)."""
     define_flags()
     for key in overrides:
@@ -526,9 +535,10 @@ def _validate_limits(cfg: dict[str, Any], need) -> None:
              f"per image, got N={n}")
     if cfg["multicrop"]:
         from preprocessing.multicrop import parse_multicrop_flag
-        g, l = parse_multicrop_flag(cfg["multicrop"])
-        need(g <= MAX_GLOBAL_CROPS and l <= MAX_LOCAL_CROPS, f"--multicrop: at most "
-             f"{MAX_GLOBAL_CROPS} global and {MAX_LOCAL_CROPS} local crops, got {g},{l}")
+        num_global, num_local = parse_multicrop_flag(cfg["multicrop"])
+        need(num_global <= MAX_GLOBAL_CROPS and num_local <= MAX_LOCAL_CROPS,
+             f"--multicrop: at most {MAX_GLOBAL_CROPS} global and {MAX_LOCAL_CROPS} local "
+             f"crops, got {num_global},{num_local}")
     prep_name = cfg["preprocessing_type"]
     if not prep_name:
         from datasets.registry import DATASETS

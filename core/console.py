@@ -10,6 +10,9 @@ from __future__ import annotations
 import os
 import re
 import sys
+from collections.abc import Sequence
+
+from absl import flags
 
 PREFIX = "assembled-"
 
@@ -50,11 +53,11 @@ LIBRARY_MODULES = ("absl", "tensorflow", "keras", "tensorboard", "tf_keras")
 HELP_FLAGS = ("--help", "-help", "-h", "--helpshort", "-?")
 
 
-def wants_help(argv) -> bool:
+def wants_help(argv: Sequence[str]) -> bool:
     return any(arg in HELP_FLAGS for arg in list(argv)[1:])
 
 
-def help_text(doc: str, flag_values) -> str:
+def help_text(doc: str, flag_values: flags.FlagValues) -> str:
     """A CLI's help page: its module doc (examples naming the console script when run as
     one) and its absl flags (absl's own left out)."""
     text = (doc or "").strip()

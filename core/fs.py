@@ -29,6 +29,7 @@ import errno
 import fnmatch
 import os
 import shutil
+from typing import IO, Any
 
 _LOCAL_SCHEME = "file://"
 
@@ -194,7 +195,8 @@ def copy(src: str, dst: str) -> None:
 
 
 # ----------------------------------------------------------------------------- contents
-def open_file(path: str, mode: str = "r", encoding: str | None = None):
+def open_file(path: str, mode: str = "r",
+              encoding: str | None = None) -> IO[Any] | _GFileAsOSError:
     """open() for a local path, tf.io.gfile.GFile for a URL (text modes decode UTF-8)."""
     if is_local(path):
         return open(_local(path), mode, encoding=encoding)

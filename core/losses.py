@@ -18,7 +18,8 @@ def smooth_targets(targets: tf.Tensor, label_smoothing: float) -> tf.Tensor:
     return targets * (1.0 - label_smoothing) + label_smoothing / num_classes
 
 
-def one_hot_targets(labels: tf.Tensor, num_classes: int, label_smoothing: float = 0.0):
+def one_hot_targets(labels: tf.Tensor, num_classes: int,
+                    label_smoothing: float = 0.0) -> tf.Tensor:
     return smooth_targets(tf.one_hot(labels, num_classes, dtype=tf.float32), label_smoothing)
 
 

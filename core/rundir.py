@@ -37,13 +37,16 @@ import json
 import os
 import re
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from core import fs
 from core.errors import RunDirError
 from core.settings import SETTINGS, stored_defaults
+
+if TYPE_CHECKING:  # Keras (and TensorFlow) start only when a network is built
+    import keras
 
 CONFIG_FILE = "config.yaml"
 HISTORY_FILE = "history.jsonl"
@@ -142,7 +145,7 @@ class RunDir:
         return os.path.basename(os.path.normpath(self.path))
 
     # --- history
-    def append_history(self, mode: str, **fields) -> None:
+    def append_history(self, mode: str, **fields: Any) -> None:
         line = {"time": datetime.datetime.now(datetime.timezone.utc).isoformat(
             timespec="seconds"), "mode": mode, "argv": sys.argv[1:], **fields}
         fs.append_text(os.path.join(self.path, HISTORY_FILE),
@@ -177,7 +180,7 @@ class RunDir:
         return prefix
 
     # --- the network
-    def build_model(self, dtype_policy: str = "float32"):
+    def build_model(self, dtype_policy: str = "float32") -> keras.Model:
         """The run's network (fresh weights) under ``dtype_policy``; the global policy is
         restored afterwards."""
         import keras
@@ -193,7 +196,7 @@ class RunDir:
         finally:
             keras.mixed_precision.set_global_policy(policy)
 
-    def restore(self, model, prefix: str) -> None:
+    def restore(self, model: keras.Model, prefix: str) -> None:
         """Restores ``model``'s weights (the whole network) from a checkpoint of this run."""
         import tensorflow as tf
         try:
@@ -208,7 +211,7 @@ class RunDir:
                               f"({str(e).splitlines()[0][:200]})") from None
 
     def load_model(self, which: str = "auto", dtype_policy: str = "float32",
-                   what: str = "--model_dir"):
+                   what: str = "--model_dir") -> tuple[keras.Model, str]:
         """(network with the weights of ``which``, checkpoint prefix)."""
         prefix = self.checkpoint(which, what)
         model = self.build_model(dtype_policy)

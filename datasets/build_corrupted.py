@@ -9,8 +9,9 @@ Input: a class-folder split ``<image_dir>/<class>/<file>`` (ImageNet's val layou
 TFRecord directory with ``validation-*`` shards and labels.txt. Each image is decoded and
 resized and cropped exactly as Hendrycks' ``make_imagenet_c.py`` does (torchvision
 ``Resize(--resize_size)`` + ``CenterCrop(--crop_size)`` on the PIL image: PIL's antialiased
-bilinear resize, ``preprocessing.pil_resize``), corrupted with the same TensorFlow code and per-image seed as ``main_classification.py
---robustness=on_the_fly`` (``preprocessing/corruptions``), and JPEG-encoded at quality 85 to
+bilinear resize, ``preprocessing.pil_resize``), corrupted with the same TensorFlow code and
+per-image seed as ``main_classification.py --robustness=on_the_fly``
+(``preprocessing/corruptions``), and JPEG-encoded at quality 85 to
 ``<output_dir>/<corruption>/<severity>/<class>/<file>`` (a non-JPEG name gets ``.jpg``).
 
 Parallel: a tf.data map over all cores; ``--num_shards/--shard_index`` split the files over
@@ -22,15 +23,19 @@ from __future__ import annotations
 
 import os
 import sys
+from typing import TYPE_CHECKING
 
 from absl import app, flags
+
+if TYPE_CHECKING:  # TensorFlow starts only when the work does
+    import tensorflow as tf
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 FLAGS = flags.FLAGS
 
 
-def define_flags():
+def define_flags() -> None:
     """The CLI's flags (defined on demand: engine.config owns --seed in the main program)."""
     flags.DEFINE_string("image_dir", None, "Class-folder split or TFRecord dir (validation-*).")
     flags.DEFINE_string("output_dir", None, "Root of the corrupted tree to write.")
@@ -44,8 +49,8 @@ def define_flags():
     flags.DEFINE_integer("shard_index", 0, "This process's index in [0, num_shards).")
 
 
-def list_inputs(image_dir: str):
-    """(records dataset {"encoded", "label", "filename"}, class names, count) of the split."""
+def list_inputs(image_dir: str) -> tuple[tf.data.Dataset, list[str]]:
+    """(records dataset {"encoded", "label", "filename"}, class names) of the split."""
     import glob
 
     from datasets.errors import DataError
@@ -71,7 +76,7 @@ def output_name(filename: str) -> str:
     return filename if ext.lower() in (".jpg", ".jpeg") else stem + ".jpg"
 
 
-def main(argv):
+def main(argv: list[str]) -> None:
     del argv
     from datasets.errors import DataError
     try:
@@ -84,8 +89,9 @@ def main(argv):
     print(f"{written} file(s) written under {FLAGS.output_dir}")
 
 
-def build(image_dir, output_dir, corruptions="all", severities="1-5", resize_size=256,
-          crop_size=224, jpeg_quality=85, seed=0, num_shards=1, shard_index=0) -> int:
+def build(image_dir: str, output_dir: str, corruptions: str = "all", severities: str = "1-5",
+          resize_size: int = 256, crop_size: int = 224, jpeg_quality: int = 85, seed: int = 0,
+          num_shards: int = 1, shard_index: int = 0) -> int:
     """Writes the tree; returns the number of files written by this call."""
     import tensorflow as tf
 
@@ -154,7 +160,7 @@ def build(image_dir, output_dir, corruptions="all", severities="1-5", resize_siz
     return written
 
 
-def cli():
+def cli() -> None:
     """The ``assembled-build-corrupted`` console script (``python -m
     datasets.build_corrupted``)."""
     define_flags()

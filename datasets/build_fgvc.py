@@ -24,14 +24,15 @@ import sys
 
 from datasets.build_tfrecords import build_from_items, run_cli
 from datasets.errors import DataError
-from datasets.layouts import LAYOUTS, check_sizes, parse_layout
+from datasets.layouts import LAYOUTS, Layout, check_sizes, parse_layout
 
 log = logging.getLogger(__name__)
 
 
 def build_fgvc(dataset: str, raw_dir: str, output_dir: str, *, train_shards: int = 128,
                validation_shards: int = 16, num_workers: int | None = None, seed: int = 0,
-               check: bool = False, keep_banner: bool = False, layout=None) -> dict:
+               check: bool = False, keep_banner: bool = False,
+               layout: Layout | None = None) -> dict:
     """Parse `raw_dir` as `dataset` (or take a parsed `layout`) and write its TFRecords.
 
     Returns the dataset_info dict. check: DataError unless sizes equal the registry's.
@@ -73,7 +74,7 @@ def _define_flags():
     return flags.FLAGS
 
 
-def main(argv) -> int:
+def main(argv: list[str]) -> int:
     from absl import flags
     f = flags.FLAGS
     return run_cli(argv, lambda: build_fgvc(
@@ -82,9 +83,10 @@ def main(argv) -> int:
         check=f.check_sizes, keep_banner=f.keep_banner))
 
 
-def cli():
+def cli() -> None:
     """The ``assembled-build-fgvc`` console script (``python -m datasets.build_fgvc``)."""
     from absl import app
+
     from datasets.build_tfrecords import _parse_flags
     _define_flags()
     app.run(lambda argv: sys.exit(main(argv)), flags_parser=_parse_flags)

@@ -62,10 +62,15 @@ import os
 import random
 import sys
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from datasets.errors import DataError
 from datasets.folders import find_split_dirs, scan_split
+
+if TYPE_CHECKING:  # TensorFlow starts only when the work does
+    import tensorflow as tf
 
 log = logging.getLogger(__name__)
 
@@ -144,7 +149,7 @@ def _int64_feature(value):
 
 
 def make_example(encoded: bytes, label: int, class_name: str, filename: str, height: int,
-                 width: int, image_format: str):
+                 width: int, image_format: str) -> tf.train.Example:
     import tensorflow as tf
     return tf.train.Example(features=tf.train.Features(feature={
         "image/encoded": _bytes_feature(encoded),
@@ -238,7 +243,8 @@ def _first_difference(old, new, prefix="") -> str | None:
                 return diff
         return None
     if old != new:
-        show = (lambda v: (v[:12] + "...") if isinstance(v, str) and len(v) > 16 else v)
+        def show(v):
+            return (v[:12] + "...") if isinstance(v, str) and len(v) > 16 else v
         return f"{prefix}: {show(new)} != {show(old)}"
     return None
 
@@ -323,8 +329,9 @@ def build_from_items(items: dict[str, list[tuple[str, int]]], class_names: list[
     split_class_names = dict(split_class_names or {})
     names_of = {split: list(split_class_names.get(split, class_names)) for split in items}
     for split, pairs in items.items():
-        bad = next(((p, l) for p, l in pairs
-                    if not isinstance(l, int) or not 0 <= l < len(names_of[split])), None)
+        bad = next(((p, label) for p, label in pairs
+                    if not isinstance(label, int) or not 0 <= label < len(names_of[split])),
+                   None)
         if bad:
             raise DataError(f"label {bad[1]!r} of {bad[0]} is outside [0, "
                             f"{len(names_of[split])}) ({split} split)")
@@ -463,7 +470,7 @@ def _define_flags():
     return flags.FLAGS
 
 
-def run_cli(argv, build) -> int:
+def run_cli(argv: list[str], build: Callable[[], Any]) -> int:
     """The builders' CLI contract: ``build()`` runs; stray arguments or a DataError end
     with one ``error:`` line on stderr and exit code 2."""
     if len(argv) > 1:
@@ -477,7 +484,7 @@ def run_cli(argv, build) -> int:
     return 0
 
 
-def main(argv) -> int:
+def main(argv: list[str]) -> int:
     from absl import flags
     f = flags.FLAGS
     return run_cli(argv, lambda: build_dataset(
@@ -496,7 +503,7 @@ def _parse_flags(argv):
         sys.exit(2)
 
 
-def cli():
+def cli() -> None:
     """The ``assembled-build-tfrecords`` console script (``python -m
     datasets.build_tfrecords``)."""
     from absl import app

@@ -14,8 +14,12 @@ from __future__ import annotations
 import functools
 import io
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:  # TensorFlow starts only when the work does
+    import tensorflow as tf
 
 NUM_CLASSES = 10
 CLASS_NAMES = [str(i) for i in range(NUM_CLASSES)]
@@ -61,7 +65,8 @@ def load_digits_splits(image_size: int = 32, eval_fraction: float = 0.2,
     return split(train_idx), split(eval_idx)
 
 
-def read_digits(split: DigitsSplit, *, training: bool, seed: int, input_context=None):
+def read_digits(split: DigitsSplit, *, training: bool, seed: int,
+                input_context: tf.distribute.InputContext | None = None) -> tf.data.Dataset:
     """tf.data records of a split; sharded per input pipeline, shuffled with `seed` if training."""
     import tensorflow as tf
 

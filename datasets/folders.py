@@ -10,8 +10,13 @@ decoding step of the training pipeline (build TFRecords to have them validated u
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from datasets.errors import DataError
+
+if TYPE_CHECKING:  # TensorFlow starts only when the work does
+    import tensorflow as tf
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png")  # compared case-insensitively
 EVAL_SPLIT_DIRS = ("validation", "val", "test")  # first one that exists is the eval split
@@ -87,7 +92,8 @@ def scan_image_folder(split_dir: str, class_names: list[str] | None = None
     return paths, labels, class_names
 
 
-def read_image_folder(paths, labels, *, training: bool, seed: int, input_context=None):
+def read_image_folder(paths: Sequence[str], labels: Sequence[int], *, training: bool, seed: int,
+                      input_context: tf.distribute.InputContext | None = None) -> tf.data.Dataset:
     """tf.data records of the given files: {"encoded", "label" int32, "filename"}.
 
     Sharded by record across input pipelines (each file seen by one pipeline); when

@@ -29,12 +29,17 @@ from __future__ import annotations
 import concurrent.futures
 import logging
 import os
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import tensorflow as tf
 
 from datasets.errors import DataError
 from datasets.tfrecords import DATASET_INFO_FILE, read_dataset_info
+
+if TYPE_CHECKING:  # datasets.source imports this module
+    from datasets.source import DataSource
 
 RECORD_OVERHEAD = 16  # bytes around a record's payload: length (8) + its CRC (4) + data CRC (4)
 SCAN_THREADS = 8
@@ -136,7 +141,7 @@ def scan(shards: list[tuple[str, str, Recorded | None]]) -> list[ShardReport]:
         logger.setLevel(level)
 
 
-def recorded_shards(data_dir: str, sidecar_dirs=()) -> dict[str, Recorded]:
+def recorded_shards(data_dir: str, sidecar_dirs: Sequence[str] = ()) -> dict[str, Recorded]:
     """basename -> Recorded, from side-car headers, then dataset_info.json (which wins)."""
     from datasets import sidecar
     table = {}
@@ -194,7 +199,8 @@ def _refusal(data_dir: str, damaged: list[ShardReport]) -> DataError:
 class Shards:
     """The TFRecord shards one run reads, and what the build recorded about them."""
 
-    def __init__(self, source, *, training: bool, sidecar_dirs=()):
+    def __init__(self, source: DataSource, *, training: bool,
+                 sidecar_dirs: Sequence[str] = ()) -> None:
         self.source = source
         self.files: dict[str, str] = {}  # path -> split
         if source.kind == "tfrecord":
@@ -217,7 +223,7 @@ class Shards:
     def _triples(self, paths) -> list[tuple[str, str, Recorded | None]]:
         return [(p, self.files[p], self.recorded.get(os.path.basename(p))) for p in paths]
 
-    def check(self, say=print) -> "Shards":
+    def check(self, say: Callable[[str], Any] = print) -> Shards:
         """Run start: refuse (or, skipping, report) damaged and missing shards."""
         if not self.files:
             return self

@@ -156,12 +156,13 @@ def _zeroshot(layout: Layout, name: str, per_split_labels: bool) -> Layout:
     everything = [item for items in layout.splits.values() for item in items]
     names = layout.class_names
     half = len(names) // 2
-    train = [(p, l) for p, l in everything if l < half]
-    evaluation = [(p, l) for p, l in everything if l >= half]
+    train = [(p, label) for p, label in everything if label < half]
+    evaluation = [(p, label) for p, label in everything if label >= half]
     if not per_split_labels:
         return Layout(name, layout.root, names, {"train": train, "validation": evaluation})
     return Layout(name, layout.root, names[:half],
-                  {"train": train, "validation": [(p, l - half) for p, l in evaluation]},
+                  {"train": train,
+                   "validation": [(p, label - half) for p, label in evaluation]},
                   {"validation": names[half:]})
 
 

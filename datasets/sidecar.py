@@ -11,15 +11,17 @@ Layout of a side-car directory:
 
 Training zips every image shard with its side-car shard inside the interleave (so shuffling,
 sharding over workers and resuming stay exactly as without one) and asserts per record that
-the keys match (`check_key`). Before any work, `check_coverage` compares the header with the image shards
-on disk: a missing or truncated side-car shard, or an image shard that changed since the
-side-car was written, is a one-line DataError naming the file and the first uncovered keys.
+the keys match (`check_key`). Before any work, `check_coverage` compares the header with the
+image shards on disk: a missing or truncated side-car shard, or an image shard that changed
+since the side-car was written, is a one-line DataError naming the file and the first
+uncovered keys.
 """
 
 from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 
 import tensorflow as tf
 
@@ -104,14 +106,16 @@ def check_coverage(directory: str, image_files: list[str], kind: str,
     return header
 
 
-def sidecar_file(directory: str, image_file):
+def sidecar_file(directory: str, image_file: tf.Tensor) -> tf.Tensor:
     """Graph-safe: the side-car path of an image shard path (a string tensor)."""
     base = tf.strings.regex_replace(image_file, r"^.*/", "")
     return tf.strings.join([directory.rstrip("/"), base], separator="/")
 
 
-def zip_with_sidecar(image_file, parse_image, directory: str, parse_sidecar,
-                     skip_corrupt: bool = False):
+def zip_with_sidecar(image_file: tf.Tensor,
+                     parse_image: Callable[[tf.Tensor], dict[str, tf.Tensor]], directory: str,
+                     parse_sidecar: Callable[[tf.Tensor], dict[str, tf.Tensor]],
+                     skip_corrupt: bool = False) -> tf.data.Dataset:
     """Records of one image shard merged with its side-car records; the side-car's key
     rides along as "sidecar_key" for `check_key` (which must run after the pipeline's
     ignore_errors(), so a mismatch stops the run instead of being skipped as a bad image).
@@ -134,7 +138,7 @@ def zip_with_sidecar(image_file, parse_image, directory: str, parse_sidecar,
     return tf.data.Dataset.zip((images, side)).map(merge)
 
 
-def check_key(example):
+def check_key(example: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
     """tf.data map: asserts the image's and the side-car record's keys are equal."""
     if "sidecar_key" not in example:
         return example

@@ -42,8 +42,14 @@ from datasets.errors import DataError
 from datasets.folders import EVAL_SPLIT_DIRS, find_split_dirs, read_image_folder, scan_split
 from datasets.registry import DATASETS, DatasetInfo, get_dataset_info
 from datasets.tfds_source import read_tfds
-from datasets.tfrecords import count_records, parse_record, parse_record_with_logits, \
-    read_dataset_info, read_label_file, read_tfrecords
+from datasets.tfrecords import (
+    count_records,
+    parse_record,
+    parse_record_with_logits,
+    read_dataset_info,
+    read_label_file,
+    read_tfrecords,
+)
 
 DEFAULT_PREPROCESSING = "imagenet"
 
@@ -69,8 +75,10 @@ class DataSource:
     # (resolve_source's skip_corrupt_records; datasets/integrity.py counts and reports them).
     skip_corrupt_records: bool = False
 
-    def train_records(self, *, seed: int, input_context=None, sidecar=None,
-                      record_logits: bool = False) -> tf.data.Dataset:
+    def train_records(
+            self, *, seed: int, input_context: tf.distribute.InputContext | None = None,
+            sidecar: tuple[str, Callable[[tf.Tensor], dict[str, tf.Tensor]]] | None = None,
+            record_logits: bool = False) -> tf.data.Dataset:
         """Records {"encoded", "label", "filename"} of this input pipeline: files shuffled
         and interleaved with `seed`, not repeated, no record-level shuffle buffer.
         sidecar: (directory, parse_fn) of per-image side-car shards (TFRecord sources only;
@@ -85,7 +93,8 @@ class DataSource:
         return self._train_fn(seed=seed, input_context=input_context, sidecar=sidecar,
                               record_logits=record_logits)
 
-    def eval_records(self, *, input_context=None) -> tf.data.Dataset:
+    def eval_records(self, *, input_context: tf.distribute.InputContext | None = None
+                     ) -> tf.data.Dataset:
         """Records of the eval split, fixed order; every example in exactly one pipeline."""
         return self._eval_fn(input_context=input_context)
 

@@ -19,6 +19,8 @@ caltech_birds2011 examples: its random bboxes fail TFDS's own min <= max check.)
 
 from __future__ import annotations
 
+from typing import Any
+
 import tensorflow as tf
 
 from datasets.errors import DataError
@@ -33,7 +35,8 @@ def _one_line(e: BaseException) -> str:
 
 
 def read_tfds(name: str, split: str, *, data_dir: str | None = None, training: bool,
-              seed: int, input_context=None, label_offset: int = 0, download: bool = True):
+              seed: int, input_context: tf.distribute.InputContext | None = None,
+              label_offset: int = 0, download: bool = True) -> tuple[tf.data.Dataset, Any]:
     """(records, tfds.core.DatasetInfo) of split `split` of TFDS dataset `name`. Without
     tensorflow-datasets (an optional extra), a DataError naming it."""
     try:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable, Iterable, Sequence
 
 import tensorflow as tf
 
@@ -45,7 +46,7 @@ def list_shards(data_dir: str, pattern: str) -> list[str]:
 LOGIT_KEY = "image/logit"
 
 
-def parse_record(serialized):
+def parse_record(serialized: tf.Tensor) -> dict[str, tf.Tensor]:
     """One serialized tf.train.Example -> {"encoded", "label" (int32), "filename"}."""
     parsed = tf.io.parse_single_example(serialized, _FEATURES)
     return {"encoded": parsed["image/encoded"],
@@ -53,7 +54,7 @@ def parse_record(serialized):
             "filename": parsed["image/filename"]}
 
 
-def parse_record_with_logits(serialized):
+def parse_record_with_logits(serialized: tf.Tensor) -> dict[str, tf.Tensor]:
     """parse_record plus the original's in-record teacher logits 'image/logit' (float
     list; empty when the key is absent -- the pipeline checks the length)."""
     record = parse_record(serialized)
@@ -68,8 +69,11 @@ def _pipelines(input_context) -> tuple[int, int]:
     return input_context.num_input_pipelines, input_context.input_pipeline_id
 
 
-def read_tfrecords(files, *, training: bool, seed: int, input_context=None, sidecar=None,
-                   parse=parse_record, skip_corrupt: bool = False):
+def read_tfrecords(files: Sequence[str], *, training: bool, seed: int,
+                   input_context: tf.distribute.InputContext | None = None,
+                   sidecar: tuple[str, Callable[[tf.Tensor], dict[str, tf.Tensor]]] | None = None,
+                   parse: Callable[[tf.Tensor], dict[str, tf.Tensor]] = parse_record,
+                   skip_corrupt: bool = False) -> tf.data.Dataset:
     """Parsed records of `files` for this input pipeline (not repeated, no record shuffle).
 
     A damaged file (a record failing its checksum, a truncated record) raises
@@ -128,7 +132,7 @@ def _tolerant(records, skip_corrupt: bool):
     return records.ignore_errors() if skip_corrupt else records
 
 
-def count_records(files) -> int:
+def count_records(files: Iterable[str]) -> int:
     """Number of records in `files`. Reads every byte of every file (no parsing): about the
     cost of one pass over the data on disk (seconds for CIFAR-size sets, minutes for
     ImageNet), so prefer the counts in dataset_info.json when present."""

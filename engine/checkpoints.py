@@ -28,6 +28,8 @@ import errno
 import json
 import os
 import re
+from collections.abc import Callable
+from typing import Any
 
 import tensorflow as tf
 
@@ -57,7 +59,8 @@ def is_out_of_space(error: BaseException) -> bool:
 class RunCheckpoints:
     def __init__(self, checkpoint: tf.train.Checkpoint, model_dir: str, max_to_keep: int,
                  chief: bool, worker: int = 0, num_best: int = 1, rank_by: str = "top1",
-                 keep_every_eval: bool = False, create: bool = True, log=print):
+                 keep_every_eval: bool = False, create: bool = True,
+                 log: Callable[[str], Any] = print) -> None:
         self.model_dir = model_dir
         self.chief = chief
         self.num_best = max(1, int(num_best))

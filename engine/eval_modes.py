@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import sys
+from typing import TYPE_CHECKING
 
 import keras
 import tensorflow as tf
@@ -18,10 +19,13 @@ from engine import export_formats
 from engine.export import default_class_names, export_saved_model, verify_export
 from nets.factory import build_from_config
 
+if TYPE_CHECKING:  # engine.trainer imports this module
+    from engine.trainer import Run
+
 MODE_FLAGS = {"eval": "--eval_only", "robustness": "--robustness", "export": "--export_only"}
 
 
-def restore_for_eval(run, mode: str | None = None) -> str:
+def restore_for_eval(run: Run, mode: str | None = None) -> str:
     """Restores the --eval_checkpoint (latest, best or auto) of the run; returns it."""
     mode = mode or MODE_FLAGS.get(run.mode, "--eval_only")
     run_dir = run.run_dir or RunDir.open(run.model_dir, mode)
@@ -54,7 +58,7 @@ def _epoch_of_step(run) -> float | int:
     return run.step // max(int(per_epoch), 1)
 
 
-def eval_only(run) -> dict:
+def eval_only(run: Run) -> dict:
     """Evaluates the run's checkpoint; everything goes to model_dir/eval_only/<name>/."""
     path = restore_for_eval(run)
     elsewhere = sorted((run.cfg.get("changed") or {}))
@@ -84,13 +88,13 @@ def eval_only(run) -> dict:
     return result
 
 
-def export_only(run) -> dict:
+def export_only(run: Run) -> dict:
     path = restore_for_eval(run)
     run.log.say(f"exporting {path}")
     return {"export": export(run, source_checkpoint=path), "checkpoint": path}
 
 
-def export(run, source_checkpoint: str | None = None) -> dict:
+def export(run: Run, source_checkpoint: str | None = None) -> dict:
     """Exports a float32 copy of the network in each --export_format (class names in the
     SavedModel's signature, labels.txt, ONNX metadata) and checks every reloaded artifact;
     returns the first format's check (+ "formats": every check when more than the

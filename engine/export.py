@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 
 import keras
 import numpy as np
@@ -46,8 +47,8 @@ def _num_classes(model: keras.Model, image_size: int) -> int:
     return int(probe.shape[-1])
 
 
-def export_saved_model(model: keras.Model, preprocess_eval, image_size: int,
-                       export_dir: str, class_names: list[str] | None = None,
+def export_saved_model(model: keras.Model, preprocess_eval: Callable[[tf.Tensor], tf.Tensor],
+                       image_size: int, export_dir: str, class_names: list[str] | None = None,
                        info: dict | None = None) -> None:
     """Writes the SavedModel (module doc), labels.txt and export_info.json to export_dir.
 
@@ -101,7 +102,7 @@ def export_saved_model(model: keras.Model, preprocess_eval, image_size: int,
 
 
 def verify_export(export_dir: str, model: keras.Model, eval_records: tf.data.Dataset,
-                  preprocess_eval, batch_size: int) -> dict:
+                  preprocess_eval: Callable[[tf.Tensor], tf.Tensor], batch_size: int) -> dict:
     """Top-1 of the reloaded SavedModel (from bytes) vs the Keras model on the same images,
     and the largest absolute difference of their probabilities."""
     serving = tf.saved_model.load(export_dir).signatures["serving_default"]

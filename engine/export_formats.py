@@ -27,10 +27,18 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from core.export_libraries import missing_library  # noqa: F401 (the tests and bench ask it here)
+
+if TYPE_CHECKING:  # TensorFlow starts only when an export does
+    import keras
+    import tensorflow as tf
+
+    from preprocessing import Preprocessing
 
 FORMATS = ("savedmodel", "keras", "litert", "onnx")
 FILES = {"keras": "model.keras", "litert": "model.tflite", "onnx": "model.onnx"}
@@ -39,7 +47,7 @@ MIN_AGREEMENT = 0.99
 MAX_PROB_DIFF = 1e-3
 
 
-def preprocessing_description(prep) -> dict:
+def preprocessing_description(prep: Preprocessing) -> dict:
     """What a caller does to an image before feeding keras/litert/onnx (prep: a
     preprocessing.registry.Preprocessing)."""
     from preprocessing import common
@@ -62,7 +70,8 @@ def preprocessing_description(prep) -> dict:
             "same_as": f"preprocessing.registry.get_preprocessing({prep.name!r}).eval(bytes)"}
 
 
-def export_formats(model, formats, export_dir: str, prep, class_names: list[str],
+def export_formats(model: keras.Model, formats: Sequence[str], export_dir: str,
+                   prep: Preprocessing, class_names: list[str],
                    info: dict | None = None) -> dict:
     """Writes each of `formats` (not savedmodel) to export_dir; returns {format: path}."""
     import tensorflow as tf
@@ -157,8 +166,8 @@ def _softmax(logits):
     return z / z.sum(-1, keepdims=True)
 
 
-def verify_formats(paths: dict, model, eval_records, preprocess_eval,
-                   batch_size: int) -> dict:
+def verify_formats(paths: dict, model: keras.Model, eval_records: tf.data.Dataset,
+                   preprocess_eval: Callable[[tf.Tensor], tf.Tensor], batch_size: int) -> dict:
     """Each reloaded artifact vs the Keras model on the eval split (one pass over the data):
     {format: {"num_images", "exported_top1", "model_top1", "prediction_agreement",
     "max_prob_diff", "match"}}; also written beside the artifacts."""

@@ -2,10 +2,10 @@
 (spec trex.md §5 "Feature pre-extraction").
 
 The run is opened with ``core.rundir.open_source`` (a run directory -> best/, else latest;
-or a checkpoint prefix inside a run), its network rebuilt from its config.yaml and restored. The feature is
-the output of the pooling layer (``avg_pool``, or ``gem_pool`` with pool_type gem): any
-embedding, t-ReX projector or classifier after it is dropped, as the original throws the
-projector away. Images get the pretrained run's *eval* preprocessing (its
+or a checkpoint prefix inside a run), its network rebuilt from its config.yaml and restored.
+The feature is the output of the pooling layer (``avg_pool``, or ``gem_pool`` with pool_type
+gem): any embedding, t-ReX projector or classifier after it is dropped, as the original throws
+the projector away. Images get the pretrained run's *eval* preprocessing (its
 ``resolved_preprocessing_type``) unless overridden -- never augmentation.
 
 Cache: ``<cache_dir>/<target>/features_{trainval,test}.npz`` ({"X": float32 [N, D],
@@ -24,16 +24,19 @@ import json
 import os
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
+import keras
 import numpy as np
 import tensorflow as tf
 
 import preprocessing
-from datasets.source import DataSource, resolve_source
 from core import fs
 from core.errors import ConfigError, FinetuneError, RunDirError
 from core.rundir import open_source
+from datasets.source import DataSource, resolve_source
 
 POOL_LAYERS = ("avg_pool", "gem_pool")
 SPLITS = ("trainval", "test")
@@ -81,7 +84,7 @@ def index_digest(prefix: str) -> str:
     return h.hexdigest()
 
 
-def pool_layer_name(model) -> str:
+def pool_layer_name(model: keras.Model) -> str:
     names = {layer.name for layer in model.layers}
     for name in POOL_LAYERS:
         if name in names:
@@ -126,7 +129,8 @@ def _records(source: DataSource, split: str) -> tf.data.Dataset:
     return source.train_records(seed=0) if split == "trainval" else source.eval_records()
 
 
-def extract_split(backbone: Backbone, source: DataSource, split: str, prep,
+def extract_split(backbone: Backbone, source: DataSource, split: str,
+                  prep: preprocessing.Preprocessing,
                   batch_size: int) -> tuple[np.ndarray, np.ndarray]:
     """(X float32 [N, D], Y int64 [N]) of one split, in the records' order."""
     ds = _records(source, split).map(
@@ -189,7 +193,8 @@ def resolve_target(target: Target) -> DataSource:
 
 
 def features_for(backbone: Backbone, target: Target, cache_dir: str, *,
-                 preprocessing_type: str = "", batch_size: int = 128, log=print,
+                 preprocessing_type: str = "", batch_size: int = 128,
+                 log: Callable[[str], Any] = print,
                  source: DataSource | None = None) -> dict:
     """{"trainval": (X, Y), "test": (X, Y), "num_classes", "dataset", "cached", "meta"}."""
     source = source or resolve_target(target)

@@ -12,8 +12,13 @@ or a shape difference fails before any training step, naming the first mismatche
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from core.errors import FinetuneError, RunDirError
 from core.rundir import RunDir, open_source
+
+if TYPE_CHECKING:  # Keras starts only when a model is built
+    import keras
 
 HEAD = "classifier"
 # Source layers never copied: t-ReX's projector is dropped for transfer (Sariyildiz et al.
@@ -30,7 +35,7 @@ def resolve_pretrained(path: str) -> tuple[RunDir, str]:
         raise FinetuneError(str(e)) from None
 
 
-def warm_start(model, path: str) -> str:
+def warm_start(model: keras.Model, path: str) -> str:
     """Copies all but the head from the pretrained run at ``path`` into ``model``."""
     source_run, prefix = resolve_pretrained(path)
     try:
@@ -42,7 +47,7 @@ def warm_start(model, path: str) -> str:
     return prefix
 
 
-def copy_all_but_head(source, target, origin: str = "pretrained") -> int:
+def copy_all_but_head(source: keras.Model, target: keras.Model, origin: str = "pretrained") -> int:
     src_layers = {layer.name: layer for layer in source.layers if layer.weights}
     copied = set()
     for layer in target.layers:

@@ -20,11 +20,13 @@ zero-weight examples so that every replica runs the same number of steps.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import tensorflow as tf
 
 from datasets.sidecar import check_key
+from datasets.source import DataSource
 from kd.targets import check_logits_length
 
 AUTOTUNE = tf.data.AUTOTUNE
@@ -93,9 +95,11 @@ def _decode(ds, decode, strict: bool, first_index: int = 0):
     return ds.scan(tf.constant(first_index - 1, tf.int64), _count_gaps)
 
 
-def train_dataset(source, preprocess_train, cfg: PipelineConfig, epoch: int,
-                  skip_steps: int, steps: int, input_context: tf.distribute.InputContext,
-                  record_options: dict | None = None, replay_fn=None, batch_fn=None):
+def train_dataset(source: DataSource, preprocess_train: Callable[[tf.Tensor, tf.Tensor], dict],
+                  cfg: PipelineConfig, epoch: int, skip_steps: int, steps: int,
+                  input_context: tf.distribute.InputContext, record_options: dict | None = None,
+                  replay_fn: Callable[[dict, tf.Tensor], dict] | None = None,
+                  batch_fn: Callable[[dict], dict] | None = None) -> tf.data.Dataset:
     """Batches of {"image", "label", "skipped"} (+ "local" with multi-crop) for one epoch of
     one input pipeline; per-replica batch x cfg.batch_multiplier examples per step.
 
@@ -143,8 +147,9 @@ def eval_steps(eval_size: int, global_batch: int, num_pipelines: int) -> int:
     return max(1, math.ceil(per_pipeline / per_step))
 
 
-def eval_dataset(source, preprocess_record, image_size: int, cfg: PipelineConfig,
-                 eval_size: int, input_context: tf.distribute.InputContext):
+def eval_dataset(source: DataSource, preprocess_record: Callable[[dict], tf.Tensor],
+                 image_size: int, cfg: PipelineConfig, eval_size: int,
+                 input_context: tf.distribute.InputContext) -> tf.data.Dataset:
     """Batches of {"image", "label", "weight", "skipped"}; every example counted once.
     preprocess_record: record {"encoded", "label", "filename"} -> float image."""
     per_replica = input_context.get_per_replica_batch_size(cfg.global_batch)

@@ -37,8 +37,14 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
+from numpy.typing import ArrayLike
+
+if TYPE_CHECKING:  # scikit-learn (an extra) loads only when a probe fits
+    from sklearn.linear_model import LogisticRegression
 
 LOG_ODDS_EPS = 1e-6
 C_RANGE = (1e-5, 1e6)
@@ -52,26 +58,26 @@ SMALL_BLAS_ELEMENTS = 4_000_000  # features below this fit with one BLAS thread
 
 
 # ----------------------------------------------------------------------------- metrics
-def log_odds(p, eps: float = LOG_ODDS_EPS):
+def log_odds(p: ArrayLike, eps: float = LOG_ODDS_EPS) -> float | np.ndarray:
     """ln(p / (1 - p)) of a top-1 fraction (or array), p clipped to [eps, 1 - eps]."""
     p = np.clip(np.asarray(p, dtype=np.float64), eps, 1.0 - eps)
     out = np.log(p) - np.log1p(-p)
     return float(out) if out.ndim == 0 else out
 
 
-def mean_log_odds(ps, eps: float = LOG_ODDS_EPS) -> float:
+def mean_log_odds(ps: Iterable[float], eps: float = LOG_ODDS_EPS) -> float:
     ps = list(ps)
     if not ps:
         raise ValueError("mean_log_odds: no accuracies")
     return float(np.mean(log_odds(np.asarray(ps, dtype=np.float64), eps)))
 
 
-def top1(y_true, y_pred) -> float:
+def top1(y_true: ArrayLike, y_pred: ArrayLike) -> float:
     y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
     return float(np.mean(y_true == y_pred)) if len(y_true) else 0.0
 
 
-def mean_per_class_accuracy(y_true, y_pred) -> float:
+def mean_per_class_accuracy(y_true: ArrayLike, y_pred: ArrayLike) -> float:
     """Mean over the classes present in y_true of each class's accuracy."""
     y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
     classes = np.unique(y_true)
@@ -81,7 +87,8 @@ def mean_per_class_accuracy(y_true, y_pred) -> float:
 
 
 # ----------------------------------------------------------------------------- split
-def per_class_split(labels, fraction: float = 0.2, seed: int = 0):
+def per_class_split(labels: ArrayLike, fraction: float = 0.2,
+                    seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """(train indices, val indices), sorted, disjoint, covering all of ``labels``:
     per class max(1, floor(fraction * n_c)) random examples go to val."""
     if not 0.0 < fraction < 1.0:
@@ -143,12 +150,13 @@ class SklearnProbe:
 
     name = "sklearn"
 
-    def __init__(self, max_iter: int = 2000, coarse=None, refine: bool = True):
+    def __init__(self, max_iter: int = 2000, coarse: Iterable[float] | None = None,
+                 refine: bool = True) -> None:
         self.max_iter = max_iter
         self.coarse = list(coarse) if coarse is not None else c_grid_coarse()
         self.refine = refine
 
-    def fit(self, X, Y, C: float):
+    def fit(self, X: np.ndarray, Y: np.ndarray, C: float) -> LogisticRegression:
         from sklearn.exceptions import ConvergenceWarning
         from sklearn.linear_model import LogisticRegression
         from threadpoolctl import threadpool_limits
@@ -167,7 +175,8 @@ class SklearnProbe:
         clf = self.fit(Xtr, Ytr, C)
         return {"C": C, "val_top1": top1(Yva, clf.predict(Xva)), "converged": clf.converged_}
 
-    def search(self, Xtr, Ytr, Xva, Yva) -> tuple[dict, list[dict]]:
+    def search(self, Xtr: np.ndarray, Ytr: np.ndarray, Xva: np.ndarray,
+               Yva: np.ndarray) -> tuple[dict, list[dict]]:
         """(best {"C": ...}, every trial in evaluation order)."""
         trials = [self._trial(C, Xtr, Ytr, Xva, Yva) for C in self.coarse]
         if self.refine:
@@ -177,12 +186,13 @@ class SklearnProbe:
                     trials.append(self._trial(C, Xtr, Ytr, Xva, Yva))
         return {"C": pick_c(trials)}, trials
 
-    def final(self, params, X, Y, Xte, Yte) -> np.ndarray:
+    def final(self, params: dict, X: np.ndarray, Y: np.ndarray, Xte: np.ndarray,
+              Yte: np.ndarray) -> np.ndarray:
         return self.fit(X, Y, params["C"]).predict(Xte)
 
 
 # ----------------------------------------------------------------------------- TF
-def l2_normalize(X) -> np.ndarray:
+def l2_normalize(X: ArrayLike) -> np.ndarray:
     X = np.asarray(X, dtype=np.float32)
     norms = np.linalg.norm(X, axis=1, keepdims=True)
     return X / np.maximum(norms, 1e-12)
@@ -194,8 +204,9 @@ class TFProbe:
     name = "tf"
 
     def __init__(self, num_classes: int | None = None, epochs: int = TF_EPOCHS,
-                 batch_size: int = TF_BATCH, lrs=TF_LRS, wds=TF_WDS, seed: int = 0,
-                 momentum: float = 0.9):
+                 batch_size: int = TF_BATCH, lrs: Sequence[float] = TF_LRS,
+                 wds: Sequence[float] = TF_WDS, seed: int = 0,
+                 momentum: float = 0.9) -> None:
         self.num_classes = num_classes
         self.epochs = int(epochs)
         self.batch_size = int(batch_size)
@@ -234,7 +245,8 @@ class TFProbe:
 
         return epoch
 
-    def train(self, X, Y, lr: float, wd: float, num_classes: int):
+    def train(self, X: np.ndarray, Y: np.ndarray, lr: float, wd: float,
+              num_classes: int) -> tuple[np.ndarray, np.ndarray] | None:
         """(W, b) after ``epochs`` epochs, or None if the loss became non-finite."""
         import tensorflow as tf
         if self._step is None:
@@ -261,11 +273,12 @@ class TFProbe:
         return W, b
 
     @staticmethod
-    def predict(wb, X) -> np.ndarray:
+    def predict(wb: tuple[np.ndarray, np.ndarray], X: np.ndarray) -> np.ndarray:
         W, b = wb
         return np.argmax(l2_normalize(X) @ W + b, axis=1)
 
-    def search(self, Xtr, Ytr, Xva, Yva) -> tuple[dict, list[dict]]:
+    def search(self, Xtr: np.ndarray, Ytr: np.ndarray, Xva: np.ndarray,
+               Yva: np.ndarray) -> tuple[dict, list[dict]]:
         k = self._classes(Ytr, Yva)
         trials = []
         for lr in self.lrs:
@@ -276,7 +289,8 @@ class TFProbe:
         best = _pick(trials)
         return {"lr": best["lr"], "wd": best["wd"]}, trials
 
-    def final(self, params, X, Y, Xte, Yte) -> np.ndarray:
+    def final(self, params: dict, X: np.ndarray, Y: np.ndarray, Xte: np.ndarray,
+              Yte: np.ndarray) -> np.ndarray:
         wb = self.train(X, Y, params["lr"], params["wd"], self._classes(Y, Yte))
         if wb is None:
             raise ValueError(f"the final TF probe diverged (non-finite loss) with {params}")
@@ -284,7 +298,8 @@ class TFProbe:
 
 
 # ----------------------------------------------------------------------------- protocol
-def run_probe(probe, X, Y, Xte, Yte, *, val_fraction: float = 0.2, seed: int = 0) -> dict:
+def run_probe(probe: SklearnProbe | TFProbe, X: np.ndarray, Y: np.ndarray, Xte: np.ndarray,
+              Yte: np.ndarray, *, val_fraction: float = 0.2, seed: int = 0) -> dict:
     """The whole protocol on one dataset's features; returns the report entry."""
     X, Y = _check_xy(X, Y, "trainval")
     Xte, Yte = _check_xy(Xte, Yte, "test")

@@ -12,13 +12,15 @@ from __future__ import annotations
 
 import numpy as np
 import tensorflow as tf
+from numpy.typing import ArrayLike
 
 from core.losses import soft_cross_entropy
 
 NUM_ECE_BINS = 10
 
 
-def batch_sums(logits, labels, weights, num_classes: int, num_bins: int = NUM_ECE_BINS):
+def batch_sums(logits: tf.Tensor, labels: tf.Tensor, weights: tf.Tensor, num_classes: int,
+               num_bins: int = NUM_ECE_BINS) -> dict[str, tf.Tensor]:
     logits = tf.cast(logits, tf.float32)
     weights = tf.cast(weights, tf.float32)
     labels = tf.cast(labels, tf.int32)
@@ -77,7 +79,7 @@ class Accumulator:
         return out
 
 
-def ece_from_bins(bin_count, bin_conf, bin_correct) -> float:
+def ece_from_bins(bin_count: ArrayLike, bin_conf: ArrayLike, bin_correct: ArrayLike) -> float:
     bin_count = np.asarray(bin_count, np.float64)
     total = bin_count.sum()
     if total == 0:
@@ -87,7 +89,8 @@ def ece_from_bins(bin_count, bin_conf, bin_correct) -> float:
     return float(gap.sum() / total)
 
 
-def expected_calibration_error(probs, labels, num_bins: int = NUM_ECE_BINS) -> float:
+def expected_calibration_error(probs: ArrayLike, labels: ArrayLike,
+                               num_bins: int = NUM_ECE_BINS) -> float:
     """Reference (numpy) ECE for a full set of predictions."""
     probs = np.asarray(probs, np.float64)
     labels = np.asarray(labels)

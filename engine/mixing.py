@@ -25,12 +25,17 @@ the optimizer step and the replica id), so a resumed run mixes exactly as an uni
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import tensorflow as tf
 
 MODES = ("mixup", "cutmix", "mixup_cutmix")
 ORIGINAL_TYPES = ("1", "2")  # batch multiplier of the input pipeline: type 1 reads 2x
 INPUT_MULTIPLIER = {"1": 2}
+
+#: What is mixed along with the images: a [B, C] target distribution or a nest (dict, tuple)
+#: of them, mixed alike (labels and teacher distributions).
+Targets = Any
 
 
 @dataclass(frozen=True)
@@ -50,7 +55,8 @@ def _beta(seed, alpha: float, shape=()):
     return a / (a + b)
 
 
-def cutmix_box(seed, height, width, lam):
+def cutmix_box(seed: tf.Tensor, height: int | tf.Tensor, width: int | tf.Tensor,
+               lam: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor]:
     """Box (y0, y1, x0, x1) of area ≈ (1−λ)·H·W centred uniformly, clipped at the border."""
     h = tf.cast(height, tf.float32)
     w = tf.cast(width, tf.float32)
@@ -66,7 +72,8 @@ def cutmix_box(seed, height, width, lam):
     return y0, y1, x0, x1
 
 
-def paste(images, partner, box):
+def paste(images: tf.Tensor, partner: tf.Tensor,
+          box: tuple[tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor]) -> tuple[tf.Tensor, tf.Tensor]:
     """images with partner's pixels inside box; returns (mixed, kept area fraction λ)."""
     y0, y1, x0, x1 = box
     shape = tf.shape(images)
@@ -81,7 +88,8 @@ def paste(images, partner, box):
     return mixed, lam
 
 
-def mix(images, targets, seed, cfg: MixConfig):
+def mix(images: tf.Tensor, targets: Targets, seed: tf.Tensor,
+        cfg: MixConfig) -> tuple[tf.Tensor, Targets, tf.Tensor]:
     """(mixed images, mixed targets, λ). targets: a [B, C] distribution or a nest of them."""
     seeds = tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), 4)
     partner_x = tf.reverse(images, axis=[0])
@@ -124,7 +132,8 @@ def _halves(x):
     return x[:half], x[half:]
 
 
-def mix_type1(images, targets, seed, alpha: float = 0.2):
+def mix_type1(images: tf.Tensor, targets: Targets, seed: tf.Tensor,
+              alpha: float = 0.2) -> tuple[tf.Tensor, Targets, tf.Tensor]:
     """Original type 1: a 2B batch -> B examples λ_i·x_i + (1−λ_i)·x_{B+i}."""
     lam = _beta(seed, alpha, [tf.shape(images)[0] // 2])
 
@@ -135,7 +144,8 @@ def mix_type1(images, targets, seed, alpha: float = 0.2):
     return pairs(images), tf.nest.map_structure(pairs, targets), lam
 
 
-def mix_type2(images, targets, seed, alpha: float = 0.2):
+def mix_type2(images: tf.Tensor, targets: Targets, seed: tf.Tensor,
+              alpha: float = 0.2) -> tuple[tf.Tensor, Targets, tf.Tensor]:
     """Original type 2 (B -> B): halves x1, x2 -> mix(x1, x2; λ1) ++ mix(x1, rev x2; λ2)."""
     seeds = tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), 2)
     half = [tf.shape(images)[0] // 2]

@@ -45,7 +45,7 @@ class ClassMeanMemory(tf.Module):
         """float32 [num_classes, dim]: class-mean directions (zero for an empty class)."""
         return tf.math.l2_normalize(self.class_sums(), axis=-1, epsilon=1e-12)
 
-    def write(self, embeddings, labels) -> None:
+    def write(self, embeddings: tf.Tensor, labels: tf.Tensor) -> None:
         """FIFO write of [n, dim] embeddings and [n] labels at the pointer."""
         embeddings = tf.cast(embeddings, tf.float32)
         labels = tf.cast(labels, tf.int32)

@@ -9,11 +9,13 @@ do not, as timm and Goyal et al. 2017.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import keras
 import tensorflow as tf
 
 
-def decays(variable) -> bool:
+def decays(variable: keras.Variable | tf.Variable) -> bool:
     """The weight-decay rule: kernels decay, 1-D parameters (BN, biases) do not."""
     return len(variable.shape) > 1
 
@@ -22,14 +24,16 @@ def decayed_variables(model: keras.Model) -> list:
     return [v for v in model.trainable_variables if decays(v)]
 
 
-def l2_penalty(variables, weight_decay: float) -> tf.Tensor:
+def l2_penalty(variables: Sequence[keras.Variable | tf.Variable], weight_decay: float) -> tf.Tensor:
     if not weight_decay or not variables:
         return tf.constant(0.0)
     return weight_decay * tf.add_n(
         [tf.nn.l2_loss(tf.cast(v, tf.float32)) for v in variables])
 
 
-def make_optimizer(cfg: dict, learning_rate) -> keras.optimizers.Optimizer:
+def make_optimizer(
+        cfg: dict, learning_rate: float | keras.optimizers.schedules.LearningRateSchedule,
+) -> keras.optimizers.Optimizer:
     opt = keras.optimizers.SGD(learning_rate=learning_rate, momentum=cfg["momentum"],
                                nesterov=cfg["nesterov"])
     if cfg["dtype"] == "fp16":

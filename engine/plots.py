@@ -9,16 +9,21 @@ from __future__ import annotations
 
 import io
 import os
+from typing import TYPE_CHECKING, BinaryIO
 
 import numpy as np
 
 from core import fs
 
+if TYPE_CHECKING:  # matplotlib is the optional [plots] extra
+    from matplotlib.figure import Figure
+
 
 def missing() -> str | None:
     """Why no figure can be drawn (matplotlib, the [plots] extra, is not installed), else
     None. The evaluation modes then skip their figures with one warning line."""
-    from core.extras import installed, missing as missing_message
+    from core.extras import installed
+    from core.extras import missing as missing_message
     if installed("matplotlib"):
         return None
     return missing_message("drawing the PNG figures", "matplotlib", "plots")
@@ -35,7 +40,7 @@ def _pyplot():
     return plt
 
 
-def save_figure(fig, target):
+def save_figure(fig: Figure, target: str | BinaryIO) -> None:
     """Writes ``fig`` as PNG to a path or a binary file object, then closes it."""
     fig.tight_layout()
     fig.savefig(target, dpi=110, format="png")
@@ -62,7 +67,7 @@ def curve_styles(count: int) -> list[dict]:
              "marker": _MARKERS[i % 7]} for i in range(count)]
 
 
-def errors_figure(report: dict, baseline: dict | None = None, title: str = ""):
+def errors_figure(report: dict, baseline: dict | None = None, title: str = "") -> Figure:
     """Error per corruption; with a baseline report, its bar next to ours."""
     plt = _pyplot()
     names = list(report["corruptions"])
@@ -88,7 +93,7 @@ def errors_figure(report: dict, baseline: dict | None = None, title: str = ""):
     return fig
 
 
-def severity_figure(report: dict, title: str = ""):
+def severity_figure(report: dict, title: str = "") -> Figure:
     """Error versus severity: one curve per corruption (distinct styles) and the mean."""
     plt = _pyplot()
     clean = 100 * report["clean"]["error"]
@@ -122,7 +127,7 @@ def reliability_diagram(reliability: dict, path: str, title: str = "") -> str:
     return _save(reliability_figure(reliability, title), path)
 
 
-def reliability_figure(reliability: dict, title: str = ""):
+def reliability_figure(reliability: dict, title: str = "") -> Figure:
     """Accuracy and mean confidence per equal-width confidence bin, with the bin counts.
 
     reliability: {"count", "confidence", "accuracy"} lists per bin (``metrics.Accumulator``

@@ -50,10 +50,15 @@ import io
 import json
 import os
 import sys
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from core.errors import RunDirError, UserError  # noqa: E402
+
+if TYPE_CHECKING:  # numpy loads only when predicting
+    import numpy as np
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif")
 OUTPUT_FORMATS = (".jsonl", ".csv")
@@ -68,7 +73,7 @@ class PredictResult(list):
     """The predictions (a list of {"path", "top_k"} dicts) plus ``skipped``: the paths of
     undecodable images that were left out."""
 
-    def __init__(self, predictions=(), skipped=()):
+    def __init__(self, predictions: Iterable[dict] = (), skipped: Iterable[str] = ()) -> None:
         super().__init__(predictions)
         self.skipped = list(skipped)
 
@@ -178,7 +183,7 @@ class RunPredictor:
             reduce_retracing=True)
         self._prep_fn = tf.function(self.prep.eval)
 
-    def preprocess(self, encoded: bytes):
+    def preprocess(self, encoded: bytes) -> np.ndarray | None:
         """The eval-preprocessed image, or None when it cannot be decoded."""
         import tensorflow as tf
         try:
@@ -186,7 +191,7 @@ class RunPredictor:
         except (tf.errors.InvalidArgumentError, tf.errors.UnimplementedError):
             return None
 
-    def probabilities(self, items: list):
+    def probabilities(self, items: list[np.ndarray]) -> np.ndarray:
         """Probabilities [n, C] of preprocessed images (``preprocess`` outputs)."""
         import numpy as np
         return self._forward(np.stack(items)).numpy()
@@ -247,7 +252,7 @@ class ExportPredictor:
         self._input_name = next(iter(self.serving.structured_input_signature[1]))
         self._decode = tf.function(_decodes)
 
-    def preprocess(self, encoded: bytes):
+    def preprocess(self, encoded: bytes) -> bytes | None:
         """The bytes themselves when they decode as an image, else None."""
         import tensorflow as tf
         try:
@@ -256,7 +261,7 @@ class ExportPredictor:
             return None
         return encoded
 
-    def probabilities(self, items: list):
+    def probabilities(self, items: list[bytes]) -> np.ndarray:
         import tensorflow as tf
         out = self.serving(**{self._input_name: tf.constant(items, tf.string)})
         self.last_top1_names = ([n.decode("utf-8", "replace") for n in
@@ -386,7 +391,7 @@ def _flag_values():
     return fv
 
 
-def main(argv=None) -> int:
+def main(argv: list[str] | None = None) -> int:
     """The CLI (module doc); returns the exit code. Flags live in a private FlagValues, so
     main can be called more than once in a process."""
     from absl import flags

@@ -22,13 +22,15 @@ the BLAS blocking of the chunk.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import numpy as np
 
 METRICS = ("cosine", "euclidean")
 DISTRACTOR = -1
 
 
-def parse_ks(text) -> list[int]:
+def parse_ks(text: str | Iterable[int | str]) -> list[int]:
     """"1,2,4,8" (or a list) -> sorted unique positive ints; ValueError naming the bad k."""
     items = text.split(",") if isinstance(text, str) else list(text)
     ks = []
@@ -65,7 +67,7 @@ def _similarity(queries: np.ndarray, gallery: np.ndarray, gallery_sq: np.ndarray
     return -(np.sum(queries * queries, axis=1, keepdims=True) + gallery_sq[None, :] - 2 * dots)
 
 
-def first_hit_ranks(embeddings, labels, metric: str = "cosine",
+def first_hit_ranks(embeddings: np.ndarray, labels: np.ndarray, metric: str = "cosine",
                     chunk_size: int = 1024) -> tuple[np.ndarray, np.ndarray]:
     """(query indices, 0-based rank of each query's nearest same-label gallery example;
     -1 when its class has no other example)."""
@@ -101,7 +103,8 @@ def first_hit_ranks(embeddings, labels, metric: str = "cosine",
     return queries, ranks
 
 
-def recall_at_k(embeddings, labels, ks=(1, 2, 4, 8), metric: str = "cosine",
+def recall_at_k(embeddings: np.ndarray, labels: np.ndarray,
+                ks: str | Iterable[int | str] = (1, 2, 4, 8), metric: str = "cosine",
                 chunk_size: int = 1024) -> dict:
     """{"recall": {k: fraction}, "queries": n, "examples": n (queries + distractors; each
     query's gallery is the other n - 1), "distractors": n, "queries_without_positive": n,

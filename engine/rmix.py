@@ -17,9 +17,11 @@ parameter gradients are discarded (the CIFAR code; the ImageNet code added a cle
 
 from __future__ import annotations
 
+import keras
 import tensorflow as tf
 
 from core.losses import soft_cross_entropy
+from engine.mixing import Targets
 
 # linspace(0, 0.99, 10). Plain floats: a tensor at import time would start TensorFlow before
 # a MultiWorkerMirroredStrategy can configure its collectives.
@@ -27,7 +29,7 @@ QUANTILES = tuple(round(i * 0.11, 2) for i in range(10))
 GRIDS = (2, 4)
 
 
-def input_saliency(model, images, targets):
+def input_saliency(model: keras.Model, images: tf.Tensor, targets: tf.Tensor) -> tf.Tensor:
     """RMS over channels of the input gradient of 2·CE/C, per pixel: [B, H, W]."""
     num_classes = tf.cast(tf.shape(targets)[-1], tf.float32)
     with tf.GradientTape() as tape:
@@ -38,7 +40,7 @@ def input_saliency(model, images, targets):
     return tf.sqrt(tf.reduce_mean(tf.square(grad), axis=-1))
 
 
-def pool_saliency(saliency, grid: int):
+def pool_saliency(saliency: tf.Tensor, grid: int) -> tf.Tensor:
     """Average-pool [B, H, W] to [B, grid, grid] and normalise each map to sum 1."""
     b = tf.shape(saliency)[0]
     h, w = saliency.shape[1], saliency.shape[2]
@@ -48,7 +50,7 @@ def pool_saliency(saliency, grid: int):
     return pooled / tf.maximum(tf.reduce_sum(pooled, axis=[1, 2], keepdims=True), 1e-12)
 
 
-def quantile_masks(pooled, q):
+def quantile_masks(pooled: tf.Tensor, q: tf.Tensor) -> tf.Tensor:
     """1.0 where a patch's saliency ≥ its image's q-quantile; pooled [B, g, g], q [B]."""
     b = tf.shape(pooled)[0]
     flat = tf.sort(tf.reshape(pooled, [b, -1]), axis=-1)
@@ -61,7 +63,7 @@ def quantile_masks(pooled, q):
     return tf.cast(pooled >= threshold[:, None, None], tf.float32)
 
 
-def upsample(masks, height: int, width: int):
+def upsample(masks: tf.Tensor, height: int, width: int) -> tf.Tensor:
     g = masks.shape[1]
     up = tf.repeat(tf.repeat(masks, height // g, axis=1), width // g, axis=2)
     pad_h, pad_w = height - up.shape[1], width - up.shape[2]
@@ -70,7 +72,8 @@ def upsample(masks, height: int, width: int):
     return up
 
 
-def mix_with_masks(images, targets, masks, perm, w1):
+def mix_with_masks(images: tf.Tensor, targets: Targets, masks: tf.Tensor, perm: tf.Tensor,
+                   w1: tf.Tensor) -> tuple[tf.Tensor, Targets]:
     """The R-Mix rule for given full-resolution masks [B, H, W], permutation and weight."""
     partner_x = tf.gather(images, perm)
     partner_m = tf.gather(masks, perm)
@@ -95,7 +98,8 @@ def mix_with_masks(images, targets, masks, perm, w1):
     return tf.cast(mixed, images.dtype), tf.nest.map_structure(mix_target, targets)
 
 
-def rmix(images, targets, saliency, seed, alpha: float = 1.0):
+def rmix(images: tf.Tensor, targets: Targets, saliency: tf.Tensor, seed: tf.Tensor,
+         alpha: float = 1.0) -> tuple[tf.Tensor, Targets]:
     """Mixed (images, targets) from a per-pixel saliency map [B, H, W]; stateless in seed."""
     seeds = tf.random.experimental.stateless_split(tf.cast(seed, tf.int64), 5)
     b = tf.shape(images)[0]

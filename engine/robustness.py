@@ -25,7 +25,6 @@ import numpy as np
 from core.errors import ConfigError
 from preprocessing.corruptions.names import ALL, STANDARD
 
-
 # AlexNet's pooled top-1 error per corruption: the 15 from Hendrycks' evaluation code, the 4
 # extra from assembled-cnn's mce/eval_robustness.py (its ALEXNET_CE).
 ALEXNET_ERROR = {

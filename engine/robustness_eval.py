@@ -16,19 +16,25 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import tensorflow as tf
 
+from core import fs
+from core.errors import ConfigError
 from datasets import corrupted
 from datasets.source import DataSource
 from engine import eval_modes, plots, robustness
-from core import fs
-from core.errors import ConfigError
-from preprocessing import common, pil_resize
+from preprocessing import Preprocessing, common, pil_resize
 from preprocessing.corruptions import registry
 
+if TYPE_CHECKING:  # engine.trainer imports this module
+    from engine.trainer import Run
 
-def corrupt_record_fn(prep, name: str, severity: int, seed: int, jpeg_quality: int):
+
+def corrupt_record_fn(prep: Preprocessing, name: str, severity: int, seed: int,
+                      jpeg_quality: int) -> Callable[[dict], tf.Tensor]:
     """record -> normalised float image: ImageNet-C crop, corruption, JPEG round trip.
 
     The crop is the benchmark's (PIL's antialiased resize), not the model's accuracy-eval
@@ -49,7 +55,7 @@ def corrupt_record_fn(prep, name: str, severity: int, seed: int, jpeg_quality: i
     return preprocess
 
 
-def stored_record_fn(size: int):
+def stored_record_fn(size: int) -> Callable[[dict], tf.Tensor]:
     """record -> normalised float image for files already at their final size (resized to
     ``size`` only when they are not)."""
     def preprocess(record):
@@ -119,7 +125,7 @@ def _load_baseline(path):
     return report
 
 
-def run(the_run) -> dict:
+def run(the_run: Run) -> dict:
     cfg = the_run.cfg
     kind, location, data_dir = corrupted.parse_flag(cfg["robustness"])
     names = registry.parse_corruptions(cfg["corruptions"])

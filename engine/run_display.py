@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import Callable
+from typing import Callable, TextIO
 
 LOG_INTERVAL_S = 30.0
 
@@ -64,7 +64,7 @@ class EpochProgress:
 
     def __init__(self, epoch: int, epochs: int, steps: int, start_step: int, chief: bool,
                  run_clock: RunClock | None = None, run_step: Callable[[], int] | None = None,
-                 evals_left: Callable[[], int] | None = None, stream=None,
+                 evals_left: Callable[[], int] | None = None, stream: TextIO | None = None,
                  now: Callable[[], float] = time.time, stop_at: int | None = None):
         self.epoch, self.epochs, self.steps = epoch, epochs, steps
         self.stop_at = steps if stop_at is None else stop_at  # a run may end mid-epoch

@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from typing import Any
 
 import tensorflow as tf
 
@@ -58,7 +59,7 @@ class RunLog:
         for writer in self.writers.values():
             writer.flush()
 
-    def record(self, event: str, **fields) -> None:
+    def record(self, event: str, **fields: Any) -> None:
         if not self.write:
             return
         line = {"event": event, "time": round(time.time(), 3), **fields}

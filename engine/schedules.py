@@ -15,6 +15,8 @@ a no-op; we do not scale). Linear warmup from 0 to the peak over `lr_warmup_epoc
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
+from typing import Any
 
 import keras
 import tensorflow as tf
@@ -24,7 +26,8 @@ class WarmupDecay(keras.optimizers.schedules.LearningRateSchedule):
     def __init__(self, decay_type: str, base_lr: float, steps_per_epoch: int,
                  total_steps: int, warmup_epochs: float = 0.0, decay_factor: float = 0.94,
                  epochs_per_decay: float = 2.0, end_lr: float = 1e-4,
-                 boundary_epochs=(), decay_rates=(1.0,)):
+                 boundary_epochs: Sequence[float] = (),
+                 decay_rates: Sequence[float] = (1.0,)) -> None:
         super().__init__()
         self.decay_type = decay_type
         self.base_lr = float(base_lr)
@@ -71,7 +74,7 @@ class WarmupDecay(keras.optimizers.schedules.LearningRateSchedule):
             lr = tf.where(step < warm, peak * step / warm, lr)
         return lr
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         return dict(decay_type=self.decay_type, base_lr=self.base_lr,
                     steps_per_epoch=self.steps_per_epoch, total_steps=self.total_steps,
                     warmup_epochs=self.warmup_epochs, decay_factor=self.decay_factor,
@@ -89,7 +92,8 @@ def from_config(cfg: dict, steps_per_epoch: int, total_steps: int) -> WarmupDeca
         decay_rates=cfg["piecewise_lr_decay_rates"])
 
 
-def dropblock_keep_prob(step, start: float, end: float, total_steps: int):
+def dropblock_keep_prob(step: int | tf.Tensor, start: float, end: float,
+                        total_steps: int) -> tf.Tensor:
     """DropBlock keep_prob decays linearly from `start` to `end` over the whole run
     (assembled-cnn: polynomial decay, power 1, over train_epochs * steps_per_epoch)."""
     frac = tf.minimum(tf.cast(step, tf.float32) / float(max(total_steps, 1)), 1.0)

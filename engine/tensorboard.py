@@ -20,12 +20,19 @@ import json
 import math
 import os
 import sys
+from typing import TYPE_CHECKING
 
 import numpy as np
 import tensorflow as tf
+from numpy.typing import ArrayLike
 
 from core import fs
 from preprocessing.common import MEAN_RGB
+
+if TYPE_CHECKING:  # engine.trainer imports this module; matplotlib is an extra
+    from matplotlib.figure import Figure
+
+    from engine.trainer import Run
 
 EVAL_METRICS = ("top1", "top5", "ece", "loss")  # tags of the "eval" run
 GRID_IMAGES = 16
@@ -75,7 +82,7 @@ def log_run_start(model_dir: str, config: dict, config_text: str) -> None:
 
 
 # ----------------------------------------------------------------------------- images
-def denormalize(images) -> np.ndarray:
+def denormalize(images: ArrayLike) -> np.ndarray:
     """preprocessing.common.normalize's output (0-255 minus the RGB mean) -> uint8."""
     images = np.asarray(images, np.float32) + np.asarray(MEAN_RGB, np.float32)
     return np.clip(np.rint(images), 0, 255).astype(np.uint8)
@@ -114,7 +121,8 @@ def view_grids(batch: dict, count: int = GRID_IMAGES) -> dict[str, np.ndarray]:
     return out
 
 
-def log_train_views(writer, batch: dict, step: int = 0) -> dict[str, np.ndarray]:
+def log_train_views(writer: tf.summary.SummaryWriter, batch: dict,
+                    step: int = 0) -> dict[str, np.ndarray]:
     """The first training batch's views as grids in the "train" writer. What the input
     pipeline yields: augmentation (crop, flip, AutoAugment/RandAugment, RandomErasing,
     multi-crop, replayed reinforcement views) is in it; batch mixing (mixup, CutMix, R-Mix)
@@ -135,7 +143,7 @@ def png_image(png: bytes) -> np.ndarray:
     return tf.io.decode_png(png, channels=3).numpy()[None]
 
 
-def log_pngs(writer, step: int, pngs: dict) -> None:
+def log_pngs(writer: tf.summary.SummaryWriter, step: int, pngs: dict) -> None:
     """{tag: PNG bytes or a PNG file's path} as images at ``step``."""
     with writer.as_default(step=step):
         for tag, png in pngs.items():
@@ -146,7 +154,7 @@ def log_pngs(writer, step: int, pngs: dict) -> None:
     writer.flush()
 
 
-def figure_png(fig) -> bytes:
+def figure_png(fig: Figure) -> bytes:
     """A matplotlib figure as PNG bytes (closed after)."""
     from engine import plots
     buffer = io.BytesIO()
@@ -157,7 +165,8 @@ def figure_png(fig) -> bytes:
 _warned_no_plots = []
 
 
-def log_reliability(writer, step: int, reliability: dict, title: str = "") -> None:
+def log_reliability(writer: tf.summary.SummaryWriter, step: int, reliability: dict,
+                    title: str = "") -> None:
     """An evaluation's reliability diagram (engine/plots.py) as the image "reliability".
     Without matplotlib (the [plots] extra) nothing is drawn: one warning line per process."""
     from engine import plots
@@ -172,7 +181,7 @@ def log_reliability(writer, step: int, reliability: dict, title: str = "") -> No
 
 
 # ----------------------------------------------------------------------------- a new run
-def first_train_batch(run) -> dict:
+def first_train_batch(run: Run) -> dict:
     """The first batch that this worker's first replica trains on: the run's own
     epoch-0 pipeline (engine/inputs.py, the trainer's arguments), built a second time and
     read once, so the training's iterator loses nothing. Deterministic (seeded shuffle,
@@ -190,7 +199,7 @@ def first_train_batch(run) -> dict:
             if k in ("image", "local")}
 
 
-def log_new_run(run) -> None:
+def log_new_run(run: Run) -> None:
     """At the start of a new run (step 0): hparams and config text (model_dir) and the
     first training batch's views ("train")."""
     text = fs.read_text(os.path.join(run.model_dir, "config.yaml"))

@@ -20,14 +20,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+
+import keras
 import tensorflow as tf
 
 from core import losses
 from engine import mixing, optim, rmix
+from engine.mixing import Targets
 from kd.targets import distillation_term
+from kd.teachers import Ensemble
 
 
-def make_mixer(cfg: dict, model):
+def make_mixer(cfg: dict, model: keras.Model
+               ) -> Callable[[tf.Tensor, Targets, tf.Tensor], tuple[tf.Tensor, Targets]] | None:
     """(images, targets, seed) -> (images, targets) for cfg's --mixup_type; None when off."""
     kind = str(cfg["mixup_type"])
     if kind == "0":
@@ -57,8 +63,9 @@ def _flatten_views(views, targets):
                                        targets), per_image
 
 
-def make_step_fn(cfg: dict, model, optimizer, num_classes: int, replicas: int, decay_vars,
-                 teacher=None):
+def make_step_fn(cfg: dict, model: keras.Model, optimizer: keras.optimizers.Optimizer,
+                 num_classes: int, replicas: int, decay_vars: Sequence[keras.Variable],
+                 teacher: Ensemble | None = None) -> Callable[[dict], dict[str, tf.Tensor]]:
     """step_fn(batch) -> {"loss", "ce", "l2", "correct", "skipped"} (replica-local sums;
     "loss" is the total, ce + l2, the gradient's).
     teacher: a kd.teachers.Ensemble for online distillation (None otherwise)."""

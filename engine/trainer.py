@@ -22,6 +22,8 @@ import re
 import subprocess
 import sys
 import time
+from collections.abc import Callable
+from typing import Any
 
 import keras
 import numpy as np
@@ -36,19 +38,32 @@ from core.rundir import RunDir, checkpoint_prefixes
 from core.runlock import LOCK_FILE, RunLock, describe
 from datasets import integrity
 from datasets.errors import DataError
-from datasets.source import check_labels, resolve_source
+from datasets.sidecar import KEY_MISMATCH_MARK
+from datasets.source import DataSource, check_labels, resolve_source
+from engine import (
+    distribute,
+    eval_modes,
+    finetune,
+    inputs,
+    metrics,
+    mixing,
+    optim,
+    preemption,
+    run_display,
+    schedules,
+    tensorboard,
+    train_step,
+    trex,
+)
+from engine.checkpoints import RunCheckpoints, is_out_of_space
+from engine.run_log import RunLog, loss_parts
+from kd import targets as kd_targets
+from kd.teachers import Ensemble
+from kd.teachers import check_specs as check_teacher_specs
 from nets.factory import build_from_config
 from preprocessing.multicrop import config_from_flags as multicrop_from_flags
 from preprocessing.randaugment import parse_randaugment_flag
 from preprocessing.train_augment import AugmentConfig, make_train_stages
-from engine import (distribute, eval_modes, finetune, inputs, metrics, mixing, optim,
-                    preemption, schedules, tensorboard, train_step, trex)
-from engine.checkpoints import RunCheckpoints, is_out_of_space
-from engine import run_display
-from engine.run_log import RunLog, loss_parts
-from datasets.sidecar import KEY_MISMATCH_MARK
-from kd import targets as kd_targets
-from kd.teachers import Ensemble, check_specs as check_teacher_specs
 
 EVAL_SUM_SHAPES = {"count": [], "loss": [], "top1": [], "top5": [], "skipped": [],
                    "bin_count": [metrics.NUM_ECE_BINS], "bin_conf": [metrics.NUM_ECE_BINS],
@@ -489,7 +504,9 @@ class Run:
         return eval_loop
 
     # --- evaluation
-    def evaluate(self, source=None, preprocess_record=None, reliability=False) -> dict:
+    def evaluate(self, source: DataSource | None = None,
+                 preprocess_record: Callable[[dict], tf.Tensor] | None = None,
+                 reliability: bool = False) -> dict:
         """Metrics of the model on ``source``'s eval split (default: the run's), images made
         by ``preprocess_record`` (default: the run's eval preprocessing)."""
         source = source or self.source
@@ -516,7 +533,7 @@ class Run:
         return result
 
     def report_eval(self, result: dict, epoch: int, tag: str = "eval", record: bool = True,
-                     **extra) -> None:
+                     **extra: Any) -> None:
         step = self.step
         self.log.say(f"{tag} step {step} epoch {epoch}: top-1 {result['top1']:.4f} | "
                      f"top-5 {result['top5']:.4f} | ECE {result['ece']:.4f} | loss "
@@ -607,7 +624,8 @@ class Run:
                 if not math.isfinite(out["loss"]):
                     raise TrainingDiverged(
                         f"loss became {out['loss']} at step {self.step}; stopped. The last "
-                        f"good checkpoint is kept: {self.ckpts.latest() or 'none (no epoch finished)'}")
+                        f"good checkpoint is kept: "
+                        f"{self.ckpts.latest() or 'none (no epoch finished)'}")
                 done += n
                 for k, v in out.items():
                     sums[k] = sums.get(k, 0.0) + v

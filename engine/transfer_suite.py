@@ -29,9 +29,14 @@ import argparse
 import json
 import os
 import sys
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
-from datasets.errors import DataError
 from core.errors import ConfigError, UserError
+from datasets.errors import DataError
+
+if TYPE_CHECKING:  # the probes load only when the suite runs
+    from engine.linear_probe import SklearnProbe, TFProbe
 
 PROBES = ("auto", "sklearn", "tf")
 LARGE_THRESHOLD = 200_000
@@ -86,7 +91,8 @@ def _check_args(args) -> None:
         raise ConfigError(str(e)) from None
 
 
-def choose_probe(kind: str, n_trainval: int, threshold: int, num_classes: int, args):
+def choose_probe(kind: str, n_trainval: int, threshold: int, num_classes: int,
+                 args: argparse.Namespace) -> SklearnProbe | TFProbe:
     from engine import linear_probe
     if kind == "auto":
         kind = "tf" if n_trainval > threshold else "sklearn"
@@ -136,7 +142,7 @@ def format_tables(report: dict) -> str:
     return "\n".join(lines)
 
 
-def run(args, log=print) -> dict:
+def run(args: argparse.Namespace, log: Callable[[str], Any] = print) -> dict:
     import numpy as np
 
     from engine import features, linear_probe, retrieval
@@ -204,7 +210,7 @@ def write(report: dict, out_dir: str) -> str:
     return table
 
 
-def main(argv=None) -> int:
+def main(argv: list[str] | None = None) -> int:
     try:
         args = build_parser().parse_args(argv)
         report = run(args)

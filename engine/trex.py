@@ -13,6 +13,8 @@ pooling layer. The head's settings -> layers mapping is ``nets.factory.trex_head
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import keras
 import tensorflow as tf
 
@@ -25,7 +27,8 @@ class OnlineClassMeans:
     """The OCM state of a run: the memory, the EMA network and the three hooks the train loop
     calls around each step (all in cross-replica context)."""
 
-    def __init__(self, cfg: dict, model: keras.Model, build_model, num_classes: int):
+    def __init__(self, cfg: dict, model: keras.Model,
+                 build_model: Callable[[dict, int], keras.Model], num_classes: int) -> None:
         self.momentum = float(cfg["memory_ema"])
         self.classifier = model.get_layer("classifier")
         dim = int(self.classifier.kernel.shape[0])
@@ -48,7 +51,7 @@ class OnlineClassMeans:
         for ema_var, var in self.pairs:
             ema_var.assign(m * ema_var + (1.0 - m) * tf.cast(var, ema_var.dtype))
 
-    def embed_fn(self, batch):
+    def embed_fn(self, batch: dict[str, tf.Tensor]) -> tuple[tf.Tensor, tf.Tensor]:
         """Replica step: (raw projector outputs of the global crop, labels)."""
         images = batch["image"]
         if images.shape.rank == 5:  # multi-crop [B, G, H, W, 3]: the first global crop

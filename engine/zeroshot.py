@@ -7,15 +7,20 @@ it on, best/ ranks checkpoints by ``recall_at_1`` instead of top-1.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import keras
 import numpy as np
 import tensorflow as tf
 
+from datasets.source import DataSource
 from engine import retrieval
 from engine.features import pool_layer_name
+from preprocessing import Preprocessing
 
 
-def pooled_features(model, source, prep, batch_size: int) -> tuple[np.ndarray, np.ndarray]:
+def pooled_features(model: keras.Model, source: DataSource, prep: Preprocessing,
+                    batch_size: int) -> tuple[np.ndarray, np.ndarray]:
     """(features [N, D] float32, labels [N]) of the eval split, in record order."""
     features = keras.Model(model.inputs, model.get_layer(pool_layer_name(model)).output)
     ds = source.eval_records().map(
@@ -30,7 +35,8 @@ def pooled_features(model, source, prep, batch_size: int) -> tuple[np.ndarray, n
     return np.concatenate(xs), np.concatenate(ys)
 
 
-def evaluate(model, source, prep, batch_size: int, ks, metric: str) -> dict:
+def evaluate(model: keras.Model, source: DataSource, prep: Preprocessing, batch_size: int,
+             ks: Iterable[int], metric: str) -> dict:
     """{"recall_at_<k>": fraction, ..., "retrieval_queries": n}."""
     x, y = pooled_features(model, source, prep, batch_size)
     result = retrieval.recall_at_k(x, y, ks, metric)

@@ -21,16 +21,18 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable, Iterator
+from typing import Any
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import tensorflow as tf  # noqa: E402
 
+from core.errors import UserError  # noqa: E402
 from datasets import sidecar  # noqa: E402
 from datasets.errors import DataError  # noqa: E402
 from datasets.source import resolve_source  # noqa: E402
 from datasets.tfrecords import list_shards, parse_record  # noqa: E402
-from core.errors import UserError  # noqa: E402
 from kd import shards  # noqa: E402
 from kd.teachers import Ensemble  # noqa: E402
 
@@ -38,7 +40,8 @@ KIND = "logits"
 IDENTITY = ("kind", "num_classes", "teacher", "source_dir", "pattern")
 
 
-def shard_examples(teacher: Ensemble, image_file: str, batch_size: int, logits_fn):
+def shard_examples(teacher: Ensemble, image_file: str, batch_size: int,
+                   logits_fn: Callable[[tuple[tf.Tensor, ...]], tf.Tensor]) -> Iterator[bytes]:
     """Serialized side-car records {image/filename, image/logit} of one image shard."""
     ds = tf.data.TFRecordDataset(image_file).map(parse_record)
     ds = ds.map(lambda r: (r["filename"], teacher.eval_inputs(r["encoded"])),
@@ -53,7 +56,7 @@ def shard_examples(teacher: Ensemble, image_file: str, batch_size: int, logits_f
 
 def extract_logits(teacher_spec: str, data_dir: str, output_dir: str, *,
                    pattern: str = "train-*", batch_size: int = 256, num_shards: int = 1,
-                   shard_index: int = 0, log=print) -> dict:
+                   shard_index: int = 0, log: Callable[[str], Any] = print) -> dict:
     """Extracts the side-car logits of this process's shards; returns the header."""
     files = list_shards(data_dir, pattern)
     source = resolve_source(data_dir, None, train_regex=pattern)
@@ -68,7 +71,7 @@ def extract_logits(teacher_spec: str, data_dir: str, output_dir: str, *,
         lambda f: shard_examples(teacher, f, batch_size, logits_fn), log)
 
 
-def main(argv=None) -> int:
+def main(argv: list[str] | None = None) -> int:
     from absl import flags
 
     shards.define_cli_flags(flags, 256, "Teacher batch size.")

@@ -36,7 +36,8 @@ applied bits, sign bits, the two Cutout centres as (row, col) fractions in 1/327
 RandAugment op (op index, float16 bits of sign*magnitude), then RandomErasing (apply, y, x, h,
 w); the erasing noise is re-derived from (key hash, j), not stored. Per sample:
 2*(5 + 7A + 2N + 5) + 4K bytes, 68 B for N = 2 with erasing, no AutoAugment (A = 0) and K = 10
-(DR's released ImageNet+ is 73 B/sample gzipped). One side-car record per image holds its NS samples (datasets/sidecar.py).
+(DR's released ImageNet+ is 73 B/sample gzipped). One side-car record per image holds its NS
+samples (datasets/sidecar.py).
 
 Replay (`make_replay_fn`): with probability p (DR: 0.99) one stored sample j, uniform, is
 rendered and its densified teacher distribution is the target ("smooth": the K stored
@@ -54,7 +55,9 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -64,12 +67,15 @@ import preprocessing as preprocessing_lib  # noqa: E402
 from datasets import sidecar  # noqa: E402
 from datasets.errors import DataError  # noqa: E402
 from datasets.tfrecords import parse_record  # noqa: E402
+from kd import reinforce_mixing as mixing_lib  # noqa: E402
+from kd.reinforce_mixing import PartnerPool  # noqa: E402
+from preprocessing import Preprocessing, crop_samplers, randaugment, random_erasing  # noqa: E402
 from preprocessing import autoaugment as autoaugment_lib  # noqa: E402
-from preprocessing import crop_samplers, random_erasing, randaugment  # noqa: E402
 from preprocessing.common import normalize  # noqa: E402
 from preprocessing.randaugment import DEFAULT_FILL, LEGACY_FILL  # noqa: E402
 
-from kd import reinforce_mixing as mixing_lib  # noqa: E402
+if TYPE_CHECKING:  # the teachers (Keras models) load only when reinforce() runs
+    from kd.teachers import Ensemble
 
 KIND = "reinforce"
 IDENTITY = ("kind", "num_classes", "teacher", "source_dir", "pattern", "augmentation",
@@ -137,17 +143,17 @@ class AugmentationSpec:
                    str(d.get("autoaugment", "")),
                    str(d.get("autoaugment_magnitudes", autoaugment_lib.DEFAULT_MAGNITUDES)))
 
-    def preprocessing(self):
+    def preprocessing(self) -> Preprocessing:
         """The spec's Preprocessing (ValueError naming what does not fit)."""
         return preprocessing_lib.get_preprocessing(self.preprocessing_type,
                                                    crop_sampler=self.crop_sampler)
 
 
-def key_hash(key):
+def key_hash(key: tf.Tensor) -> tf.Tensor:
     return tf.strings.to_hash_bucket_fast(key, 2**31 - 1)
 
 
-def sample_seed(spec: AugmentationSpec, key, j):
+def sample_seed(spec: AugmentationSpec, key: tf.Tensor, j: int | tf.Tensor) -> tf.Tensor:
     base = tf.stack([tf.constant(spec.seed, tf.int64), key_hash(key)])
     return tf.random.experimental.stateless_fold_in(base, tf.cast(j, tf.int64))
 
@@ -195,7 +201,8 @@ def _unpack_autoaugment(w) -> dict:
             "centers": tf.reshape(tf.cast(w[3:7], tf.float32) / CENTER_SCALE, [2, 2])}
 
 
-def sample_words(encoded, seed, spec: AugmentationSpec, prep, pool=None):
+def sample_words(encoded: tf.Tensor, seed: tf.Tensor, spec: AugmentationSpec,
+                 prep: Preprocessing, pool: PartnerPool | None = None) -> tf.Tensor:
     """int16 [W]: the packed parameters of one sample; with mixing, the head and the
     partner's own words follow (drawn from sub-seeds the own words never use)."""
     own = _own_words(encoded, seed, spec, prep)
@@ -209,7 +216,7 @@ def sample_words(encoded, seed, spec: AugmentationSpec, prep, pool=None):
     return tf.concat([own, head, tf.where(index >= 0, partner, tf.zeros_like(partner))], 0)
 
 
-def no_mixing_tail(spec: AugmentationSpec):
+def no_mixing_tail(spec: AugmentationSpec) -> tf.Tensor:
     """The words after the own ones of a sample without a partner ([] without mixing)."""
     if not spec.mixing:
         return tf.zeros([0], tf.int16)
@@ -238,7 +245,7 @@ def _unpack_own(words, seed, spec: AugmentationSpec) -> dict:
     return params
 
 
-def unpack_words(words, seed, spec: AugmentationSpec) -> dict:
+def unpack_words(words: tf.Tensor, seed: tf.Tensor, spec: AugmentationSpec) -> dict:
     """The parameters of `sample_words`' record (the erasing noise seeds from `seed`)."""
     own = spec.own_words
     params = _unpack_own(words[:own], seed, spec)
@@ -262,7 +269,8 @@ def _render_own(encoded, params: dict, spec: AugmentationSpec, prep):
     return image
 
 
-def render(encoded, params: dict, spec: AugmentationSpec, prep, pool=None):
+def render(encoded: tf.Tensor, params: dict, spec: AugmentationSpec, prep: Preprocessing,
+           pool: PartnerPool | None = None) -> tf.Tensor:
     """uint8 [S, S, 3]: the view of unpacked parameters (mixed with the partner's view
     when the sample has one; the partner is decoded only then)."""
     image = _render_own(encoded, params, spec, prep)
@@ -277,7 +285,9 @@ def render(encoded, params: dict, spec: AugmentationSpec, prep, pool=None):
                    lambda: image)
 
 
-def sample_views(encoded, key, spec: AugmentationSpec, prep, num_samples: int, pool=None):
+def sample_views(encoded: tf.Tensor, key: tf.Tensor, spec: AugmentationSpec, prep: Preprocessing,
+                 num_samples: int,
+                 pool: PartnerPool | None = None) -> tuple[tf.Tensor, tf.Tensor]:
     """(words int16 [NS, W], views uint8 [NS, S, S, 3]) of one image."""
     words, views = [], []
     for j in range(num_samples):
@@ -288,7 +298,7 @@ def sample_views(encoded, key, spec: AugmentationSpec, prep, num_samples: int, p
     return tf.stack(words), tf.stack(views)
 
 
-def densify(ids, probs, num_classes: int):
+def densify(ids: tf.Tensor, probs: tf.Tensor, num_classes: int) -> tf.Tensor:
     """Dense [C] distribution from top-K (ids, probs): "smooth" (see module doc)."""
     probs = tf.cast(probs, tf.float32)
     total = tf.reduce_sum(probs)
@@ -301,8 +311,10 @@ def densify(ids, probs, num_classes: int):
 
 
 # ------------------------------------------------------------------ generation
-def shard_examples(image_file, spec, prep, teacher, num_samples, top_k, batch_size,
-                   probs_fn, pool=None):
+def shard_examples(image_file: str, spec: AugmentationSpec, prep: Preprocessing,
+                   teacher: Ensemble, num_samples: int, top_k: int, batch_size: int,
+                   probs_fn: Callable[[tf.Tensor], tf.Tensor],
+                   pool: PartnerPool | None = None) -> Iterator[bytes]:
     def per_image(record):  # with mixing the views are mixed: the top-K is exact for them
         words, views = sample_views(record["encoded"], record["filename"], spec, prep,
                                     num_samples, pool)
@@ -333,7 +345,7 @@ def _bytes(value: bytes):
 def reinforce(teacher_spec: str, data_dir: str, output_dir: str, spec: AugmentationSpec, *,
               num_samples: int = 20, top_k: int = 10, pattern: str = "train-*",
               batch_size: int = 16, num_shards: int = 1, shard_index: int = 0,
-              partner_max_gib: float = 4.0, log=print) -> dict:
+              partner_max_gib: float = 4.0, log: Callable[[str], Any] = print) -> dict:
     """Generates this process's reinforcement side-car shards; returns the header."""
     from datasets.source import resolve_source
     from datasets.tfrecords import list_shards
@@ -379,7 +391,8 @@ def reinforce(teacher_spec: str, data_dir: str, output_dir: str, spec: Augmentat
 
 
 # ------------------------------------------------------------------ replay
-def parse_sidecar(num_samples: int, top_k: int, words: int):
+def parse_sidecar(num_samples: int, top_k: int,
+                  words: int) -> Callable[[tf.Tensor], dict[str, tf.Tensor]]:
     features = {sidecar.KEY: tf.io.FixedLenFeature([], tf.string),
                 "dr/params": tf.io.FixedLenFeature([], tf.string),
                 "dr/topk_ids": tf.io.FixedLenFeature([], tf.string),
@@ -431,7 +444,9 @@ def check_autoaugment_magnitudes(header: dict, magnitudes: str, path: str) -> No
                         f"{spec.autoaugment_magnitudes})")
 
 
-def make_replay_fn(header: dict, num_classes: int, p: float = 0.99, pool=None):
+def make_replay_fn(
+        header: dict, num_classes: int, p: float = 0.99, pool: PartnerPool | None = None,
+) -> tuple[Callable[[dict[str, tf.Tensor], tf.Tensor], dict[str, tf.Tensor]], Preprocessing]:
     """(record with dr_* fields, element seed) -> {"image" (normalised float),
     "teacher_probs" [C]}. pool: the PartnerPool of a side-car with mixing samples."""
     spec = AugmentationSpec.from_header(header["augmentation"])
@@ -466,7 +481,7 @@ def make_replay_fn(header: dict, num_classes: int, p: float = 0.99, pool=None):
 
 
 # ------------------------------------------------------------------ CLI
-def main(argv=None) -> int:
+def main(argv: list[str] | None = None) -> int:
     from absl import flags
 
     from core.errors import UserError

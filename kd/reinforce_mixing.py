@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Sequence
 
 import numpy as np
 import tensorflow as tf
@@ -48,7 +49,7 @@ def parse_flag(value: str) -> tuple:
     return tuple(n for n in NAMES if n in names)
 
 
-def head_words(mixing) -> int:
+def head_words(mixing: Sequence[str]) -> int:
     return 2 + sum(HEAD_WORDS[m] for m in mixing)
 
 
@@ -60,7 +61,7 @@ def _from_f16_bits(w):
     return tf.cast(tf.bitcast(tf.cast(w, tf.int16), tf.float16), tf.float32)
 
 
-def sample_head(seed, mixing, pool_size: int, size: int):
+def sample_head(seed: tf.Tensor, mixing: Sequence[str], pool_size: int, size: int) -> tf.Tensor:
     """int16 [head_words]: partner index, mixup and CutMix parameters of one sample."""
     def sub(k):
         return tf.random.experimental.stateless_fold_in(seed, k)
@@ -89,12 +90,12 @@ def sample_head(seed, mixing, pool_size: int, size: int):
     return tf.concat([tf.cast(split, tf.int16)] + [tf.reshape(w, [-1]) for w in words], 0)
 
 
-def empty_head(mixing):
+def empty_head(mixing: Sequence[str]) -> tf.Tensor:
     """The head of a sample without mixing (index -1, nothing fired)."""
     return tf.constant([-1, _HI - 1] + [0] * (head_words(mixing) - 2), tf.int16)
 
 
-def unpack_head(words, mixing) -> dict:
+def unpack_head(words: tf.Tensor, mixing: Sequence[str]) -> dict:
     w = tf.cast(words, tf.int32)
     m = {"partner_index": w[0] * _HI + w[1],
          "mixup_on": tf.constant(False), "mixup_lam": tf.constant(1.0),
@@ -110,7 +111,7 @@ def unpack_head(words, mixing) -> dict:
     return m
 
 
-def mix(image, partner, m: dict):
+def mix(image: tf.Tensor, partner: tf.Tensor, m: dict) -> tf.Tensor:
     """uint8 view: mixup (lam * image + (1 - lam) * partner), then the CutMix box filled
     with the partner's pixels, rounded back to uint8 -- the pixels the teacher sees."""
     x, p = tf.cast(image, tf.float32), tf.cast(partner, tf.float32)
@@ -136,7 +137,7 @@ class PartnerPool:
         self.table = tf.lookup.StaticHashTable(tf.lookup.KeyValueTensorInitializer(
             tf.range(self.size, dtype=tf.int64), tf.constant(encoded, tf.string)), "")
 
-    def lookup(self, index):
+    def lookup(self, index: int | tf.Tensor) -> tf.Tensor:
         return self.table.lookup(tf.cast(index, tf.int64))
 
     def header(self) -> dict:

@@ -14,9 +14,12 @@ from __future__ import annotations
 import json
 import os
 import sys
-from typing import Callable
+from collections.abc import Iterable
+from types import ModuleType
+from typing import Any, Callable
 
 import tensorflow as tf
+from absl.flags import FlagValues
 
 from datasets import sidecar
 from datasets.errors import DataError
@@ -44,7 +47,7 @@ def worker_from_tf_config() -> tuple[int, int] | None:
     return len(workers), int(task.get("index", 0))
 
 
-def start_header(output_dir: str, header: dict, identity_keys) -> None:
+def start_header(output_dir: str, header: dict, identity_keys: Iterable[str]) -> None:
     """Creates the header, or checks that an existing one was written for the same job."""
     tf.io.gfile.makedirs(os.path.join(output_dir, DONE_DIR))
     if tf.io.gfile.exists(sidecar.header_path(output_dir)):
@@ -70,7 +73,7 @@ def finish_header(output_dir: str) -> dict:
     return header
 
 
-def write_shard(image_file: str, output_dir: str, examples) -> dict:
+def write_shard(image_file: str, output_dir: str, examples: Iterable[bytes]) -> dict:
     """Writes `examples` (an iterable of serialized side-car records) as the side-car shard
     of `image_file`, atomically, and marks it done; returns its statistics."""
     name = os.path.basename(image_file)
@@ -92,7 +95,8 @@ def write_shard(image_file: str, output_dir: str, examples) -> dict:
 
 
 def run_over_shards(files: list[str], output_dir: str, num_shards: int, shard_index: int,
-                    examples_of: Callable[[str], object], log=print) -> dict:
+                    examples_of: Callable[[str], object],
+                    log: Callable[[str], Any] = print) -> dict:
     """Writes this process's side-car shards (skipping finished ones); returns the header."""
     mine = assigned(files, num_shards, shard_index)
     for i, image_file in enumerate(mine):
@@ -106,18 +110,18 @@ def run_over_shards(files: list[str], output_dir: str, num_shards: int, shard_in
     return finish_header(output_dir)
 
 
-def bytes_feature(value: bytes):
+def bytes_feature(value: bytes) -> tf.train.Feature:
     return tf.train.Feature(bytes_list=tf.train.BytesList(value=[value]))
 
 
-def float_feature(values):
+def float_feature(values: Iterable[float]) -> tf.train.Feature:
     return tf.train.Feature(float_list=tf.train.FloatList(value=values))
 
 
 REQUIRED_FLAGS = ("teacher", "data_dir", "output_dir")
 
 
-def define_cli_flags(flags, batch_size: int, batch_help: str) -> None:
+def define_cli_flags(flags: ModuleType, batch_size: int, batch_help: str) -> None:
     """The flags both side-car CLIs share: teacher, data, output, shards and sharding."""
     flags.DEFINE_string("teacher", None, "Teacher spec(s): run:DIR[/ckpt-N], "
                         "keras:FILE[@prep], savedmodel:DIR[@prep]; comma-separated = ensemble.")
@@ -130,7 +134,7 @@ def define_cli_flags(flags, batch_size: int, batch_help: str) -> None:
     flags.DEFINE_integer("shard_index", None, "This process's index in [0, num_shards).")
 
 
-def parse_cli(flags, argv, doc: str = ""):
+def parse_cli(flags: ModuleType, argv: list[str], doc: str = "") -> FlagValues | None:
     """Parsed FLAGS, or None after printing one `error:` line (bad or missing flag).
     --help: `doc` (the CLI's module doc) and the flags, then exit 0."""
     from core.console import help_text, wants_help
@@ -149,7 +153,7 @@ def parse_cli(flags, argv, doc: str = ""):
     return flags.FLAGS
 
 
-def cli_sharding(num_shards, shard_index) -> tuple[int, int]:
+def cli_sharding(num_shards: int | None, shard_index: int | None) -> tuple[int, int]:
     if num_shards is None and shard_index is None:
         return worker_from_tf_config() or (1, 0)
     return num_shards or 1, shard_index or 0

@@ -16,13 +16,15 @@ distributions are formed before batch mixing and mixed with the same λ as the l
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import tensorflow as tf
 
+from core.losses import soft_cross_entropy
 from datasets import sidecar
 from datasets.errors import DataError
-from core.losses import soft_cross_entropy
+from datasets.source import DataSource
 
 LOGITS_ERROR_MARK = "teacher logits"
 
@@ -42,7 +44,7 @@ class TargetSource:
         return {}
 
 
-def parse_logits_sidecar(num_classes: int):
+def parse_logits_sidecar(num_classes: int) -> Callable[[tf.Tensor], dict[str, tf.Tensor]]:
     features = {sidecar.KEY: tf.io.FixedLenFeature([], tf.string),
                 "image/logit": tf.io.FixedLenFeature([num_classes], tf.float32)}
 
@@ -52,7 +54,7 @@ def parse_logits_sidecar(num_classes: int):
     return parse
 
 
-def from_config(cfg: dict, source, num_classes: int, prep_name: str) -> TargetSource:
+def from_config(cfg: dict, source: DataSource, num_classes: int, prep_name: str) -> TargetSource:
     if not cfg["kd_temp"]:
         return TargetSource("off")
     if cfg["teacher"]:
@@ -105,7 +107,8 @@ def _partner_pool(cfg: dict, header: dict, path: str, train_files: list[str]):
     return pool
 
 
-def check_logits_length(num_classes: int, description: str):
+def check_logits_length(num_classes: int,
+                        description: str) -> Callable[[dict[str, tf.Tensor]], dict[str, tf.Tensor]]:
     """tf.data map: asserts the in-record logits have one value per class."""
     def check(example):
         if "teacher_logits" not in example:
@@ -122,7 +125,8 @@ def check_logits_length(num_classes: int, description: str):
     return check
 
 
-def distillation_term(teacher_probs, student_logits, temperature: float):
+def distillation_term(teacher_probs: tf.Tensor, student_logits: tf.Tensor,
+                      temperature: float) -> tf.Tensor:
     """Per-example T^2 * CE(teacher_T, student_T); teacher_probs already at temperature T."""
     scaled = tf.cast(student_logits, tf.float32) / temperature
     return temperature ** 2 * soft_cross_entropy(teacher_probs, scaled)

@@ -21,6 +21,7 @@ T != 1 matches the original assembled-cnn exactly.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import keras
@@ -48,7 +49,7 @@ class Teacher:
     def input_size(self) -> int:
         return self.prep.eval_size
 
-    def logits(self, images):
+    def logits(self, images: tf.Tensor) -> tf.Tensor:
         return tf.cast(self.fn(images), tf.float32)
 
 
@@ -125,7 +126,7 @@ def load_teacher(spec: str) -> Teacher:
     return _load_savedmodel(path, prep, spec)
 
 
-def check_specs(specs) -> None:
+def check_specs(specs: str | Sequence[str]) -> None:
     """The cheap part of loading (spec syntax, files and run directories present), for a
     check before anything in model_dir changes (--clean); TeacherError naming the spec."""
     for spec in _specs(specs):
@@ -155,7 +156,7 @@ def _specs(specs) -> list[str]:
 class Ensemble:
     """One or more teachers; `logits` of the ensemble as described in the module doc."""
 
-    def __init__(self, specs, num_classes: int | None = None):
+    def __init__(self, specs: str | Sequence[str], num_classes: int | None = None) -> None:
         specs = _specs(specs)
         self.members = [load_teacher(s) for s in specs]
         counts = {t.num_classes for t in self.members}
@@ -169,21 +170,21 @@ class Ensemble:
         self.identity = [{"spec": t.spec, "preprocessing": t.prep.name,
                           "num_classes": t.num_classes} for t in self.members]
 
-    def combine(self, member_logits: list):
+    def combine(self, member_logits: list[tf.Tensor]) -> tf.Tensor:
         """Member logits [B, C] each -> ensemble logits [B, C] (float32)."""
         if len(member_logits) == 1:
             return tf.cast(member_logits[0], tf.float32)
-        probs = tf.add_n([tf.nn.softmax(tf.cast(l, tf.float32)) for l in member_logits])
+        probs = tf.add_n([tf.nn.softmax(tf.cast(logits, tf.float32)) for logits in member_logits])
         return tf.math.log(tf.maximum(probs / len(member_logits), 1e-30))
 
-    def eval_inputs(self, encoded):
+    def eval_inputs(self, encoded: tf.Tensor) -> tuple[tf.Tensor, ...]:
         """Each member's eval-preprocessed input of one encoded image (a tuple)."""
         return tuple(t.prep.eval(encoded) for t in self.members)
 
-    def logits_from_inputs(self, inputs):
+    def logits_from_inputs(self, inputs: Sequence[tf.Tensor]) -> tf.Tensor:
         return self.combine([t.logits(x) for t, x in zip(self.members, inputs)])
 
-    def logits_from_views(self, images):
+    def logits_from_views(self, images: tf.Tensor) -> tf.Tensor:
         """Teacher logits of training views (normalised float [B, H, W, 3], any size):
         resized to each member's input size when it differs."""
         out = []

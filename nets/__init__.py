@@ -9,11 +9,18 @@ arXiv 1807.03848); the t-ReX head (``Projector``, ``CosineClassifier``; Sariyild
 
 from nets.big_little import BL_BLOCKS, BL_SIZES, NearestUpsampleLike, bl_layout
 from nets.blur_pool import BlurPool2D, binomial_filter
-from nets.drop_block import DropBlock2D, dropblock_layers
 from nets.cosine_classifier import CosineClassifier
+from nets.drop_block import DropBlock2D, dropblock_layers
 from nets.gem_pool import GeMPooling2D
 from nets.projector import Projector
-from nets.resnet import ANTI_ALIAS_TYPES, POOL_TYPES, RESNET_BLOCKS, RESNET_SIZES, RESNET_VERSIONS, build_resnet
+from nets.resnet import (
+    ANTI_ALIAS_TYPES,
+    POOL_TYPES,
+    RESNET_BLOCKS,
+    RESNET_SIZES,
+    RESNET_VERSIONS,
+    build_resnet,
+)
 from nets.selective_kernel import BranchSum, SelectiveKernelFuse
 
 __all__ = [

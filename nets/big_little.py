@@ -50,12 +50,15 @@ The upsampling crops to the Little map, so odd sizes work (Big has ceil(H / 2) r
 x2 and cut to H: output row i is Big row i // 2, the row the stride-2 Big path sampled there).
 """
 
+from collections.abc import Sequence
+
 import keras
 from keras import layers, ops
 
-from nets.block_tweaks import PLAIN
+from nets.block_tweaks import PLAIN, BlockTweaks
 from nets.bottleneck_block import EXPANSION, bottleneck_block
 from nets.conv_bn import batch_norm, conv2d, relu
+from nets.tensors import Shape, Tensor
 
 # resnet_size -> blocks per stage for resnet_version=2 (assembled-cnn ``model_fns.py``).
 BL_BLOCKS = {
@@ -68,14 +71,14 @@ BL_STAGE_STRIDES = (2, 2, 1, 2)  # stride of the Merge block (stages 1-3) / firs
 UPSAMPLE_FACTOR = 2
 
 
-def bl_branch_blocks(num_blocks, beta):
+def bl_branch_blocks(num_blocks: int, beta: int) -> tuple[int, int, int]:
     """(Big, Little, Merge) block counts of a Big-Little stage with ``num_blocks`` blocks."""
     if num_blocks < 2:
         raise ValueError(f"a Big-Little stage needs at least 2 blocks, got {num_blocks}")
     return num_blocks - 1, max(1, num_blocks // beta - 1), 1
 
 
-def bl_layout(resnet_size, beta):
+def bl_layout(resnet_size: int, beta: int) -> tuple[tuple[int, int, int] | int, ...]:
     """Per stage: (big, little, merge) for stages 1-3, then the block count of stage 4."""
     *bl_stages, last = BL_BLOCKS[resnet_size]
     return tuple(bl_branch_blocks(n, beta) for n in bl_stages) + (last,)
@@ -86,18 +89,19 @@ class NearestUpsampleLike(keras.layers.Layer):
     """[x (B, h, w, C), reference (B, H, W, *)] -> (B, H, W, C): nearest-neighbour upsampling x2
     (each pixel repeated 2x2), cropped to the reference's H, W (needs 2h >= H, 2w >= W)."""
 
-    def call(self, inputs):
+    def call(self, inputs: Sequence[Tensor]) -> Tensor:
         x, reference = inputs
         y = ops.repeat(ops.repeat(x, UPSAMPLE_FACTOR, axis=1), UPSAMPLE_FACTOR, axis=2)
         shape = ops.shape(reference)
         return y[:, : shape[1], : shape[2], :]
 
-    def compute_output_shape(self, input_shapes):
+    def compute_output_shape(self, input_shapes: Sequence[Shape]) -> Shape:
         x_shape, reference_shape = input_shapes
         return (x_shape[0], reference_shape[1], reference_shape[2], x_shape[3])
 
 
-def bl_module0(x, width, *, alpha, bn_momentum, bn_epsilon, name="stem_bl"):
+def bl_module0(x: Tensor, width: int, *, alpha: int, bn_momentum: float, bn_epsilon: float,
+               name: str = "stem_bl") -> Tensor:
     """blModule0 (see the module doc); returns ``width`` channels at half the input size."""
     little_width = width // alpha
     bn_options = dict(momentum=bn_momentum, epsilon=bn_epsilon)
@@ -122,14 +126,16 @@ def bl_module0(x, width, *, alpha, bn_momentum, bn_epsilon, name="stem_bl"):
 
 
 def bl_stage(
-    x, width, *, num_blocks, stride, alpha, beta, name, bn_momentum, bn_epsilon, zero_gamma=False, tweaks=PLAIN,
-    original_shortcuts=False,
-):
+    x: Tensor, width: int, *, num_blocks: int, stride: int, alpha: int, beta: int, name: str,
+    bn_momentum: float, bn_epsilon: float, zero_gamma: bool = False, tweaks: BlockTweaks = PLAIN,
+    original_shortcuts: bool = False,
+) -> Tensor:
     """One Big-Little stage (stages 1-3, see the module doc); returns ``4 * width`` channels at
     the input size divided by ``stride``. ``original_shortcuts``: the first block of the Big,
     Little and Merge groups always projects (assembled-cnn; ``nets/shortcut.py``)."""
     num_big, num_little, _ = bl_branch_blocks(num_blocks, beta)
-    block_options = dict(bn_momentum=bn_momentum, bn_epsilon=bn_epsilon, zero_gamma=zero_gamma, tweaks=tweaks)
+    block_options = dict(bn_momentum=bn_momentum, bn_epsilon=bn_epsilon, zero_gamma=zero_gamma,
+                         tweaks=tweaks)
 
     big = x
     for b in range(1, num_big + 1):
@@ -145,11 +151,13 @@ def bl_stage(
             force_projection=original_shortcuts and b == 1, **block_options,
         )
     little = conv2d(little, width * EXPANSION, 1, 1, name=f"{name}_little_proj_conv")
-    little = batch_norm(little, name=f"{name}_little_proj_bn", momentum=bn_momentum, epsilon=bn_epsilon)
+    little = batch_norm(little, name=f"{name}_little_proj_bn", momentum=bn_momentum,
+                        epsilon=bn_epsilon)
 
     big = NearestUpsampleLike(name=f"{name}_big_upsample")([big, little])
     y = layers.Add(name=f"{name}_bl_add")([big, little])
     y = relu(y, name=f"{name}_bl_relu")
     return bottleneck_block(
-        y, width, stride=stride, name=f"{name}_merge", force_projection=original_shortcuts, **block_options
+        y, width, stride=stride, name=f"{name}_merge", force_projection=original_shortcuts,
+        **block_options,
     )

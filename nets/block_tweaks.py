@@ -12,6 +12,7 @@ import dataclasses
 
 from nets.conv_bn import batch_norm
 from nets.drop_block import DropBlock2D
+from nets.tensors import Tensor
 
 DROPBLOCK_SIZE = 7
 
@@ -44,13 +45,14 @@ class BlockTweaks:
 PLAIN = BlockTweaks()
 
 
-def bn_dropblock(x, *, bn_name, dropblock_name, tweaks, bn_momentum, bn_epsilon, zero_gamma=False):
+def bn_dropblock(x: Tensor, *, bn_name: str, dropblock_name: str, tweaks: BlockTweaks,
+                 bn_momentum: float, bn_epsilon: float, zero_gamma: bool = False) -> Tensor:
     """BN (``bn_name``), then DropBlock (``dropblock_name``) when the tweaks ask for it."""
     x = batch_norm(x, name=bn_name, momentum=bn_momentum, epsilon=bn_epsilon, zero_gamma=zero_gamma)
     return dropblock(x, name=dropblock_name, tweaks=tweaks)
 
 
-def dropblock(x, *, name, tweaks):
+def dropblock(x: Tensor, *, name: str, tweaks: BlockTweaks) -> Tensor:
     if not tweaks.dropblock_gamma_scale:
         return x
     return DropBlock2D(

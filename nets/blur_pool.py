@@ -16,15 +16,18 @@ clovaai/assembled-cnn (modes ``sconv``/``max``/``proj``, see ``nets/resnet.py``)
 """
 
 import math
+from typing import Any
 
 import keras
 import numpy as np
 from keras import ops
 
+from nets.tensors import Shape, Tensor
+
 FILTER_SIZES = (2, 3, 4, 5, 6, 7)
 
 
-def binomial_filter(filter_size):
+def binomial_filter(filter_size: int) -> np.ndarray:
     """The normalised 2-D binomial filter of shape (f, f), float64, sum 1."""
     if filter_size not in FILTER_SIZES:
         raise ValueError(f"filter_size must be in 2..7, got {filter_size!r}")
@@ -37,7 +40,7 @@ def binomial_filter(filter_size):
 class BlurPool2D(keras.layers.Layer):
     """Per-channel binomial blur then subsample by ``strides`` (channels_last)."""
 
-    def __init__(self, filter_size=3, strides=2, **kwargs):
+    def __init__(self, filter_size: int = 3, strides: int = 2, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         binomial_filter(filter_size)  # validates
         if isinstance(strides, bool) or not isinstance(strides, int) or strides < 1:
@@ -45,27 +48,27 @@ class BlurPool2D(keras.layers.Layer):
         self.filter_size = filter_size
         self.strides = strides
 
-    def build(self, input_shape):
+    def build(self, input_shape: Shape) -> None:
         channels = input_shape[-1]
         if channels is None:
             raise ValueError("BlurPool2D needs a known channel count")
         kernel = binomial_filter(self.filter_size)[:, :, None, None]
         self._kernel = np.tile(kernel, (1, 1, channels, 1)).astype("float32")  # (f, f, C, 1)
 
-    def call(self, x):
+    def call(self, x: Tensor) -> Tensor:
         f = self.filter_size
         pad = ((0, 0), ((f - 1) // 2, f // 2), ((f - 1) // 2, f // 2), (0, 0))
         x = ops.pad(x, pad, mode="reflect")
         kernel = ops.convert_to_tensor(self._kernel, dtype=x.dtype)
         return ops.depthwise_conv(x, kernel, strides=self.strides, padding="valid")
 
-    def compute_output_shape(self, input_shape):
+    def compute_output_shape(self, input_shape: Shape) -> Shape:
         def out(size):
             return None if size is None else -(-size // self.strides)
 
         return (input_shape[0], out(input_shape[1]), out(input_shape[2]), input_shape[3])
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         config = super().get_config()
         config.update(filter_size=self.filter_size, strides=self.strides)
         return config

@@ -16,20 +16,22 @@ second BN); SE (``{name}_se_*``) scales the branch output before the add.
 
 from keras import layers
 
+from nets.block_tweaks import PLAIN, BlockTweaks, bn_dropblock, dropblock
 from nets.blur_pool import BlurPool2D
-from nets.block_tweaks import PLAIN, bn_dropblock, dropblock
 from nets.conv_bn import conv2d, relu
 from nets.selective_kernel import selective_kernel_conv
 from nets.shortcut import shortcut
 from nets.squeeze_excite import squeeze_excite
+from nets.tensors import Tensor
 
 EXPANSION = 4  # output channels = EXPANSION * filters
 
 
 def bottleneck_block(
-    x, filters, *, stride, name, bn_momentum, bn_epsilon, zero_gamma=False, tweaks=PLAIN, final_relu=True,
-    force_projection=False,
-):
+    x: Tensor, filters: int, *, stride: int, name: str, bn_momentum: float, bn_epsilon: float,
+    zero_gamma: bool = False, tweaks: BlockTweaks = PLAIN, final_relu: bool = True,
+    force_projection: bool = False,
+) -> Tensor:
     """One bottleneck block; layer names are ``{name}_conv1``, ``{name}_bn1``, ... ``{name}_out``.
 
     ``zero_gamma`` initialises gamma of ``{name}_bn3`` (the last BN of the branch) to 0,
@@ -40,27 +42,30 @@ def bottleneck_block(
     out_channels = filters * EXPANSION
     bn_options = dict(bn_momentum=bn_momentum, bn_epsilon=bn_epsilon)
     residual = shortcut(
-        x, out_channels, stride=stride, name=name, tweaks=tweaks, force=force_projection, **bn_options
+        x, out_channels, stride=stride, name=name, tweaks=tweaks, force=force_projection,
+        **bn_options,
     )
     blur = bool(tweaks.sconv_filter_size) and stride > 1
     conv_stride = 1 if blur else stride
 
     y = conv2d(x, filters, 1, 1, name=f"{name}_conv1")
-    y = bn_dropblock(y, bn_name=f"{name}_bn1", dropblock_name=f"{name}_dropblock1", tweaks=tweaks, **bn_options)
+    y = bn_dropblock(y, bn_name=f"{name}_bn1", dropblock_name=f"{name}_dropblock1",
+                     tweaks=tweaks, **bn_options)
     y = relu(y, name=f"{name}_relu1")
     if tweaks.sk:
         y = selective_kernel_conv(y, filters, stride=conv_stride, name=name, **bn_options)
         y = dropblock(y, name=f"{name}_dropblock2", tweaks=tweaks)
     else:
         y = conv2d(y, filters, 3, conv_stride, name=f"{name}_conv2")
-        y = bn_dropblock(y, bn_name=f"{name}_bn2", dropblock_name=f"{name}_dropblock2", tweaks=tweaks, **bn_options)
+        y = bn_dropblock(y, bn_name=f"{name}_bn2", dropblock_name=f"{name}_dropblock2",
+                         tweaks=tweaks, **bn_options)
         y = relu(y, name=f"{name}_relu2")
     if blur:
         y = BlurPool2D(tweaks.sconv_filter_size, stride, name=f"{name}_blur")(y)
     y = conv2d(y, out_channels, 1, 1, name=f"{name}_conv3")
     y = bn_dropblock(
-        y, bn_name=f"{name}_bn3", dropblock_name=f"{name}_dropblock3", tweaks=tweaks, zero_gamma=zero_gamma,
-        **bn_options,
+        y, bn_name=f"{name}_bn3", dropblock_name=f"{name}_dropblock3", tweaks=tweaks,
+        zero_gamma=zero_gamma, **bn_options,
     )
     if tweaks.se:
         y = squeeze_excite(y, name=name, use_bias=tweaks.se_bias)

@@ -19,8 +19,10 @@ networks also build under the JAX and PyTorch backends.
 import keras
 from keras import layers
 
+from nets.tensors import Tensor
 
-def conv_kernel_initializer():
+
+def conv_kernel_initializer() -> keras.initializers.Initializer:
     """He init for ReLU nets, "fan_out" flavour (He et al. 2015, arXiv 1502.01852).
 
     Choice: VarianceScaling(2.0, fan_out, truncated normal) = torchvision's
@@ -29,10 +31,12 @@ def conv_kernel_initializer():
     (scale 1.0, fan_in); the fan_out He init is the common modern default and
     keeps the forward variance of a ReLU net close to constant.
     """
-    return keras.initializers.VarianceScaling(scale=2.0, mode="fan_out", distribution="truncated_normal")
+    return keras.initializers.VarianceScaling(
+        scale=2.0, mode="fan_out", distribution="truncated_normal"
+    )
 
 
-def conv2d(x, filters, kernel_size, stride, *, name):
+def conv2d(x: Tensor, filters: int, kernel_size: int, stride: int, *, name: str) -> Tensor:
     """Bias-free square conv; strided convs with kernel > 1 use symmetric fixed padding.
 
     Layers: ``{name}_pad`` (only when padded explicitly) and ``{name}``.
@@ -41,7 +45,9 @@ def conv2d(x, filters, kernel_size, stride, *, name):
         pad_total = kernel_size - 1
         pad_before = pad_total // 2
         pad_after = pad_total - pad_before
-        x = layers.ZeroPadding2D(padding=((pad_before, pad_after), (pad_before, pad_after)), name=f"{name}_pad")(x)
+        x = layers.ZeroPadding2D(
+            padding=((pad_before, pad_after), (pad_before, pad_after)), name=f"{name}_pad"
+        )(x)
         padding = "valid"
     else:
         padding = "same"
@@ -56,7 +62,8 @@ def conv2d(x, filters, kernel_size, stride, *, name):
     )(x)
 
 
-def batch_norm(x, *, name, momentum, epsilon, zero_gamma=False):
+def batch_norm(x: Tensor, *, name: str, momentum: float, epsilon: float,
+               zero_gamma: bool = False) -> Tensor:
     """BatchNormalization over the channel axis; ``zero_gamma`` starts gamma at 0."""
     return layers.BatchNormalization(
         axis=-1,
@@ -67,5 +74,5 @@ def batch_norm(x, *, name, momentum, epsilon, zero_gamma=False):
     )(x)
 
 
-def relu(x, *, name):
+def relu(x: Tensor, *, name: str) -> Tensor:
     return layers.ReLU(name=name)(x)

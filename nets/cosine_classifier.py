@@ -9,8 +9,12 @@ class with no entry has a zero vector and gets logit 0. ``tau <= 0`` gives a pla
 linear layer, as the original falls back to when its temperature is not positive.
 """
 
+from typing import Any
+
 import keras
 from keras import ops
+
+from nets.tensors import Shape, Tensor
 
 
 def _l2_normalize(x, axis):
@@ -21,7 +25,8 @@ def _l2_normalize(x, axis):
 class CosineClassifier(keras.layers.Layer):
     """(batch, D) -> (batch, num_classes) float32 logits."""
 
-    def __init__(self, num_classes, tau=0.1, learnable=True, **kwargs):
+    def __init__(self, num_classes: int, tau: float = 0.1, learnable: bool = True,
+                 **kwargs: Any) -> None:
         kwargs.setdefault("dtype", "float32")
         super().__init__(**kwargs)
         if int(num_classes) < 1:
@@ -30,24 +35,24 @@ class CosineClassifier(keras.layers.Layer):
         self.tau = float(tau)
         self.learnable = bool(learnable)
 
-    def build(self, input_shape):
+    def build(self, input_shape: Shape) -> None:
         self.kernel = self.add_weight(
             name="kernel", shape=(input_shape[-1], self.num_classes),
             initializer=keras.initializers.TruncatedNormal(stddev=0.02),
             trainable=self.learnable)
         self.built = True
 
-    def call(self, x):
+    def call(self, x: Tensor) -> Tensor:
         x = ops.cast(x, "float32")
         if self.tau <= 0.0:
             return ops.matmul(x, self.kernel)
         cosine = ops.matmul(_l2_normalize(x, -1), _l2_normalize(self.kernel, 0))
         return cosine / self.tau
 
-    def compute_output_shape(self, input_shape):
+    def compute_output_shape(self, input_shape: Shape) -> Shape:
         return (input_shape[0], self.num_classes)
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         config = super().get_config()
         config.update(num_classes=self.num_classes, tau=self.tau, learnable=self.learnable)
         return config

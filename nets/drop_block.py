@@ -26,8 +26,12 @@ see different examples) decorrelates them. The summed seed pair feeds the statel
 ``keras.random.uniform`` through a stateless ``SeedGenerator`` stand-in (``_TensorSeed``).
 """
 
+from typing import Any
+
 import keras
 from keras import ops
+
+from nets.tensors import Shape, Tensor
 
 
 def _content_hash(x):
@@ -60,7 +64,8 @@ class _TensorSeed(keras.random.SeedGenerator):
 class DropBlock2D(keras.layers.Layer):
     """DropBlock on channels_last feature maps (``training`` must be passed by the caller)."""
 
-    def __init__(self, block_size=7, gamma_scale=1.0, keep_prob=1.0, seed=None, **kwargs):
+    def __init__(self, block_size: int = 7, gamma_scale: float = 1.0, keep_prob: float = 1.0,
+                 seed: int | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         if isinstance(block_size, bool) or not isinstance(block_size, int) or block_size < 1:
             raise ValueError(f"block_size must be an integer >= 1, got {block_size!r}")
@@ -74,7 +79,7 @@ class DropBlock2D(keras.layers.Layer):
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed)
 
-    def build(self, input_shape):
+    def build(self, input_shape: Shape) -> None:
         self.keep_prob = self.add_weight(
             name="keep_prob",
             shape=(),
@@ -98,7 +103,9 @@ class DropBlock2D(keras.layers.Layer):
         )
         step_seed = self.seed_generator.next()
         seed = step_seed + ops.cast(_content_hash(x), step_seed.dtype)
-        noise = keras.random.uniform((batch, height, width, channels), dtype="float32", seed=_TensorSeed(seed))
+        noise = keras.random.uniform(
+            (batch, height, width, channels), dtype="float32", seed=_TensorSeed(seed)
+        )
         # Valid centres: rows bs//2 <= i < H - (bs-1)//2 (= an (H-bs+1)-row sample padded by bs//2
         # before and (bs-1)//2 after), same for columns.
         rows, cols = ops.arange(height), ops.arange(width)
@@ -111,15 +118,17 @@ class DropBlock2D(keras.layers.Layer):
         scale = ops.cast(ops.size(mask), "float32") / ops.maximum(ops.sum(mask), 1.0)
         return ops.cast(ops.cast(x, "float32") * mask * scale, x.dtype)
 
-    def call(self, x, training=None):
+    def call(self, x: Tensor, training: bool | None = None) -> Tensor:
         if not training:
             return x
-        return ops.cond(ops.equal(ops.convert_to_tensor(self.keep_prob), 1.0), lambda: x, lambda: self._drop(x))
+        return ops.cond(
+            ops.equal(ops.convert_to_tensor(self.keep_prob), 1.0), lambda: x, lambda: self._drop(x)
+        )
 
-    def compute_output_shape(self, input_shape):
+    def compute_output_shape(self, input_shape: Shape) -> Shape:
         return input_shape
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         config = super().get_config()
         config.update(
             block_size=self.block_size,
@@ -130,7 +139,7 @@ class DropBlock2D(keras.layers.Layer):
         return config
 
 
-def dropblock_layers(model):
+def dropblock_layers(model: keras.Model) -> list[DropBlock2D]:
     """Every ``DropBlock2D`` of ``model`` (nested models included), in layer order."""
     found = []
     for layer in model.layers:

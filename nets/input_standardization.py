@@ -11,7 +11,12 @@ input (not folded into the stem conv) is exact also at the stem's zero-padded bo
 No weights: the constants are part of the layer's config.
 """
 
+from collections.abc import Sequence
+from typing import Any
+
 import keras
+
+from nets.tensors import Shape, Tensor
 
 # Must equal preprocessing.common.MEAN_RGB (nets/ does not import preprocessing/; a test checks).
 PREPROCESSED_MEAN = (123.68, 116.78, 103.94)
@@ -24,7 +29,8 @@ STANDARDIZATIONS = {"imagenet": (IMAGENET_MEAN, IMAGENET_STD)}
 class InputStandardization(keras.layers.Layer):
     """``((x + offset) / 255 - mean) / std`` per channel (channels_last)."""
 
-    def __init__(self, mean, std, offset=PREPROCESSED_MEAN, **kwargs):
+    def __init__(self, mean: Sequence[float], std: Sequence[float],
+                 offset: Sequence[float] = PREPROCESSED_MEAN, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.mean = tuple(float(m) for m in mean)
         self.std = tuple(float(s) for s in std)
@@ -35,15 +41,15 @@ class InputStandardization(keras.layers.Layer):
         if min(self.std) <= 0:
             raise ValueError(f"std must be > 0, got {self.std}")
 
-    def call(self, x):
+    def call(self, x: Tensor) -> Tensor:
         scale = [1.0 / (255.0 * s) for s in self.std]
         shift = [(o / 255.0 - m) / s for o, m, s in zip(self.offset, self.mean, self.std)]
         x = keras.ops.convert_to_tensor(x, dtype=self.compute_dtype)
         return x * keras.ops.cast(scale, x.dtype) + keras.ops.cast(shift, x.dtype)
 
-    def compute_output_shape(self, input_shape):
+    def compute_output_shape(self, input_shape: Shape) -> Shape:
         return input_shape
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "mean": list(self.mean), "std": list(self.std),
                 "offset": list(self.offset)}

@@ -12,6 +12,8 @@ compares it with built networks.
 
 from __future__ import annotations
 
+from typing import Any
+
 from nets.basic_block import EXPANSION as BASIC_EXPANSION
 from nets.big_little import BL_BLOCKS, BL_STAGE_STRIDES, bl_branch_blocks
 from nets.bottleneck_block import EXPANSION as BOTTLENECK_EXPANSION
@@ -143,7 +145,7 @@ def head_parameters(feature_width: int, num_classes: int, *, embedding_size: int
     return out
 
 
-def parameter_count(resnet_size: int, num_classes: int, **kwargs) -> dict[str, int]:
+def parameter_count(resnet_size: int, num_classes: int, **kwargs: Any) -> dict[str, int]:
     """{"backbone", "embedding", "projector", "classifier", "total"} of
     ``build_resnet(resnet_size, num_classes, **kwargs)`` (extra keyword arguments ignored)."""
     names = ("base_width", "stem_type", "use_resnet_d", "use_se_block", "use_sk_block",

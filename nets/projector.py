@@ -9,8 +9,12 @@ normalised here: the cosine classifier normalises it. t-ReX uses 3 hidden layers
 t-ReX* one; the bottleneck is 256. The projector is dropped for transfer.
 """
 
+from typing import Any
+
 import keras
 from keras import layers, ops
+
+from nets.tensors import Shape, Tensor
 
 
 def _trunc_normal():
@@ -21,8 +25,9 @@ def _trunc_normal():
 class Projector(keras.layers.Layer):
     """(batch, D) -> (batch, bottleneck_dim)."""
 
-    def __init__(self, hidden_layers=3, hidden_dim=2048, bottleneck_dim=256,
-                 input_l2_norm=True, bn_momentum=0.9, bn_epsilon=1e-5, **kwargs):
+    def __init__(self, hidden_layers: int = 3, hidden_dim: int = 2048, bottleneck_dim: int = 256,
+                 input_l2_norm: bool = True, bn_momentum: float = 0.9, bn_epsilon: float = 1e-5,
+                 **kwargs: Any) -> None:
         super().__init__(**kwargs)
         if int(hidden_layers) < 0:
             raise ValueError(f"hidden_layers must be >= 0, got {hidden_layers!r}")
@@ -47,7 +52,7 @@ class Projector(keras.layers.Layer):
                                        kernel_initializer=_trunc_normal(),
                                        name=f"{self.name}_bottleneck")
 
-    def build(self, input_shape):
+    def build(self, input_shape: Shape) -> None:
         dim = input_shape[-1]
         for dense, bn in self.blocks:
             dense.build((None, dim))
@@ -56,7 +61,7 @@ class Projector(keras.layers.Layer):
         self.bottleneck.build((None, dim))
         self.built = True
 
-    def call(self, x, training=None):
+    def call(self, x: Tensor, training: bool | None = None) -> Tensor:
         if self.input_l2_norm:
             # In float32: the squared norm of a 2048-d feature overflows float16.
             xf = ops.cast(x, "float32")
@@ -66,10 +71,10 @@ class Projector(keras.layers.Layer):
             x = ops.gelu(bn(dense(x), training=training), approximate=False)
         return self.bottleneck(x)
 
-    def compute_output_shape(self, input_shape):
+    def compute_output_shape(self, input_shape: Shape) -> Shape:
         return (input_shape[0], self.bottleneck_dim)
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         config = super().get_config()
         config.update(hidden_layers=self.hidden_layers, hidden_dim=self.hidden_dim,
                       bottleneck_dim=self.bottleneck_dim, input_l2_norm=self.input_l2_norm,

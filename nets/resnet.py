@@ -18,13 +18,14 @@ assembled-cnn): stem without max-pool + "blModule0", Big/Little/Merge stages 1-3
 ``stage{s}_big{b}_*``, ``stage{s}_little{b}_*``, ``stage{s}_little_proj_*``,
 ``stage{s}_merge_*``, ``stage4_block{b}_*``).
 
-Layer names depend only on the architecture ([``input_standardization``], ``stem_*``, ``stage{s}_block{b}_*`` with
-s = 1..4, b = 1..n, ``avg_pool`` or ``gem_pool``, [``embedding``, ``embedding_bn``,
-``embedding_relu``], ``classifier``), so weights can be copied by layer name.
+Layer names depend only on the architecture ([``input_standardization``], ``stem_*``,
+``stage{s}_block{b}_*`` with s = 1..4, b = 1..n, ``avg_pool`` or ``gem_pool``, [``embedding``,
+``embedding_bn``, ``embedding_relu``], ``classifier``), so weights can be copied by layer name.
 The ``classifier`` Dense computes in float32 so logits are fp32 under mixed precision.
 """
 
 import dataclasses
+from collections.abc import Sequence
 
 import keras
 from keras import layers
@@ -41,7 +42,8 @@ from nets.input_standardization import STANDARDIZATIONS, InputStandardization
 from nets.projector import Projector
 from nets.stem import POOL_PADDINGS, STEM_TYPES, stem
 
-# size -> (block kind, blocks per stage). Stage widths base_width * (1, 2, 4, 8), strides (1, 2, 2, 2).
+# size -> (block kind, blocks per stage). Stage widths base_width * (1, 2, 4, 8), strides
+# (1, 2, 2, 2).
 RESNET_BLOCKS = {
     18: ("basic", (2, 2, 2, 2)),
     26: ("bottleneck", (2, 2, 2, 2)),  # timm's resnet26 / resnet26d
@@ -76,7 +78,7 @@ def _check_bool(value, what):
         raise ValueError(f"{what} must be a bool, got {value!r}")
 
 
-def parse_anti_alias_type(anti_alias_type, filter_size):
+def parse_anti_alias_type(anti_alias_type: str, filter_size: int) -> set[str]:
     """``"sconv,max"`` -> ``{"sconv", "max"}``, validating the items and the filter size."""
     if not isinstance(anti_alias_type, str):
         raise ValueError(f"anti_alias_type must be a string, got {anti_alias_type!r}")
@@ -86,12 +88,15 @@ def parse_anti_alias_type(anti_alias_type, filter_size):
     for mode in sorted(modes):
         if mode not in ANTI_ALIAS_TYPES:
             raise ValueError(
-                f"unknown anti_alias_type item {mode!r}, expected a comma-separated subset of {ANTI_ALIAS_TYPES}"
+                f"unknown anti_alias_type item {mode!r}, expected a comma-separated subset of "
+                f"{ANTI_ALIAS_TYPES}"
             )
     if modes and filter_size not in FILTER_SIZES:
-        raise ValueError(f"anti_alias_filter_size must be in 2..7 when anti_alias_type is set, got {filter_size!r}")
+        raise ValueError(f"anti_alias_filter_size must be in 2..7 when anti_alias_type is set, "
+                         f"got {filter_size!r}")
     if not modes and filter_size != 0:
-        raise ValueError(f"anti_alias_filter_size must be 0 when anti_alias_type is empty, got {filter_size!r}")
+        raise ValueError(f"anti_alias_filter_size must be 0 when anti_alias_type is empty, "
+                         f"got {filter_size!r}")
     return modes
 
 
@@ -103,7 +108,8 @@ def _integral(value, what):
     return value
 
 
-def _check_big_little(resnet_version, resnet_size, base_width, bl_alpha, bl_beta, stem_type, aa_modes):
+def _check_big_little(resnet_version, resnet_size, base_width, bl_alpha, bl_beta, stem_type,
+                      aa_modes):
     """Validate the Big-Little Net arguments; returns (bl_alpha, bl_beta) as ints."""
     if isinstance(resnet_version, bool) or resnet_version not in RESNET_VERSIONS:
         raise ValueError(
@@ -112,64 +118,70 @@ def _check_big_little(resnet_version, resnet_size, base_width, bl_alpha, bl_beta
     if resnet_version == 1:
         if bl_alpha != BL_ALPHA_DEFAULT or bl_beta != BL_BETA_DEFAULT:
             raise ValueError(
-                f"bl_alpha/bl_beta apply to Big-Little Net only (resnet_version=2), got bl_alpha={bl_alpha!r}, "
-                f"bl_beta={bl_beta!r} with resnet_version=1"
+                f"bl_alpha/bl_beta apply to Big-Little Net only (resnet_version=2), got "
+                f"bl_alpha={bl_alpha!r}, bl_beta={bl_beta!r} with resnet_version=1"
             )
         return bl_alpha, bl_beta
     if resnet_size not in BL_BLOCKS:
-        raise ValueError(f"resnet_version=2 (Big-Little Net) needs resnet_size in {BL_SIZES}, got {resnet_size!r}")
+        raise ValueError(f"resnet_version=2 (Big-Little Net) needs resnet_size in {BL_SIZES}, "
+                         f"got {resnet_size!r}")
     bl_alpha = _integral(bl_alpha, "bl_alpha")
     bl_beta = _integral(bl_beta, "bl_beta")
     if base_width % bl_alpha:
         raise ValueError(
-            f"bl_alpha must divide base_width (the Little widths are base_width * (1, 2, 4) / bl_alpha), "
-            f"got bl_alpha={bl_alpha}, base_width={base_width}"
+            f"bl_alpha must divide base_width (the Little widths are base_width * (1, 2, 4) "
+            f"/ bl_alpha), got bl_alpha={bl_alpha}, base_width={base_width}"
         )
     if stem_type != "default":
-        raise ValueError(f"resnet_version=2 (Big-Little Net) needs stem_type='default', got {stem_type!r}")
+        raise ValueError(f"resnet_version=2 (Big-Little Net) needs stem_type='default', "
+                         f"got {stem_type!r}")
     for mode, why in (("max", "has no stem max-pool (blModule0 replaces it)"),
-                      ("proj", "uses the BL average-pool projection, not the plain one")):  # fmt: skip
+                      ("proj", "uses the BL average-pool projection, not the plain one")):
         if mode in aa_modes:
-            raise ValueError(f"anti_alias_type '{mode}' does not apply to resnet_version=2: Big-Little Net {why}")
+            raise ValueError(f"anti_alias_type '{mode}' does not apply to resnet_version=2: "
+                             f"Big-Little Net {why}")
     return bl_alpha, bl_beta
 
 
 def _check_keep_prob(value):
     ok = isinstance(value, (tuple, list)) and len(value) == 2
-    ok = ok and all(isinstance(k, (int, float)) and not isinstance(k, bool) and 0.0 < k <= 1.0 for k in value)
+    ok = ok and all(isinstance(k, (int, float)) and not isinstance(k, bool) and 0.0 < k <= 1.0
+                    for k in value)
     if not ok:
-        raise ValueError(f"dropblock_keep_prob must be two numbers in (0, 1] (start, end), got {value!r}")
+        raise ValueError(f"dropblock_keep_prob must be two numbers in (0, 1] (start, end), "
+                         f"got {value!r}")
 
 
 def check_resnet_arguments(
-    resnet_size,
-    num_classes,
+    resnet_size: int,
+    num_classes: int,
     *,
-    base_width=64,
-    stem_type="default",
-    zero_gamma=False,
-    use_resnet_d=False,
-    use_se_block=False,
-    use_sk_block=False,
-    anti_alias_type="",
-    anti_alias_filter_size=0,
-    use_dropblock=False,
-    dropblock_keep_prob=(1.0, 0.9),
-    pool_type="gap",
-    embedding_size=0,
-    resnet_version=1,
-    bl_alpha=BL_ALPHA_DEFAULT,
-    bl_beta=BL_BETA_DEFAULT,
-    no_downsample=False,
-    original_shortcuts=False,
-    stem_pool_padding="symmetric",
-    se_bias=False,
-    input_standardization="none",
-):
+    base_width: int = 64,
+    stem_type: str = "default",
+    zero_gamma: bool = False,
+    use_resnet_d: bool = False,
+    use_se_block: bool = False,
+    use_sk_block: bool = False,
+    anti_alias_type: str = "",
+    anti_alias_filter_size: int = 0,
+    use_dropblock: bool = False,
+    dropblock_keep_prob: Sequence[float] = (1.0, 0.9),
+    pool_type: str = "gap",
+    embedding_size: int = 0,
+    resnet_version: int = 1,
+    bl_alpha: int = BL_ALPHA_DEFAULT,
+    bl_beta: int = BL_BETA_DEFAULT,
+    no_downsample: bool = False,
+    original_shortcuts: bool = False,
+    stem_pool_padding: str = "symmetric",
+    se_bias: bool = False,
+    input_standardization: str = "none",
+) -> tuple[set[str], int, int]:
     """The checks of ``build_resnet``'s arguments without building anything (ValueError naming the
     argument); returns (anti-alias modes, bl_alpha, bl_beta) as ``build_resnet`` uses them. Lets a
     config be checked before any variable is allocated (``core/config.py``)."""
-    if isinstance(resnet_size, bool) or not isinstance(resnet_size, int) or resnet_size not in RESNET_BLOCKS:
+    if (isinstance(resnet_size, bool) or not isinstance(resnet_size, int)
+            or resnet_size not in RESNET_BLOCKS):
         raise ValueError(f"resnet_size must be one of {RESNET_SIZES}, got {resnet_size!r}")
     _check_positive_int(num_classes, "num_classes")
     _check_positive_int(base_width, "base_width")
@@ -183,7 +195,8 @@ def check_resnet_arguments(
     ):  # fmt: skip
         _check_bool(value, what)
     if stem_pool_padding not in POOL_PADDINGS:
-        raise ValueError(f"stem_pool_padding must be one of {POOL_PADDINGS}, got {stem_pool_padding!r}")
+        raise ValueError(f"stem_pool_padding must be one of {POOL_PADDINGS}, "
+                         f"got {stem_pool_padding!r}")
     if se_bias and not use_se_block:
         raise ValueError("se_bias needs use_se_block")
     if input_standardization not in INPUT_STANDARDIZATIONS:
@@ -191,16 +204,19 @@ def check_resnet_arguments(
                          f"got {input_standardization!r}")
     aa_modes = parse_anti_alias_type(anti_alias_type, anti_alias_filter_size)
     if "proj" in aa_modes and use_resnet_d:
-        raise ValueError("anti_alias_type 'proj' needs the plain projection shortcut, not use_resnet_d")
+        raise ValueError("anti_alias_type 'proj' needs the plain projection shortcut, "
+                         "not use_resnet_d")
     if "max" in aa_modes and stem_type != "default":
-        raise ValueError("anti_alias_type 'max' needs stem_type='default' (the 'small' stem has no max-pool)")
+        raise ValueError("anti_alias_type 'max' needs stem_type='default' (the 'small' stem "
+                         "has no max-pool)")
     _check_keep_prob(dropblock_keep_prob)
     bl_alpha, bl_beta = _check_big_little(
         resnet_version, resnet_size, base_width, bl_alpha, bl_beta, stem_type, aa_modes
     )
     if pool_type not in POOL_TYPES:
         raise ValueError(f"pool_type must be one of {POOL_TYPES}, got {pool_type!r}")
-    if isinstance(embedding_size, bool) or not isinstance(embedding_size, int) or embedding_size < 0:
+    if (isinstance(embedding_size, bool) or not isinstance(embedding_size, int)
+            or embedding_size < 0):
         raise ValueError(f"embedding_size must be an integer >= 0, got {embedding_size!r}")
     return aa_modes, bl_alpha, bl_beta
 
@@ -209,7 +225,7 @@ def build_resnet(
     resnet_size: int,
     num_classes: int,
     *,
-    input_shape=(None, None, 3),
+    input_shape: Sequence[int | None] = (None, None, 3),
     base_width: int = 64,
     stem_type: str = "default",
     bn_momentum: float = 0.997,
@@ -221,7 +237,7 @@ def build_resnet(
     anti_alias_type: str = "",
     anti_alias_filter_size: int = 0,
     use_dropblock: bool = False,
-    dropblock_keep_prob=(1.0, 0.9),
+    dropblock_keep_prob: Sequence[float] = (1.0, 0.9),
     pool_type: str = "gap",
     embedding_size: int = 0,
     resnet_version: int = 1,
@@ -293,9 +309,10 @@ def build_resnet(
         use_resnet_d=use_resnet_d, use_se_block=use_se_block, use_sk_block=use_sk_block,
         anti_alias_type=anti_alias_type, anti_alias_filter_size=anti_alias_filter_size,
         use_dropblock=use_dropblock, dropblock_keep_prob=dropblock_keep_prob, pool_type=pool_type,
-        embedding_size=embedding_size, resnet_version=resnet_version, bl_alpha=bl_alpha, bl_beta=bl_beta,
-        no_downsample=no_downsample, original_shortcuts=original_shortcuts, stem_pool_padding=stem_pool_padding,
-        se_bias=se_bias, input_standardization=input_standardization,
+        embedding_size=embedding_size, resnet_version=resnet_version, bl_alpha=bl_alpha,
+        bl_beta=bl_beta, no_downsample=no_downsample, original_shortcuts=original_shortcuts,
+        stem_pool_padding=stem_pool_padding, se_bias=se_bias,
+        input_standardization=input_standardization,
     )
     big_little = resnet_version == 2
 
@@ -338,8 +355,8 @@ def build_resnet(
         stage_tweaks = dataclasses.replace(tweaks, dropblock_gamma_scale=gamma_scale)
         if big_little and stage < len(blocks_per_stage):
             x = bl_stage(
-                x, base_width * mult, num_blocks=num_blocks, stride=stride, alpha=bl_alpha, beta=bl_beta,
-                name=f"stage{stage}", zero_gamma=zero_gamma, tweaks=stage_tweaks,
+                x, base_width * mult, num_blocks=num_blocks, stride=stride, alpha=bl_alpha,
+                beta=bl_beta, name=f"stage{stage}", zero_gamma=zero_gamma, tweaks=stage_tweaks,
                 original_shortcuts=original_shortcuts, **bn_options,
             )
             continue
@@ -361,9 +378,11 @@ def build_resnet(
         x = layers.GlobalAveragePooling2D(name="avg_pool")(x)
     if embedding_size:
         x = layers.Dense(
-            embedding_size, use_bias=False, kernel_initializer=conv_kernel_initializer(), name="embedding"
+            embedding_size, use_bias=False, kernel_initializer=conv_kernel_initializer(),
+            name="embedding",
         )(x)
-        x = layers.BatchNormalization(momentum=bn_momentum, epsilon=bn_epsilon, name="embedding_bn")(x)
+        x = layers.BatchNormalization(momentum=bn_momentum, epsilon=bn_epsilon,
+                                      name="embedding_bn")(x)
         x = layers.ReLU(name="embedding_relu")(x)
     if trex_head is not None:
         head = dict(trex_head)

@@ -14,10 +14,13 @@ Channel layout everywhere: [branch 1 (width) | branch 2 (width)]. Layer names:
 ``_sk_fc1_bn``, ``_sk_fc1_relu``, ``_sk_fc2``, ``_sk_fuse``.
 """
 
+from collections.abc import Sequence
+
 import keras
 from keras import layers, ops
 
 from nets.conv_bn import batch_norm, conv2d, conv_kernel_initializer, relu
+from nets.tensors import Shape, Tensor
 
 SK_BRANCHES = 2
 SK_RATIO = 2  # r
@@ -34,10 +37,10 @@ def _split(x):
 class BranchSum(keras.layers.Layer):
     """(B, H, W, 2*C) -> (B, H, W, C): the sum U of the two branches."""
 
-    def call(self, x):
+    def call(self, x: Tensor) -> Tensor:
         return ops.sum(_split(x), axis=-2)
 
-    def compute_output_shape(self, input_shape):
+    def compute_output_shape(self, input_shape: Shape) -> Shape:
         return tuple(input_shape[:-1]) + (input_shape[-1] // SK_BRANCHES,)
 
 
@@ -46,21 +49,23 @@ class SelectiveKernelFuse(keras.layers.Layer):
     """[features (B, H, W, 2*C), logits (B, 1, 1, 2*C)] -> (B, H, W, C) weighted branch sum."""
 
     @staticmethod
-    def branch_weights(logits):
-        """Softmax over the branch axis: (B, 1, 1, 2*C) -> (B, 1, 1, 2, C), summing to 1 over axis -2."""
+    def branch_weights(logits: Tensor) -> Tensor:
+        """Softmax over the branch axis: (B, 1, 1, 2*C) -> (B, 1, 1, 2, C), summing to 1 over
+        axis -2."""
         return ops.softmax(ops.cast(_split(logits), "float32"), axis=-2)
 
-    def call(self, inputs):
+    def call(self, inputs: Sequence[Tensor]) -> Tensor:
         features, logits = inputs
         weights = ops.cast(self.branch_weights(logits), features.dtype)
         return ops.sum(_split(features) * weights, axis=-2)
 
-    def compute_output_shape(self, input_shapes):
+    def compute_output_shape(self, input_shapes: Sequence[Shape]) -> Shape:
         features_shape = input_shapes[0]
         return tuple(features_shape[:-1]) + (features_shape[-1] // SK_BRANCHES,)
 
 
-def selective_kernel_conv(x, width, *, stride, name, bn_momentum, bn_epsilon):
+def selective_kernel_conv(x: Tensor, width: int, *, stride: int, name: str, bn_momentum: float,
+                          bn_epsilon: float) -> Tensor:
     """SK unit replacing a 3x3 conv + BN + ReLU; returns ``width`` channels."""
     y = conv2d(x, SK_BRANCHES * width, 3, stride, name=f"{name}_sk_conv")
     y = batch_norm(y, name=f"{name}_sk_bn", momentum=bn_momentum, epsilon=bn_epsilon)
@@ -69,12 +74,13 @@ def selective_kernel_conv(x, width, *, stride, name, bn_momentum, bn_epsilon):
     u = BranchSum(name=f"{name}_sk_sum")(y)
     s = layers.GlobalAveragePooling2D(keepdims=True, name=f"{name}_sk_pool")(u)
     s = layers.Conv2D(
-        max(width // SK_RATIO, SK_MIN_DIM), 1, use_bias=False, kernel_initializer=conv_kernel_initializer(),
-        name=f"{name}_sk_fc1",
+        max(width // SK_RATIO, SK_MIN_DIM), 1, use_bias=False,
+        kernel_initializer=conv_kernel_initializer(), name=f"{name}_sk_fc1",
     )(s)
     s = batch_norm(s, name=f"{name}_sk_fc1_bn", momentum=bn_momentum, epsilon=bn_epsilon)
     s = relu(s, name=f"{name}_sk_fc1_relu")
     logits = layers.Conv2D(
-        SK_BRANCHES * width, 1, use_bias=False, kernel_initializer=conv_kernel_initializer(), name=f"{name}_sk_fc2"
+        SK_BRANCHES * width, 1, use_bias=False, kernel_initializer=conv_kernel_initializer(),
+        name=f"{name}_sk_fc2",
     )(s)
     return SelectiveKernelFuse(name=f"{name}_sk_fuse")([y, logits])

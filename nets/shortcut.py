@@ -27,26 +27,31 @@ checkpoints load (``nets/resnet.py``).
 
 from keras import layers
 
+from nets.block_tweaks import PLAIN, BlockTweaks, bn_dropblock
 from nets.blur_pool import BlurPool2D
-from nets.block_tweaks import PLAIN, bn_dropblock
 from nets.conv_bn import conv2d
+from nets.tensors import Tensor
 
 
-def needs_projection(x, out_channels, stride):
+def needs_projection(x: Tensor, out_channels: int, stride: int) -> bool:
     return stride != 1 or x.shape[-1] != out_channels
 
 
-def shortcut(x, out_channels, *, stride, name, bn_momentum, bn_epsilon, tweaks=PLAIN, force=False):
+def shortcut(x: Tensor, out_channels: int, *, stride: int, name: str, bn_momentum: float,
+             bn_epsilon: float, tweaks: BlockTweaks = PLAIN, force: bool = False) -> Tensor:
     """Identity if shapes match, else [``{name}_proj_pool`` (BL: ``{name}_proj_pad`` first) |
-    ``{name}_proj_blur``] -> ``{name}_proj_conv`` -> ``{name}_proj_bn`` [-> ``{name}_proj_dropblock``]."""
+    ``{name}_proj_blur``] -> ``{name}_proj_conv`` -> ``{name}_proj_bn``
+    [-> ``{name}_proj_dropblock``]."""
     if not (force or needs_projection(x, out_channels, stride)):
         return x
     if tweaks.bl_projection and stride > 1:
         x = layers.ZeroPadding2D(padding=((1, 1), (1, 1)), name=f"{name}_proj_pad")(x)
-        x = layers.AveragePooling2D(pool_size=3, strides=stride, padding="valid", name=f"{name}_proj_pool")(x)
+        x = layers.AveragePooling2D(pool_size=3, strides=stride, padding="valid",
+                                    name=f"{name}_proj_pool")(x)
         stride = 1
     elif tweaks.resnet_d and stride > 1:
-        x = layers.AveragePooling2D(pool_size=2, strides=stride, padding="same", name=f"{name}_proj_pool")(x)
+        x = layers.AveragePooling2D(pool_size=2, strides=stride, padding="same",
+                                    name=f"{name}_proj_pool")(x)
         stride = 1
     elif tweaks.proj_filter_size and stride > 1:
         x = BlurPool2D(tweaks.proj_filter_size, stride, name=f"{name}_proj_blur")(x)

@@ -12,20 +12,23 @@ Standard Keras layers only; names ``{name}_se_pool``, ``_se_reduce``, ``_se_relu
 from keras import layers
 
 from nets.conv_bn import conv_kernel_initializer
+from nets.tensors import Tensor
 
 SE_RATIO = 16
 
 
-def squeeze_excite(x, *, name, ratio=SE_RATIO, use_bias=False):
+def squeeze_excite(x: Tensor, *, name: str, ratio: int = SE_RATIO,
+                   use_bias: bool = False) -> Tensor:
     channels = x.shape[-1]
     s = layers.GlobalAveragePooling2D(keepdims=True, name=f"{name}_se_pool")(x)
     s = layers.Conv2D(
-        max(1, channels // ratio), 1, use_bias=use_bias, kernel_initializer=conv_kernel_initializer(),
-        name=f"{name}_se_reduce",
+        max(1, channels // ratio), 1, use_bias=use_bias,
+        kernel_initializer=conv_kernel_initializer(), name=f"{name}_se_reduce",
     )(s)
     s = layers.ReLU(name=f"{name}_se_relu")(s)
     s = layers.Conv2D(
-        channels, 1, use_bias=use_bias, kernel_initializer=conv_kernel_initializer(), name=f"{name}_se_expand"
+        channels, 1, use_bias=use_bias, kernel_initializer=conv_kernel_initializer(),
+        name=f"{name}_se_expand",
     )(s)
     s = layers.Activation("sigmoid", name=f"{name}_se_sigmoid")(s)
     return layers.Multiply(name=f"{name}_se_scale")([x, s])

@@ -21,15 +21,17 @@ from keras import layers
 
 from nets.blur_pool import BlurPool2D
 from nets.conv_bn import batch_norm, conv2d, relu
+from nets.tensors import Tensor
 
 STEM_TYPES = ("default", "small")
 POOL_PADDINGS = ("symmetric", "same")
 
 
 def stem(
-    x, width, *, stem_type, bn_momentum, bn_epsilon, deep=False, max_blur_filter_size=0, pool=True, name="stem",
-    pool_padding="symmetric",
-):
+    x: Tensor, width: int, *, stem_type: str, bn_momentum: float, bn_epsilon: float,
+    deep: bool = False, max_blur_filter_size: int = 0, pool: bool = True, name: str = "stem",
+    pool_padding: str = "symmetric",
+) -> Tensor:
     """Layers: ``stem_conv``, ``stem_bn``, ``stem_relu`` (deep: ``stem_conv1..3``, ``stem_bn1..3``,
     ``stem_relu1..3``) (+ ``stem_conv_pad``/``stem_conv1_pad``, ``stem_pool_pad``, ``stem_pool``,
     ``stem_blur``). ``pool=False`` leaves out the max-pool of the "default" stem (Big-Little Net
@@ -41,12 +43,14 @@ def stem(
     if max_blur_filter_size and not pool:
         raise ValueError("anti_alias_type 'max' needs the stem max-pool")
     if max_blur_filter_size and stem_type != "default":
-        raise ValueError("anti_alias_type 'max' needs stem_type='default' (the 'small' stem has no max-pool)")
+        raise ValueError("anti_alias_type 'max' needs stem_type='default' (the 'small' stem "
+                         "has no max-pool)")
     bn_options = dict(momentum=bn_momentum, epsilon=bn_epsilon)
     stride = 2 if stem_type == "default" else 1
     if deep:
         half = max(1, width // 2)
-        for i, (filters, conv_stride) in enumerate(((half, stride), (half, 1), (width, 1)), start=1):
+        convs = ((half, stride), (half, 1), (width, 1))
+        for i, (filters, conv_stride) in enumerate(convs, start=1):
             x = conv2d(x, filters, 3, conv_stride, name=f"{name}_conv{i}")
             x = batch_norm(x, name=f"{name}_bn{i}", **bn_options)
             x = relu(x, name=f"{name}_relu{i}")
@@ -58,10 +62,12 @@ def stem(
     if stem_type == "default" and pool:
         pool_stride = 1 if max_blur_filter_size else 2
         if pool_padding == "same":
-            x = layers.MaxPooling2D(pool_size=3, strides=pool_stride, padding="same", name=f"{name}_pool")(x)
+            x = layers.MaxPooling2D(pool_size=3, strides=pool_stride, padding="same",
+                                    name=f"{name}_pool")(x)
         else:
             x = layers.ZeroPadding2D(padding=((1, 1), (1, 1)), name=f"{name}_pool_pad")(x)
-            x = layers.MaxPooling2D(pool_size=3, strides=pool_stride, padding="valid", name=f"{name}_pool")(x)
+            x = layers.MaxPooling2D(pool_size=3, strides=pool_stride, padding="valid",
+                                    name=f"{name}_pool")(x)
         if max_blur_filter_size:
             x = BlurPool2D(max_blur_filter_size, 2, name=f"{name}_blur")(x)
     return x

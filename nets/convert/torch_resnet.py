@@ -17,6 +17,7 @@ source tensors; ``keras_weights`` / ``assign`` convert and check them (numpy + K
 
 from __future__ import annotations
 
+import keras
 import numpy as np
 
 from nets.convert.state_dict import ConversionError
@@ -132,7 +133,7 @@ def keras_weights(state: dict, settings: dict, arch: str = "the source",
     return out
 
 
-def assign(model, weights: dict, arch: str = "the source") -> int:
+def assign(model: keras.Model, weights: dict, arch: str = "the source") -> int:
     """Sets ``model``'s layers from ``keras_weights``' result after checking every shape;
     returns the number of arrays set. A weighted layer of ``model`` left out of ``weights``
     (other than a fresh ``classifier``, and DropBlock, whose only weight is its keep_prob
