@@ -19,19 +19,28 @@ largest absolute difference of the softmax probabilities; written to
 ``model_performance_<format>.json`` and to ``export_formats.json``. A check fails (RuntimeError)
 below ``MIN_AGREEMENT`` or above ``MAX_PROB_DIFF``.
 
+An --export_dir URL (``gs://...``; ``ram://`` in the tests) works as a local one: the
+converters and runtimes (Keras' zip writer, tf2onnx, onnx, LiteRT, onnxruntime) read and write
+local files only, so each artifact is written to a local staging directory and copied to the
+URL through core/fs.py (tf.io.gfile), and the check reads a local copy of what lies at the URL.
+
 TensorFlow is imported inside the functions; core/config.py asks
 `core.export_libraries.missing_library` before TensorFlow starts.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
-from collections.abc import Callable, Sequence
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
 
+from core import fs
 from core.export_libraries import missing_library  # noqa: F401 (the tests and bench ask it here)
 
 if TYPE_CHECKING:  # TensorFlow starts only when an export does
@@ -75,26 +84,15 @@ def export_formats(model: keras.Model, formats: Sequence[str], export_dir: str,
                    info: dict | None = None) -> dict:
     """Writes each of `formats` (not savedmodel) to export_dir; returns {format: path}."""
     import tensorflow as tf
-    os.makedirs(export_dir, exist_ok=True)
+    fs.makedirs(export_dir)
     s = prep.eval_size
     spec = [tf.TensorSpec([None, s, s, 3], tf.float32, name="images")]
     paths = {}
     for fmt in formats:
-        path = os.path.join(export_dir, FILES[fmt])
-        if fmt == "keras":
-            model.save(path)
-        elif fmt == "litert":
-            model.export(path, format="litert", verbose=False, input_signature=spec)
-        elif fmt == "onnx":
-            import onnx
-            model.export(path, format="onnx", verbose=False, input_signature=spec)
-            proto = onnx.load(path)
-            onnx.helper.set_model_props(proto, {"class_names": json.dumps(class_names),
-                                                "preprocessing_type": prep.name})
-            onnx.save(proto, path)
-        paths[fmt] = path
-    with open(os.path.join(export_dir, "labels.txt"), "w") as f:
-        f.write("".join(f"{n}\n" for n in class_names))
+        paths[fmt] = os.path.join(export_dir, FILES[fmt])
+        with _written_at(paths[fmt]) as path:
+            _write_format(model, fmt, path, spec, prep, class_names)
+    fs.write_text(os.path.join(export_dir, "labels.txt"), "".join(f"{n}\n" for n in class_names))
     _write_info(export_dir, {"preprocessing_description": preprocessing_description(prep),
                              **(info or {}),
                              "formats": {f: {"file": FILES[f], "class_names": (
@@ -103,20 +101,65 @@ def export_formats(model: keras.Model, formats: Sequence[str], export_dir: str,
     return paths
 
 
+@contextlib.contextmanager
+def _written_at(path: str) -> Iterator[str]:
+    """A local path to write ``path``'s file to: itself when local, else a staging file that
+    is copied to the URL when the block ends (the staging directory removed either way)."""
+    if fs.is_local(path):
+        yield path
+        return
+    stage = tempfile.mkdtemp(prefix="export_")
+    try:
+        local = os.path.join(stage, os.path.basename(path))
+        yield local
+        fs.copy(local, path)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def _read_at(path: str) -> Iterator[str]:
+    """A local path holding ``path``'s file: itself when local, else a temporary copy."""
+    if fs.is_local(path):
+        yield path
+        return
+    stage = tempfile.mkdtemp(prefix="export_check_")
+    try:
+        local = os.path.join(stage, os.path.basename(path))
+        fs.copy(path, local)
+        yield local
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+
+
+def _write_format(model: keras.Model, fmt: str, path: str, spec: list,
+                  prep: Preprocessing, class_names: list[str]) -> None:
+    """One artifact of ``fmt`` to the local ``path``."""
+    if fmt == "keras":
+        model.save(path)
+    elif fmt == "litert":
+        model.export(path, format="litert", verbose=False, input_signature=spec)
+    elif fmt == "onnx":
+        import onnx
+        model.export(path, format="onnx", verbose=False, input_signature=spec)
+        proto = onnx.load(path)
+        onnx.helper.set_model_props(proto, {"class_names": json.dumps(class_names),
+                                            "preprocessing_type": prep.name})
+        onnx.save(proto, path)
+    else:
+        raise ValueError(f"unknown export format {fmt!r}; known: {', '.join(FORMATS)}")
+
+
 def _write_info(export_dir: str, update: dict) -> None:
     path = os.path.join(export_dir, INFO_FILE)
-    facts = {}
-    if os.path.isfile(path):
-        with open(path) as f:
-            facts = json.load(f)
+    facts = json.loads(fs.read_text(path)) if fs.isfile(path) else {}
     for key, value in update.items():
         if key == "formats":
             for fmt, more in value.items():
                 facts.setdefault("formats", {}).setdefault(fmt, {}).update(more)
         else:
             facts[key] = value
-    with open(path, "w") as f:
-        json.dump(facts, f, indent=1, default=str)
+    fs.write_text(path, json.dumps(facts, indent=1, default=str))
 
 
 class _Keras:
@@ -172,7 +215,10 @@ def verify_formats(paths: dict, model: keras.Model, eval_records: tf.data.Datase
     {format: {"num_images", "exported_top1", "model_top1", "prediction_agreement",
     "max_prob_diff", "match"}}; also written beside the artifacts."""
     import tensorflow as tf
-    loaded = {fmt: LOADERS[fmt](path) for fmt, path in paths.items()}
+    loaded = {}
+    for fmt, path in paths.items():
+        with _read_at(path) as local:  # the runtimes read local files (module doc)
+            loaded[fmt] = LOADERS[fmt](local)
 
     def with_image(record):
         return preprocess_eval(record["encoded"]), record["label"]
@@ -203,8 +249,8 @@ def verify_formats(paths: dict, model: keras.Model, eval_records: tf.data.Datase
                       and r["max_prob_diff"] <= MAX_PROB_DIFF)
         results[fmt] = r
         export_dir = os.path.dirname(paths[fmt])
-        with open(os.path.join(export_dir, f"model_performance_{fmt}.json"), "w") as f:
-            json.dump(r, f, indent=1)
+        fs.write_text(os.path.join(export_dir, f"model_performance_{fmt}.json"),
+                      json.dumps(r, indent=1))
     if paths:
         _write_info(os.path.dirname(next(iter(paths.values()))),
                     {"formats": {fmt: {"check": r} for fmt, r in results.items()}})

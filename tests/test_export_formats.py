@@ -113,3 +113,29 @@ def test_bench_export_runs_at_toy_size(tmp_path):
         (f, b) for b in (1, 2) for f in formats]
     assert all(r["img_s"] > 0 and r["max_abs_logit_diff"] < 1e-3 for r in report["results"])
     assert json.loads((tmp_path / "b.json").read_text())["date"]
+
+
+def test_formats_to_a_url_export_dir(exported):
+    """An export_dir URL (ram:// here, gs:// in use): every artifact, labels.txt and the
+    checks land at the URL, nothing in the working directory; the check reads them back."""
+    import uuid
+    fmts = [f for f in AVAILABLE if f != "savedmodel"]
+    if not fmts:
+        pytest.skip("no keras/litert/onnx library installed")
+    run, url = exported["run"], f"ram://{uuid.uuid4().hex}/export"
+    names = [f"c{i}" for i in range(run.num_classes)]
+    before = set(os.listdir("."))
+    paths = export_formats.export_formats(run.model, fmts, url, run.prep, names)
+    assert paths == {f: f"{url}/{export_formats.FILES[f]}" for f in fmts}
+    checks = export_formats.verify_formats(paths, run.model, run.source.eval_records().take(40),
+                                           run.prep.eval, 16)
+    assert set(os.listdir(".")) == before
+    for fmt in fmts:
+        assert checks[fmt]["num_images"] == 40 and checks[fmt]["match"], checks[fmt]
+        assert tf.io.gfile.exists(paths[fmt])
+        with tf.io.gfile.GFile(f"{url}/model_performance_{fmt}.json") as f:
+            assert json.load(f) == checks[fmt]
+    with tf.io.gfile.GFile(f"{url}/labels.txt") as f:
+        assert f.read().splitlines() == names
+    with tf.io.gfile.GFile(f"{url}/{export_formats.INFO_FILE}") as f:
+        assert set(json.load(f)["formats"]) == set(fmts)
