@@ -88,8 +88,8 @@ def _run_dir_and_checkpoint(model_dir: str) -> tuple[str, str | None]:
 
 
 def _eval_size(run_dir: str) -> int | None:
-    from core.rundir import RunDir
     from core.errors import UserError
+    from core.rundir import RunDir
     try:
         run = RunDir.open(run_dir, "--model_dir")
     except UserError as e:

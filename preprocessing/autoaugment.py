@@ -67,9 +67,8 @@ import functools
 import numpy as np
 import tensorflow as tf
 
-from preprocessing.common import as_int32_seed as _seed
-
 from preprocessing import augment_ops as A
+from preprocessing.common import as_int32_seed as _seed
 
 NUM_OPS_PER_SUB_POLICY = 2
 MAGNITUDES = ("relative", "original")

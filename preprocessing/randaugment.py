@@ -81,9 +81,8 @@ import math
 
 import tensorflow as tf
 
-from preprocessing.common import as_int32_seed as _seed
-
 from preprocessing import augment_ops as A
+from preprocessing.common import as_int32_seed as _seed
 
 MAX_MAGNITUDE = 10.0
 TV_BINS = 31  # torchvision num_magnitude_bins used by ml-dr

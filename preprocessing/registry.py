@@ -114,7 +114,8 @@ class Preprocessing:
 
     # -- public API --
     def train_uint8(self, encoded, seed):
-        """uint8 [train_size, train_size, 3]: crop / resize / flip, stateless in ``seed`` (int [2])."""
+        """uint8 [train_size, train_size, 3]: crop / resize / flip, stateless in ``seed``
+        (int [2])."""
         return self.train_uint8_from_params(encoded, self.sample_params(encoded, seed))
 
     def train(self, encoded, seed):
@@ -129,7 +130,8 @@ class Preprocessing:
                                 self.dct_method)
 
     def eval(self, encoded):
-        """float32 normalised [eval_size, eval_size, 3] (resize output not rounded, as in the original)."""
+        """float32 normalised [eval_size, eval_size, 3] (resize output not rounded, as in the
+        original)."""
         return common.normalize(self._eval_float(encoded))
 
     def eval_uint8(self, encoded):

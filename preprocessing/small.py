@@ -46,7 +46,8 @@ def pad_image(image, pad=PAD):
 
 
 def sample_pad_crop_params(seed, size, pad=PAD):
-    """Random crop window in the padded image: int32 [4] = (y, x, size, size), y, x in [0, 2*pad]."""
+    """Random crop window in the padded image: int32 [4] = (y, x, size, size), y, x in
+    [0, 2*pad]."""
     yx = tf.random.stateless_uniform([2], seed=common.as_seed(seed), minval=0,
                                      maxval=2 * pad + 1, dtype=tf.int32)
     return tf.concat([yx, tf.constant([size, size], tf.int32)], axis=0)

@@ -14,7 +14,6 @@ import math
 
 import numpy as np
 import tensorflow as tf
-
 from tensorflow.compiler.tf2xla.python import xla
 
 from preprocessing.corruptions import common

@@ -71,11 +71,15 @@ def select(cond, x, y):
     if all(t.shape.is_fully_defined() for t in (cond, x, y)):
         shape = tf.broadcast_static_shape(tf.broadcast_static_shape(cond.shape, x.shape),
                                           y.shape)
-        fit = (lambda t: t if t.shape == shape else tf.broadcast_to(t, shape))
+
+        def fit(t):
+            return t if t.shape == shape else tf.broadcast_to(t, shape)
     else:
         shape = tf.broadcast_dynamic_shape(
             tf.broadcast_dynamic_shape(tf.shape(cond), tf.shape(x)), tf.shape(y))
-        fit = (lambda t: tf.broadcast_to(t, shape))
+
+        def fit(t):
+            return tf.broadcast_to(t, shape)
     return tf.raw_ops.Select(condition=fit(cond), x=fit(x), y=fit(y))
 
 

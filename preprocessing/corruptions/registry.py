@@ -11,7 +11,6 @@ import tensorflow as tf
 from preprocessing.corruptions import blur, digital, elastic, noise, snow, spatter, weather
 from preprocessing.corruptions.names import ALL, EXTRA, STANDARD
 
-
 CORRUPTIONS = {
     "gaussian_noise": noise.gaussian_noise,
     "shot_noise": noise.shot_noise,

@@ -4,13 +4,14 @@ Network Robustness to Common Corruptions and Perturbations", ICLR 2019).
 They follow ``imagecorruptions-imaug`` 1.1.5 (``corruptions.py``) with its severity
 parameters. Frost blends one of the package's six frost photos (shipped here, in
 ``frost/``), enlarged with OpenCV's bicubic ``resize`` (rebuilt here as NumPy tap/weight
-tables) and randomly cropped; given
-the same texture and crop offsets it matches the reference pixel for pixel (up to rare
-rounding ties) with the installed OpenCV 5.0, which resizes uint8 in float32 (OpenCV 4's
-11-bit fixed-point weights put a few percent of the texture pixels one level off). Fog adds a diamond-square plasma fractal, built level by level with whole
-grids instead of NumPy's in-place slices; given the same uniform draws it reproduces the
-reference's fractal to float32 rounding. The random streams are TensorFlow's stateless
-ones, so with a seed both match the reference in distribution, not pixel for pixel.
+tables) and randomly cropped; given the same texture and crop offsets it matches the
+reference pixel for pixel (up to rare rounding ties) with the installed OpenCV 5.0, which
+resizes uint8 in float32 (OpenCV 4's 11-bit fixed-point weights put a few percent of the
+texture pixels one level off). Fog adds a diamond-square plasma fractal, built level by
+level with whole grids instead of NumPy's in-place slices; given the same uniform draws it
+reproduces the reference's fractal to float32 rounding. The random streams are
+TensorFlow's stateless ones, so with a seed both match the reference in distribution, not
+pixel for pixel.
 """
 
 import functools
