@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import os
 import sys
+from typing import NoReturn
 
 from absl import app, flags
 
@@ -135,7 +136,7 @@ def translate(passthrough: list[str]) -> tuple[list[str], dict[str, str]]:
     return args + passthrough, env
 
 
-def main(argv):
+def main(argv: list[str]) -> NoReturn:
     passthrough = argv[1:]
     bad = [a for a in passthrough if not a.startswith("--")]
     if bad:
