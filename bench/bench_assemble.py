@@ -29,8 +29,8 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
-from nets.model_stats import count_params, multiply_accumulates  # noqa: E402
 from nets import build_resnet  # noqa: E402
+from nets.model_stats import count_params, multiply_accumulates  # noqa: E402
 
 AA = dict(anti_alias_type="sconv", anti_alias_filter_size=3)
 # (paper row, description, build_resnet kwargs, P40 img/s or None)

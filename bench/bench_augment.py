@@ -81,7 +81,8 @@ def load_jpegs(path: str, n: int) -> list[bytes]:
                          "../shared/data, see its README)")
     out = []
     if os.path.isdir(path):
-        for f in sorted(pathlib.Path(path).rglob("*.JPEG")) + sorted(pathlib.Path(path).rglob("*.jpg")):
+        root = pathlib.Path(path)
+        for f in sorted(root.rglob("*.JPEG")) + sorted(root.rglob("*.jpg")):
             out.append(f.read_bytes())
             if len(out) == n:
                 break
@@ -89,7 +90,8 @@ def load_jpegs(path: str, n: int) -> list[bytes]:
         with tarfile.open(path) as tar:
             for member in tar:
                 name = member.name.lower()
-                if member.isfile() and ("/train/" in name or name.startswith("train/")) and name.endswith((".jpeg", ".jpg")):
+                in_train = "/train/" in name or name.startswith("train/")
+                if member.isfile() and in_train and name.endswith((".jpeg", ".jpg")):
                     out.append(tar.extractfile(member).read())
                     if len(out) == n:
                         break

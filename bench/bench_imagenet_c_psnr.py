@@ -18,8 +18,8 @@ import os
 import sys
 import tarfile
 
-import torchvision.transforms as T  # before TensorFlow (segfault otherwise)
 import numpy as np
+import torchvision.transforms as T  # before TensorFlow (segfault otherwise)
 from PIL import Image
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -42,8 +42,9 @@ def photos():
         out.append((name, buf.getvalue()))
     if os.path.exists(TAR):
         with tarfile.open(TAR) as tar:
-            members = sorted(m.name for m in tar.getmembers()
-                             if m.isfile() and m.name.startswith("val/") and m.name.endswith(".JPEG"))
+            members = sorted(
+                m.name for m in tar.getmembers()
+                if m.isfile() and m.name.startswith("val/") and m.name.endswith(".JPEG"))
             for name in members[::200]:
                 out.append((name, tar.extractfile(name).read()))
     return out
@@ -79,6 +80,7 @@ def main():
                 refs[name][c, s] = jpeg_pil(np.uint8(corrupt(crop, corruption_name=c,
                                                              severity=s)))
     import tensorflow as tf
+
     from preprocessing import pil_resize
     from preprocessing.corruptions import registry
     results = {"crop": []}

@@ -31,9 +31,9 @@ import time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
-from bench import environment  # noqa: E402
 import keras  # noqa: E402
 
+from bench import environment  # noqa: E402
 from core import config  # noqa: E402
 from engine import trainer  # noqa: E402
 from kd import reinforce as dr  # noqa: E402

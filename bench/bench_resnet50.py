@@ -39,8 +39,8 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
-from nets.model_stats import multiply_accumulates  # noqa: E402
 from nets import build_resnet  # noqa: E402
+from nets.model_stats import multiply_accumulates  # noqa: E402
 
 PRECISIONS = ("float32", "mixed_bfloat16")
 MODES = ("train", "infer")
@@ -50,7 +50,8 @@ def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--steps", type=int, default=5, help="timed steps per model per round")
     p.add_argument("--warmup", type=int, default=2, help="untimed steps per model before timing")
-    p.add_argument("--repeats", type=int, default=3, help="interleaved A/B rounds; the median is reported")
+    p.add_argument("--repeats", type=int, default=3,
+                   help="interleaved A/B rounds; the median is reported")
     p.add_argument("--batch_size", type=int, default=16)
     p.add_argument("--image_size", type=int, default=224)
     p.add_argument("--json_out", default=None, help="also write the results to this JSON file")
@@ -60,7 +61,8 @@ def parse_args(argv=None):
 def build_models(image_size):
     shape = (image_size, image_size, 3)
     ours = build_resnet(50, 1000, input_shape=shape)
-    theirs = keras.applications.ResNet50(weights=None, input_shape=shape, classes=1000, classifier_activation=None)
+    theirs = keras.applications.ResNet50(weights=None, input_shape=shape, classes=1000,
+                                         classifier_activation=None)
     return {"ours": ours, "keras": theirs}
 
 
@@ -125,7 +127,8 @@ def bench_precision(policy, args, x, y):
 def main(argv=None):
     args = parse_args(argv)
     rng = np.random.default_rng(0)
-    x = tf.constant(rng.normal(size=(args.batch_size, args.image_size, args.image_size, 3)).astype("float32"))
+    x = tf.constant(rng.normal(size=(args.batch_size, args.image_size, args.image_size, 3))
+                    .astype("float32"))
     y = tf.constant(rng.integers(0, 1000, size=(args.batch_size,)).astype("int32"))
 
     macs = {name: multiply_accumulates(m) for name, m in build_models(args.image_size).items()}
@@ -154,7 +157,8 @@ def main(argv=None):
     if args.json_out:
         report = dict(
             config=vars(args), macs=macs,
-            versions=dict(tensorflow=tf.__version__, keras=keras.__version__, python=platform.python_version()),
+            versions=dict(tensorflow=tf.__version__, keras=keras.__version__,
+                          python=platform.python_version()),
             machine=dict(platform=platform.platform(), cpu_count=os.cpu_count(),
                          devices=[d.name for d in tf.config.list_logical_devices()]),
             results=rows,

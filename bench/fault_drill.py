@@ -70,7 +70,7 @@ def start(cmd) -> subprocess.Popen:
 
 
 def lines(text, prefix):
-    return [l for l in text.splitlines() if l.startswith(prefix)]
+    return [line for line in text.splitlines() if line.startswith(prefix)]
 
 
 def records(model_dir, event=None):
@@ -187,7 +187,7 @@ def drill_sigterm_and_lock(work) -> list[dict]:
     ok_pre = first.returncode == 75 and len(pre) == 1 and saved in pre[0]
     again = run(main_cmd(model_dir, "--train_epochs=200", "--max_train_steps="
                          f"{step_of(saved) + 4}"))
-    resumed_at = [l for l in again.stdout.splitlines() if l.startswith("resuming from")]
+    resumed_at = [line for line in again.stdout.splitlines() if line.startswith("resuming from")]
     return [
         {"fault": "SIGTERM during training",
          "outcome": f"exit {first.returncode}, one line: {pre[0][:60] + '...' if pre else '-'}"
@@ -247,8 +247,8 @@ def drill_checkpoints(work) -> list[dict]:
                 f.write(os.urandom(120))
             what = "garbage `checkpoint` index file"
         again = run(main_cmd(model_dir, "--train_epochs=2", "--max_train_steps=40"))
-        resumed = [l for l in again.stdout.splitlines() if l.startswith("resuming from")]
-        warnings = [l for l in again.stdout.splitlines() if l.startswith("warning:")]
+        resumed = [line for line in again.stdout.splitlines() if line.startswith("resuming from")]
+        warnings = [line for line in again.stdout.splitlines() if line.startswith("warning:")]
         steps = [r["step"] for r in records(model_dir, "train")]
         expected_step = 30 if fault == "ckpt_state" else 24
         out.append({"fault": what,
@@ -304,8 +304,8 @@ def drill_shards(work) -> list[dict]:
         errors = lines(strict.stderr, "error: ")
         skip = run(main_cmd(os.path.join(work, fault + "_skip"), *common,
                             "--skip_corrupt_records"))
-        loud = [l for l in (skip.stdout + skip.stderr).splitlines()
-                if os.path.basename(target) in l]
+        loud = [line for line in (skip.stdout + skip.stderr).splitlines()
+                if os.path.basename(target) in line]
         out.append({"fault": name,
                     "outcome": f"exit {strict.returncode}: {errors[0][:140] if errors else '-'}"
                                f" | --skip_corrupt_records: exit {skip.returncode}, "

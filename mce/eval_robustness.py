@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import os
 import sys
+from typing import NoReturn
 
 from absl import app, flags
 
@@ -88,8 +89,8 @@ def _run_dir_and_checkpoint(model_dir: str) -> tuple[str, str | None]:
 
 
 def _eval_size(run_dir: str) -> int | None:
-    from core.rundir import RunDir
     from core.errors import UserError
+    from core.rundir import RunDir
     try:
         run = RunDir.open(run_dir, "--model_dir")
     except UserError as e:
@@ -135,7 +136,7 @@ def translate(passthrough: list[str]) -> tuple[list[str], dict[str, str]]:
     return args + passthrough, env
 
 
-def main(argv):
+def main(argv: list[str]) -> NoReturn:
     passthrough = argv[1:]
     bad = [a for a in passthrough if not a.startswith("--")]
     if bad:

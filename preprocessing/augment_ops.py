@@ -83,10 +83,19 @@ Conventions and decisions
 """
 
 import math
+from collections.abc import Sequence
 
+import numpy as np
 import tensorflow as tf
 
 from preprocessing import pil_geometry
+
+#: An op's input image: uint8 [H, W, 3], a tensor or an array.
+Image = tf.Tensor | np.ndarray
+#: A scalar argument, level, sign or fill value: a tensor or a Python number.
+Scalar = tf.Tensor | float
+#: Cutout's centre: int32 [2] = (row, col), a tensor or a pair.
+Center = tf.Tensor | Sequence[int]
 
 FILL_VALUE = 128
 MAX_LEVEL = 10.0
@@ -104,7 +113,7 @@ SOLARIZE_ADD_THRESHOLD = 128
 
 
 # ------------------------------------------------------------------ helpers
-def as_uint8_image(image, who: str = "an augment op"):
+def as_uint8_image(image: Image, who: str = "an augment op") -> tf.Tensor:
     """The image as a tensor; TypeError naming `who` unless it is uint8."""
     image = tf.convert_to_tensor(image)
     if image.dtype != tf.uint8:
@@ -175,17 +184,20 @@ def _transform(image, transform, fill=FILL_VALUE):
 
 
 # --------------------------------------------------------------------- ops
-def identity(image, arg=None, center=None):
+def identity(image: Image, arg: Scalar | None = None,
+             center: Center | None = None) -> tf.Tensor:
     """Returns the image unchanged."""
     return tf.identity(as_uint8_image(image))
 
 
-def invert(image, arg=None, center=None):
+def invert(image: Image, arg: Scalar | None = None,
+           center: Center | None = None) -> tf.Tensor:
     """255 - x."""
     return tf.constant(255, tf.uint8) - as_uint8_image(image)
 
 
-def auto_contrast(image, arg=None, center=None):
+def auto_contrast(image: Image, arg: Scalar | None = None,
+                  center: Center | None = None) -> tf.Tensor:
     """Per-channel min/max stretch to [0, 255] (PIL autocontrast, cutoff 0)."""
     image = as_uint8_image(image)
     flat = tf.reshape(image, [-1, 3])
@@ -200,7 +212,8 @@ def auto_contrast(image, arg=None, center=None):
     return _apply_lut(image, lut)
 
 
-def equalize(image, arg=None, center=None):
+def equalize(image: Image, arg: Scalar | None = None,
+             center: Center | None = None) -> tf.Tensor:
     """Per-channel histogram equalisation, as PIL ``ImageOps.equalize``."""
     image = as_uint8_image(image)
     hist = _channel_hist(image)  # [3, 256]
@@ -218,7 +231,7 @@ def equalize(image, arg=None, center=None):
     return _apply_lut(image, lut)
 
 
-def posterize(image, arg, center=None):
+def posterize(image: Image, arg: Scalar, center: Center | None = None) -> tf.Tensor:
     """Keeps the ``arg`` most significant bits (0..8) of every value."""
     image = as_uint8_image(image)
     bits = tf.clip_by_value(tf.cast(tf.floor(_as_arg(arg)), tf.int32), 0, 8)
@@ -227,13 +240,13 @@ def posterize(image, arg, center=None):
     return tf.cast(tf.bitwise.bitwise_and(tf.cast(image, tf.int32), mask), tf.uint8)
 
 
-def solarize(image, arg, center=None):
+def solarize(image: Image, arg: Scalar, center: Center | None = None) -> tf.Tensor:
     """Inverts the pixels ``>= arg`` (threshold in 0..256)."""
     image = as_uint8_image(image)
     return tf.where(tf.cast(image, tf.float32) >= _as_arg(arg), 255 - image, image)
 
 
-def solarize_add(image, arg, center=None):
+def solarize_add(image: Image, arg: Scalar, center: Center | None = None) -> tf.Tensor:
     """Adds ``arg`` (clipped to [0, 255]) to the pixels ``< 128``."""
     image = as_uint8_image(image)
     x = tf.cast(image, tf.float32)
@@ -241,14 +254,14 @@ def solarize_add(image, arg, center=None):
     return tf.where(image < SOLARIZE_ADD_THRESHOLD, added, image)
 
 
-def color(image, arg, center=None):
+def color(image: Image, arg: Scalar, center: Center | None = None) -> tf.Tensor:
     """Saturation: blend with the grayscale image (factor 1 = identity)."""
     image = as_uint8_image(image)
     gray = tf.tile(_grayscale(image), [1, 1, 3])
     return _blend(gray, image, arg)
 
 
-def contrast(image, arg, center=None):
+def contrast(image: Image, arg: Scalar, center: Center | None = None) -> tf.Tensor:
     """Blend with the rounded mean grayscale value (PIL ImageEnhance.Contrast)."""
     image = as_uint8_image(image)
     mean = tf.cast(tf.floor(
@@ -256,7 +269,7 @@ def contrast(image, arg, center=None):
     return _blend(tf.fill(tf.shape(image), mean), image, arg)
 
 
-def brightness(image, arg, center=None):
+def brightness(image: Image, arg: Scalar, center: Center | None = None) -> tf.Tensor:
     """Blend with black (factor 0 = black, 1 = identity)."""
     image = as_uint8_image(image)
     return _blend(tf.zeros_like(image), image, arg)
@@ -265,7 +278,7 @@ def brightness(image, arg, center=None):
 _SMOOTH_KERNEL = [[1.0, 1.0, 1.0], [1.0, 5.0, 1.0], [1.0, 1.0, 1.0]]
 
 
-def sharpness(image, arg, center=None):
+def sharpness(image: Image, arg: Scalar, center: Center | None = None) -> tf.Tensor:
     """Blend with the PIL SMOOTH-filtered image, border pixels unchanged."""
     image = as_uint8_image(image)
     x = tf.cast(image, tf.float32)[tf.newaxis]
@@ -283,7 +296,8 @@ def sharpness(image, arg, center=None):
     return _blend(degenerate, image, arg)
 
 
-def rotate(image, arg, center=None, fill=FILL_VALUE):
+def rotate(image: Image, arg: Scalar, center: Center | None = None,
+           fill: Scalar = FILL_VALUE) -> tf.Tensor:
     """Rotates by ``arg`` degrees counter-clockwise about the image centre."""
     image = as_uint8_image(image)
     theta = _as_arg(arg) * (math.pi / 180.0)
@@ -296,31 +310,35 @@ def rotate(image, arg, center=None, fill=FILL_VALUE):
     return _transform(image, tf.stack([c, -s, x_off, s, c, y_off, zero, zero]), fill)
 
 
-def shear_x(image, arg, center=None, fill=FILL_VALUE):
+def shear_x(image: Image, arg: Scalar, center: Center | None = None,
+            fill: Scalar = FILL_VALUE) -> tf.Tensor:
     """Horizontal shear: output (x, y) samples input (x + arg*y, y)."""
     a = _as_arg(arg)
     return _transform(image, tf.stack([1.0, a, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0]), fill)
 
 
-def shear_y(image, arg, center=None, fill=FILL_VALUE):
+def shear_y(image: Image, arg: Scalar, center: Center | None = None,
+            fill: Scalar = FILL_VALUE) -> tf.Tensor:
     """Vertical shear: output (x, y) samples input (x, y + arg*x)."""
     a = _as_arg(arg)
     return _transform(image, tf.stack([1.0, 0.0, 0.0, a, 1.0, 0.0, 0.0, 0.0]), fill)
 
 
-def translate_x(image, arg, center=None, fill=FILL_VALUE):
+def translate_x(image: Image, arg: Scalar, center: Center | None = None,
+                fill: Scalar = FILL_VALUE) -> tf.Tensor:
     """Moves content right by ``arg`` pixels (left when negative)."""
     a = _as_arg(arg)
     return _transform(image, tf.stack([1.0, 0.0, -a, 0.0, 1.0, 0.0, 0.0, 0.0]), fill)
 
 
-def translate_y(image, arg, center=None, fill=FILL_VALUE):
+def translate_y(image: Image, arg: Scalar, center: Center | None = None,
+                fill: Scalar = FILL_VALUE) -> tf.Tensor:
     """Moves content down by ``arg`` pixels (up when negative)."""
     a = _as_arg(arg)
     return _transform(image, tf.stack([1.0, 0.0, 0.0, 0.0, 1.0, -a, 0.0, 0.0]), fill)
 
 
-def cutout(image, arg, center=None):
+def cutout(image: Image, arg: Scalar, center: Center | None = None) -> tf.Tensor:
     """Sets the square rows [cy-pad, cy+pad) x cols [cx-pad, cx+pad) to 128.
 
     ``arg`` = pad (half side, pixels); ``center`` = int32 [2] (row, col),
@@ -388,8 +406,9 @@ GEOMETRIC = ("Rotate", "ShearX", "ShearY", "TranslateX", "TranslateY")
 GEOMETRIES = ("tf", "pil")
 
 
-def apply_op(image, op_index, arg, center=(0, 0), names=OP_NAMES, fill=FILL_VALUE,
-             geometry="tf"):
+def apply_op(image: Image, op_index: tf.Tensor | int, arg: Scalar, center: Center = (0, 0),
+             names: Sequence[str] = OP_NAMES, fill: Scalar = FILL_VALUE,
+             geometry: str = "tf") -> tf.Tensor:
     """Applies op ``names[op_index]`` with a (possibly traced) int index.
 
     ``center`` is only used by Cutout; ``fill`` and ``geometry`` (:data:`GEOMETRIES`)
@@ -421,7 +440,7 @@ _INT_SCALED = {"Posterize": 4.0, "Solarize": 256.0, "SolarizeAdd": 110.0,
 _NO_ARG = ("AutoContrast", "Equalize", "Invert", "Identity")
 
 
-def level_to_arg(name, level, sign=1.0):
+def level_to_arg(name: str, level: Scalar, sign: Scalar = 1.0) -> tf.Tensor:
     """AutoAugment level (0..10, float) and sign (+-1) -> float32 op argument.
 
     Signed ops (Rotate, ShearX/Y, TranslateX/Y): ``level/10 * max * sign``.

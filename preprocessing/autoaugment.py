@@ -63,13 +63,14 @@ int or an int [2]).  Ops are dispatched by :func:`augment_ops.apply_op`
 """
 
 import functools
+from collections.abc import Mapping
 
 import numpy as np
 import tensorflow as tf
 
-from preprocessing.common import as_int32_seed as _seed
-
 from preprocessing import augment_ops as A
+from preprocessing.common import Seed
+from preprocessing.common import as_int32_seed as _seed
 
 NUM_OPS_PER_SUB_POLICY = 2
 MAGNITUDES = ("relative", "original")
@@ -334,7 +335,7 @@ def _check_policy(policy_name):
 
 
 
-def check_magnitudes(magnitudes):
+def check_magnitudes(magnitudes: str) -> str:
     """ValueError naming the allowed values unless `magnitudes` is one of MAGNITUDES."""
     if magnitudes not in MAGNITUDES:
         raise ValueError(f"unknown autoaugment_magnitudes {magnitudes!r}; expected one of "
@@ -371,7 +372,8 @@ def _tables(policy_name, magnitudes=DEFAULT_MAGNITUDES):
             "arg": pos, "signed": signed, "side": side}
 
 
-def policy_tables(policy_name, magnitudes=DEFAULT_MAGNITUDES):
+def policy_tables(policy_name: str, magnitudes: str = DEFAULT_MAGNITUDES
+                  ) -> dict[str, np.ndarray]:
     """Public copy of the per-policy tables (numpy, shape [N, 2] each)."""
     return {k: v.copy() for k, v in _tables(policy_name, magnitudes).items()}
 
@@ -388,7 +390,7 @@ def _scale_to_image(arg, side, shape):
 
 
 # ---------------------------------------------------------------- sampling
-def sample_params(policy_name, seed):
+def sample_params(policy_name: str, seed: Seed | int) -> dict[str, tf.Tensor]:
     """Draws AutoAugment parameters for one image with a stateless RNG.
 
     Returns ``sub_policy`` int32 [], ``applied`` bool [2], ``signs`` float32
@@ -412,7 +414,8 @@ def sample_params(policy_name, seed):
 
 
 # ---------------------------------------------------------------- applying
-def apply(image, policy_name, params, magnitudes=DEFAULT_MAGNITUDES):
+def apply(image: A.Image, policy_name: str, params: Mapping[str, tf.Tensor],
+          magnitudes: str = DEFAULT_MAGNITUDES) -> tf.Tensor:
     """Applies stored AutoAugment ``params`` to a uint8 [H, W, 3] image.
 
     Deterministic; graph-safe (H, W may be unknown).  Returns uint8 with the
@@ -440,6 +443,7 @@ def apply(image, policy_name, params, magnitudes=DEFAULT_MAGNITUDES):
     return image
 
 
-def augment(image, policy_name, seed, magnitudes=DEFAULT_MAGNITUDES):
+def augment(image: A.Image, policy_name: str, seed: Seed | int,
+            magnitudes: str = DEFAULT_MAGNITUDES) -> tf.Tensor:
     """``apply(image, policy_name, sample_params(policy_name, seed), magnitudes)``."""
     return apply(image, policy_name, sample_params(policy_name, seed), magnitudes)

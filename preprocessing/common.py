@@ -26,7 +26,15 @@ int32 tensors with stateless RNG, ``apply_*(image, params)`` is
 deterministic.  All functions are pure TF ops usable inside ``Dataset.map``.
 """
 
+from collections.abc import Sequence
+
+import numpy as np
 import tensorflow as tf
+
+#: A stateless seed: an integer tensor of shape [2] or a Python / NumPy pair.
+Seed = tf.Tensor | np.ndarray | Sequence[int]
+#: Encoded image bytes: a scalar tf.string tensor or Python bytes.
+Encoded = tf.Tensor | bytes
 
 MEAN_RGB = (123.68, 116.78, 103.94)
 DCT_METHOD = "INTEGER_ACCURATE"
@@ -36,7 +44,7 @@ _PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
 # --------------------------------------------------------------------- seeds
-def as_seed(seed):
+def as_seed(seed: Seed) -> tf.Tensor:
     """Converts a seed (Python pair, int32/int64 tensor of shape [2]) to a tensor."""
     seed = tf.convert_to_tensor(seed)
     if seed.dtype not in (tf.int32, tf.int64):
@@ -44,13 +52,13 @@ def as_seed(seed):
     return tf.ensure_shape(seed, [2])
 
 
-def split_seed(seed, num):
+def split_seed(seed: Seed, num: int) -> tf.Tensor:
     """Derives ``num`` independent stateless sub-seeds (shape [num, 2]) from one seed."""
     return tf.random.experimental.stateless_split(as_seed(seed), num=num)
 
 
 # ------------------------------------------------------------------ decoding
-def check_dct_method(dct_method):
+def check_dct_method(dct_method: str) -> str:
     """Returns ``dct_method`` if it is one of DCT_METHODS; ValueError naming it otherwise."""
     if not isinstance(dct_method, str) or dct_method not in DCT_METHODS:
         raise ValueError(f"dct_method {dct_method!r} is not one of "
@@ -58,12 +66,12 @@ def check_dct_method(dct_method):
     return dct_method
 
 
-def is_png(encoded):
+def is_png(encoded: Encoded) -> tf.Tensor:
     """True when the bytes start with the PNG signature."""
     return tf.equal(tf.strings.substr(encoded, 0, 8), _PNG_MAGIC)
 
 
-def decode(encoded, dct_method=DCT_METHOD):
+def decode(encoded: Encoded, dct_method: str = DCT_METHOD) -> tf.Tensor:
     """Decodes JPEG/PNG (or anything ``decode_image`` reads) to uint8 [H, W, 3].
 
     JPEGs are decoded with ``dct_method`` (see the module docstring).
@@ -86,7 +94,7 @@ def _png_shape(encoded):
     return tf.stack([raw[1], raw[0]])
 
 
-def encoded_image_shape(encoded):
+def encoded_image_shape(encoded: Encoded) -> tf.Tensor:
     """Returns int32 [2] = (height, width) of encoded image bytes.
 
     JPEG and PNG are read from their headers (no pixel decode); other formats
@@ -100,14 +108,15 @@ def encoded_image_shape(encoded):
     )
 
 
-def apply_crop(image, window):
+def apply_crop(image: tf.Tensor, window: tf.Tensor | Sequence[int]) -> tf.Tensor:
     """Crops a decoded image [H, W, C] to ``window`` = int32 [4] (y, x, h, w)."""
     window = tf.cast(window, tf.int32)
     return tf.slice(image, tf.stack([window[0], window[1], 0]),
                     tf.stack([window[2], window[3], -1]))
 
 
-def decode_and_crop(encoded, window, dct_method=DCT_METHOD):
+def decode_and_crop(encoded: Encoded, window: tf.Tensor | Sequence[int],
+                    dct_method: str = DCT_METHOD) -> tf.Tensor:
     """Decodes only ``window`` (int32 [4] = y, x, h, w) of the encoded image.
 
     JPEG uses the fused ``tf.image.decode_and_crop_jpeg`` with ``dct_method``
@@ -129,7 +138,8 @@ def decode_and_crop(encoded, window, dct_method=DCT_METHOD):
 
 
 # ------------------------------------------------------------------ resizing
-def resize_bilinear(image, size, half_pixel_centers=False):
+def resize_bilinear(image: tf.Tensor, size: tf.Tensor | Sequence[int],
+                    half_pixel_centers: bool = False) -> tf.Tensor:
     """Bilinear resize of [H, W, C] to ``size`` = (h, w); returns float32.
 
     ``half_pixel_centers=False`` reproduces TF1 ``resize_images(...,
@@ -142,19 +152,19 @@ def resize_bilinear(image, size, half_pixel_centers=False):
     return out[0]
 
 
-def to_uint8(image):
+def to_uint8(image: tf.Tensor) -> tf.Tensor:
     """Rounds and clips a float image to uint8."""
     return tf.cast(tf.clip_by_value(tf.round(image), 0.0, 255.0), tf.uint8)
 
 
 # ----------------------------------------------------------------- flipping
-def sample_flip_params(seed):
+def sample_flip_params(seed: Seed) -> tf.Tensor:
     """int32 scalar: 1 = flip horizontally (p = 0.5), 0 = keep."""
     u = tf.random.stateless_uniform([], seed=as_seed(seed))
     return tf.cast(u < 0.5, tf.int32)
 
 
-def apply_flip(image, flip):
+def apply_flip(image: tf.Tensor, flip: tf.Tensor | int) -> tf.Tensor:
     """Flips [H, W, C] left-right when ``flip`` is non-zero."""
     return tf.cond(tf.cast(flip, tf.bool),
                    lambda: tf.reverse(image, axis=[1]),
@@ -162,7 +172,7 @@ def apply_flip(image, flip):
 
 
 # ------------------------------------------------------------ normalisation
-def normalize(image):
+def normalize(image: tf.Tensor | np.ndarray) -> tf.Tensor:
     """float32 ``image - MEAN_RGB`` (0-255 scale, no std division).
 
     Kept exactly as in the original so its released checkpoints port; accepts
@@ -171,7 +181,7 @@ def normalize(image):
     return tf.cast(image, tf.float32) - tf.constant(MEAN_RGB, tf.float32)
 
 
-def as_int32_seed(seed):
+def as_int32_seed(seed: Seed | int) -> tf.Tensor:
     """int / [2] integer seed -> int32 [2] stateless seed (the augmentation samplers; a
     scalar seed s means [s, 0])."""
     seed = tf.convert_to_tensor(seed)

@@ -38,10 +38,14 @@ return int32 [4] = (y, x, h, w), the window ``common.apply_crop`` and the fused
 """
 
 import math
+from collections.abc import Sequence
 
 import tensorflow as tf
 
 from preprocessing import common
+
+#: An image shape [H, W, ...] (only H and W are read): a tensor or a sequence.
+ImageShape = tf.Tensor | Sequence[int]
 
 INCEPTION = "inception"
 TORCHVISION = "torchvision"
@@ -55,7 +59,7 @@ TORCHVISION_ATTEMPTS = 10
 _WHOLE_IMAGE_BOX = (((0.0, 0.0, 1.0, 1.0),),)
 
 
-def check_sampler(name):
+def check_sampler(name: str) -> str:
     """Returns ``name`` if it is one of SAMPLERS; ValueError naming it otherwise."""
     if not isinstance(name, str) or name not in SAMPLERS:
         raise ValueError(f"crop sampler {name!r} is not one of "
@@ -67,7 +71,9 @@ def _hw(image_shape):
     return tf.cast(tf.convert_to_tensor(image_shape)[:2], tf.int32)
 
 
-def inception_window(seed, image_shape, scale, ratio, max_attempts, min_object_covered):
+def inception_window(seed: common.Seed, image_shape: ImageShape, scale: tuple[float, float],
+                     ratio: tuple[float, float], max_attempts: int,
+                     min_object_covered: float) -> tf.Tensor:
     """int32 [4] (y, x, h, w) from ``tf.image.stateless_sample_distorted_bounding_box`` of
     the whole image (area fraction in ``scale``, aspect ratio w/h in ``ratio``)."""
     hw = _hw(image_shape)
@@ -85,7 +91,8 @@ def _round(x):
     return tf.cast(tf.round(x), tf.int32)
 
 
-def centre_fallback(image_shape, ratio=TORCHVISION_RATIO):
+def centre_fallback(image_shape: ImageShape,
+                    ratio: tuple[float, float] = TORCHVISION_RATIO) -> tf.Tensor:
     """torchvision's fallback window: the centre crop whose aspect ratio is the image's
     clamped to ``ratio`` (the whole image when it is inside)."""
     hw = _hw(image_shape)
@@ -97,8 +104,10 @@ def centre_fallback(image_shape, ratio=TORCHVISION_RATIO):
     return tf.stack([(height - h) // 2, (width - w) // 2, h, w])
 
 
-def torchvision_window(seed, image_shape, scale=TORCHVISION_SCALE, ratio=TORCHVISION_RATIO,
-                       max_attempts=TORCHVISION_ATTEMPTS):
+def torchvision_window(seed: common.Seed, image_shape: ImageShape,
+                       scale: tuple[float, float] = TORCHVISION_SCALE,
+                       ratio: tuple[float, float] = TORCHVISION_RATIO,
+                       max_attempts: int = TORCHVISION_ATTEMPTS) -> tf.Tensor:
     """int32 [4] (y, x, h, w): ``RandomResizedCrop.get_params`` (module docstring)."""
     hw = _hw(image_shape)
     height, width = hw[0], hw[1]

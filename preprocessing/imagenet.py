@@ -34,6 +34,8 @@ Order in train follows the original: crop -> flip -> resize (with the
 default non-half-pixel kernel, flip and resize do not commute).
 """
 
+from collections.abc import Mapping
+
 import tensorflow as tf
 
 from preprocessing import common, crop_samplers
@@ -45,8 +47,9 @@ MIN_OBJECT_COVERED_NO_RANDOM_CROP = 1.0  # training_random_crop=False: the whole
 MAX_ATTEMPTS = 100
 
 
-def sample_crop_params(seed, image_shape, min_object_covered=MIN_OBJECT_COVERED,
-                       sampler=crop_samplers.INCEPTION):
+def sample_crop_params(seed: common.Seed, image_shape: crop_samplers.ImageShape,
+                       min_object_covered: float = MIN_OBJECT_COVERED,
+                       sampler: str = crop_samplers.INCEPTION) -> tf.Tensor:
     """Random-resized-crop window for an image of ``image_shape`` = (h, w[, c]).
 
     Returns int32 [4] = (y, x, h, w).  Stateless: same seed -> same window.
@@ -63,7 +66,8 @@ def sample_crop_params(seed, image_shape, min_object_covered=MIN_OBJECT_COVERED,
                                           MAX_ATTEMPTS, min_object_covered)
 
 
-def sample_train_params(encoded, seed, random_crop=True, sampler=crop_samplers.INCEPTION):
+def sample_train_params(encoded: common.Encoded, seed: common.Seed, random_crop: bool = True,
+                        sampler: str = crop_samplers.INCEPTION) -> dict[str, tf.Tensor]:
     """All random choices of the train path: {"crop": int32[4], "flip": int32[]}.
 
     ``random_crop=False``: min_object_covered 1.0, i.e. "crop" is the whole
@@ -77,8 +81,9 @@ def sample_train_params(encoded, seed, random_crop=True, sampler=crop_samplers.I
             "flip": common.sample_flip_params(flip_seed)}
 
 
-def apply_train_params(encoded, params, size, half_pixel_centers=False,
-                       dct_method=common.DCT_METHOD):
+def apply_train_params(encoded: common.Encoded, params: Mapping[str, tf.Tensor], size: int,
+                       half_pixel_centers: bool = False,
+                       dct_method: str = common.DCT_METHOD) -> tf.Tensor:
     """Replays train params: fused decode+crop, flip, resize to size x size, round to uint8."""
     image = common.decode_and_crop(encoded, params["crop"], dct_method)
     image = common.apply_flip(image, params["flip"])
@@ -86,14 +91,16 @@ def apply_train_params(encoded, params, size, half_pixel_centers=False,
     return tf.ensure_shape(common.to_uint8(image), [size, size, 3])
 
 
-def train_uint8(encoded, seed, size, half_pixel_centers=False,
-                dct_method=common.DCT_METHOD, random_crop=True):
+def train_uint8(encoded: common.Encoded, seed: common.Seed, size: int,
+                half_pixel_centers: bool = False, dct_method: str = common.DCT_METHOD,
+                random_crop: bool = True) -> tf.Tensor:
     """uint8 [size, size, 3] random-resized crop + flip of encoded bytes."""
     return apply_train_params(encoded, sample_train_params(encoded, seed, random_crop), size,
                               half_pixel_centers, dct_method)
 
 
-def resize_shorter_side_shape(height, width, shorter_side):
+def resize_shorter_side_shape(height: tf.Tensor | int, width: tf.Tensor | int,
+                              shorter_side: tf.Tensor | int) -> tuple[tf.Tensor, tf.Tensor]:
     """New (h, w) with the shorter side scaled to ``shorter_side``.
 
     Reproduces the original's float32 arithmetic (``scale = S / min(h, w)``;
@@ -108,7 +115,7 @@ def resize_shorter_side_shape(height, width, shorter_side):
     return tf.cast(h * scale, tf.int32), tf.cast(w * scale, tf.int32)
 
 
-def center_crop(image, crop_size):
+def center_crop(image: tf.Tensor, crop_size: tf.Tensor | int) -> tf.Tensor:
     """Center crop of [H, W, C]: offset = (dim - crop) // 2 on each axis."""
     shape = tf.shape(image)
     top = (shape[0] - crop_size) // 2
@@ -116,8 +123,9 @@ def center_crop(image, crop_size):
     return tf.slice(image, tf.stack([top, left, 0]), tf.stack([crop_size, crop_size, -1]))
 
 
-def eval_float(encoded, crop_size, shorter_side, half_pixel_centers=False,
-               dct_method=common.DCT_METHOD):
+def eval_float(encoded: common.Encoded, crop_size: int, shorter_side: tf.Tensor | int,
+               half_pixel_centers: bool = False,
+               dct_method: str = common.DCT_METHOD) -> tf.Tensor:
     """Unnormalised float32 [crop, crop, 3]: decode (``dct_method``), aspect-preserving
     resize, center crop.
 

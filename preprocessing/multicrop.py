@@ -88,7 +88,9 @@ def config_from_flags(cfg: dict, default_size: int) -> MultiCropConfig | None:
         sampler=cfg.get("crop_sampler", crop_samplers.LEGACY))
 
 
-def sample_crop_window(seed, image_shape, scale, sampler=crop_samplers.INCEPTION):
+def sample_crop_window(seed: common.Seed, image_shape: crop_samplers.ImageShape,
+                       scale: tuple[float, float],
+                       sampler: str = crop_samplers.INCEPTION) -> tf.Tensor:
     """int32 [4] (y, x, h, w): a random-resized-crop window with area fraction in `scale`,
     drawn by `sampler` (module docstring)."""
     if crop_samplers.check_sampler(sampler) == crop_samplers.TORCHVISION:
@@ -107,7 +109,8 @@ def _sample_group(seeds, shape, scale, sampler):
     return tf.stack(windows), tf.stack(flips)
 
 
-def sample_params(encoded, seed, cfg: MultiCropConfig) -> dict:
+def sample_params(encoded: common.Encoded, seed: common.Seed,
+                  cfg: MultiCropConfig) -> dict[str, tf.Tensor]:
     """{"global_crop": int32 [G, 4], "global_flip": int32 [G], "local_crop": [L, 4],
     "local_flip": [L]}, all from one stateless seed."""
     shape = common.encoded_image_shape(encoded)
@@ -127,7 +130,8 @@ def _render(image, window, flip, size: int):
     return tf.ensure_shape(common.to_uint8(out), [size, size, 3])
 
 
-def apply_params(encoded, params: dict, cfg: MultiCropConfig) -> dict:
+def apply_params(encoded: common.Encoded, params: dict[str, tf.Tensor],
+                 cfg: MultiCropConfig) -> dict[str, tf.Tensor]:
     """Replays `sample_params`: {"global": uint8 [G, S, S, 3], "local": uint8 [L, s, s, 3]}
     (no "local" key when L = 0). The image is decoded once for all crops."""
     image = common.decode(encoded)
@@ -141,5 +145,6 @@ def apply_params(encoded, params: dict, cfg: MultiCropConfig) -> dict:
     return views
 
 
-def crops_uint8(encoded, seed, cfg: MultiCropConfig) -> dict:
+def crops_uint8(encoded: common.Encoded, seed: common.Seed,
+                cfg: MultiCropConfig) -> dict[str, tf.Tensor]:
     return apply_params(encoded, sample_params(encoded, seed, cfg), cfg)

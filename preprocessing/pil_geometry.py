@@ -42,8 +42,12 @@ coordinate lies within ~1e-10 px of a fixed-point step.
 """
 
 import math
+from collections.abc import Sequence
 
 import tensorflow as tf
+
+#: A scalar argument or fill value: a tensor or a Python number.
+Scalar = tf.Tensor | float
 
 FIXED_LIMIT = 32768.0  # Pillow's check_fixed bound on mapped corner coordinates
 
@@ -77,7 +81,10 @@ def _indices(matrix, height, width):
     fits = tf.reduce_all(tf.logical_and(
         tf.abs(corners[0] * a0 + corners[1] * a1 + a2) < FIXED_LIMIT,
         tf.abs(corners[0] * a3 + corners[1] * a4 + a5) < FIXED_LIMIT))
-    safe = lambda v: tf.where(fits, v, tf.zeros_like(v))  # noqa: E731 (no int overflow)
+
+    def safe(v):  # no int overflow
+        return tf.where(fits, v, tf.zeros_like(v))
+
     xi = tf.range(width, dtype=tf.int32)[tf.newaxis, :]
     yi = tf.range(height, dtype=tf.int32)[:, tf.newaxis]
     fx = (_fix(safe(a2 + a0 * 0.5 + a1 * 0.5)) + yi * _fix(safe(a1))
@@ -92,7 +99,8 @@ def _indices(matrix, height, width):
     return col, row
 
 
-def pil_affine(image, matrix, fill):
+def pil_affine(image: tf.Tensor, matrix: tf.Tensor | Sequence[float],
+               fill: Scalar) -> tf.Tensor:
     """``Image.transform(size, AFFINE, matrix, NEAREST, fillcolor=(fill,) * 3)`` of a uint8
     [H, W, 3] tensor; ``matrix`` = Pillow's 6 floats (output -> input, continuous
     coordinates).  Images must be smaller than 2**14 px a side (int32 fixed point)."""
@@ -120,25 +128,25 @@ def _shear_angle(m):
     return tf.atan(m) * (180.0 / math.pi) * (math.pi / 180.0)
 
 
-def shear_x(image, arg, fill):
+def shear_x(image: tf.Tensor, arg: Scalar, fill: Scalar) -> tf.Tensor:
     t = tf.tan(_shear_angle(_f64(arg)))
     one, zero = tf.ones([], tf.float64), tf.zeros([], tf.float64)
     return pil_affine(image, tf.stack([one, t, zero, zero, one, zero]), fill)
 
 
-def shear_y(image, arg, fill):
+def shear_y(image: tf.Tensor, arg: Scalar, fill: Scalar) -> tf.Tensor:
     s = _shear_angle(_f64(arg))
     one, zero = tf.ones([], tf.float64), tf.zeros([], tf.float64)
     return pil_affine(image, tf.stack([one, zero, zero, tf.sin(s) / tf.cos(s), one, zero]),
                       fill)
 
 
-def translate_x(image, arg, fill):
+def translate_x(image: tf.Tensor, arg: Scalar, fill: Scalar) -> tf.Tensor:
     one, zero = tf.ones([], tf.float64), tf.zeros([], tf.float64)
     return pil_affine(image, tf.stack([one, zero, -_f64(arg), zero, one, zero]), fill)
 
 
-def translate_y(image, arg, fill):
+def translate_y(image: tf.Tensor, arg: Scalar, fill: Scalar) -> tf.Tensor:
     one, zero = tf.ones([], tf.float64), tf.zeros([], tf.float64)
     return pil_affine(image, tf.stack([one, zero, zero, zero, one, -_f64(arg)]), fill)
 
@@ -147,7 +155,7 @@ def _round15(v):
     return tf.round(v * 1e15) / 1e15
 
 
-def rotate(image, arg, fill):
+def rotate(image: tf.Tensor, arg: Scalar, fill: Scalar) -> tf.Tensor:
     shape = tf.cast(tf.shape(image), tf.float64)
     cx, cy = shape[1] / 2.0, shape[0] / 2.0
     r = -(tf.math.floormod(_f64(arg), 360.0) * (math.pi / 180.0))

@@ -36,6 +36,7 @@ libjpeg with the accurate integer IDCT and fancy upsampling, PIL's default decod
 settings (a CMYK JPEG, which PIL converts to RGB its own way, is not covered).
 """
 
+import numpy as np
 import tensorflow as tf
 
 from preprocessing import common
@@ -51,7 +52,8 @@ def _div(x, y):
     return tf.math.divide_no_nan(x, y)
 
 
-def bilinear_coefficients(in_size, out_size):
+def bilinear_coefficients(in_size: tf.Tensor | int, out_size: tf.Tensor | int
+                          ) -> tuple[tf.Tensor, tf.Tensor]:
     """Pillow's ``precompute_coeffs`` + ``normalize_coeffs_8bpc`` for the BILINEAR filter
     along one axis: (first source index [out] int32, fixed-point weights [out, ksize] int32)
     where output o = sum_j weights[o, j] * x[first[o] + j] (weights past the window are 0
@@ -99,7 +101,8 @@ def _resample_rows(x, in_size, out_size):
     return tf.clip_by_value(tf.bitwise.right_shift(acc, PRECISION_BITS), 0, 255)
 
 
-def pil_resize(image, size):
+def pil_resize(image: tf.Tensor | np.ndarray,
+               size: tuple[tf.Tensor | int, tf.Tensor | int]) -> tf.Tensor:
     """PIL ``Image.fromarray(image).resize((w, h), Image.BILINEAR)`` of uint8 [H, W, C]
     to ``size`` = (h, w) (ints or int32 tensors): uint8 [h, w, C]. Horizontal pass first,
     rounded to uint8, then the vertical pass, as Pillow (a pass whose size does not change
@@ -113,16 +116,19 @@ def pil_resize(image, size):
     return tf.cast(x, tf.uint8)
 
 
-def resize_shorter_side_size(height, width, shorter_side):
+def resize_shorter_side_size(height: tf.Tensor | int, width: tf.Tensor | int,
+                             shorter_side: tf.Tensor | int) -> tuple[tf.Tensor, tf.Tensor]:
     """torchvision ``Resize(S)``'s output (h, w): the shorter side S, the longer
     int(S * long / short) (exact integer floor division; see the module docstring)."""
     height = tf.cast(height, tf.int32)
     width = tf.cast(width, tf.int32)
     short = tf.minimum(height, width)
+
     # int64: S * long overflows int32 past 8M pixel sides only, but costs nothing.
-    scaled = lambda side: tf.cast(  # noqa: E731
-        (tf.cast(shorter_side, tf.int64) * tf.cast(side, tf.int64)) // tf.cast(short, tf.int64),
-        tf.int32)
+    def scaled(side):
+        return tf.cast((tf.cast(shorter_side, tf.int64) * tf.cast(side, tf.int64))
+                       // tf.cast(short, tf.int64), tf.int32)
+
     # torchvision: short, long = (w, h) if w <= h else (h, w).
     portrait = width <= height
     new_h = tf.where(portrait, scaled(height), shorter_side)
@@ -130,7 +136,8 @@ def resize_shorter_side_size(height, width, shorter_side):
     return new_h, new_w
 
 
-def center_crop_offsets(height, width, crop_size):
+def center_crop_offsets(height: tf.Tensor | int, width: tf.Tensor | int,
+                        crop_size: tf.Tensor | int) -> tuple[tf.Tensor, tf.Tensor]:
     """torchvision ``CenterCrop``'s (top, left) = int(round((dim - crop) / 2.0)) with
     round half to even (tf.round does the same, and /2 is exact)."""
     def offset(dim):
@@ -139,7 +146,8 @@ def center_crop_offsets(height, width, crop_size):
     return offset(height), offset(width)
 
 
-def resize_and_crop(image, shorter_side, crop_size):
+def resize_and_crop(image: tf.Tensor, shorter_side: tf.Tensor | int,
+                    crop_size: int) -> tf.Tensor:
     """torchvision ``Resize(shorter_side)`` + ``CenterCrop(crop_size)`` of a PIL image, on
     uint8 [H, W, 3]: uint8 [crop, crop, 3]. The crop must fit (crop <= shorter_side)."""
     shape = tf.shape(image)
@@ -150,7 +158,8 @@ def resize_and_crop(image, shorter_side, crop_size):
     return tf.ensure_shape(image, [crop_size, crop_size, image.shape[-1]])
 
 
-def imagenet_c_crop(encoded, shorter_side=256, crop_size=224, dct_method=common.DCT_METHOD):
+def imagenet_c_crop(encoded: common.Encoded, shorter_side: int = 256, crop_size: int = 224,
+                    dct_method: str = common.DCT_METHOD) -> tf.Tensor:
     """Encoded image -> uint8 [crop, crop, 3] as ImageNet-C's generator sees it: decoded
     (accurate integer IDCT: PIL's decoder), ``Resize(shorter_side)``, ``CenterCrop``."""
     return resize_and_crop(common.decode(encoded, dct_method), shorter_side, crop_size)

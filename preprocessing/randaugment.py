@@ -78,12 +78,13 @@ Ops torchvision's scale shares with it are exact; magnitudes between bins (a
 """
 
 import math
+from collections.abc import Mapping, Sequence
 
 import tensorflow as tf
 
-from preprocessing.common import as_int32_seed as _seed
-
 from preprocessing import augment_ops as A
+from preprocessing.common import Seed
+from preprocessing.common import as_int32_seed as _seed
 
 MAX_MAGNITUDE = 10.0
 TV_BINS = 31  # torchvision num_magnitude_bins used by ml-dr
@@ -99,7 +100,7 @@ _TV_NO_ARG = ("Identity", "AutoContrast", "Equalize")
 # ---------------------------------------------------------------- helpers
 
 
-def check_fill(fill):
+def check_fill(fill: A.Scalar) -> None:
     """ValueError unless ``fill`` is an int in 0..255 (a tensor passes unchecked)."""
     if isinstance(fill, bool) or (isinstance(fill, (int, float)) and
                                   (fill != int(fill) or not 0 <= fill <= 255)):
@@ -118,8 +119,9 @@ def _check_static(num_ops, magnitude, magnitude_std):
 
 
 # ---------------------------------------------------------------- sampling
-def sample_params(seed, num_ops, magnitude, magnitude_std=0.0,
-                  names=A.RANDAUGMENT_NAMES):
+def sample_params(seed: Seed | int, num_ops: int, magnitude: A.Scalar,
+                  magnitude_std: A.Scalar = 0.0,
+                  names: Sequence[str] = A.RANDAUGMENT_NAMES) -> dict[str, tf.Tensor]:
     """Draws RandAugment parameters with a stateless RNG.
 
     Returns a dict of tensors (``N = num_ops``):
@@ -156,7 +158,8 @@ def _lin(max_value, magnitude):
     return step * magnitude
 
 
-def magnitude_to_arg(name, magnitude, sign, height, width, scale="torchvision"):
+def magnitude_to_arg(name: str, magnitude: A.Scalar, sign: A.Scalar, height: tf.Tensor | int,
+                     width: tf.Tensor | int, scale: str = "torchvision") -> tf.Tensor:
     """Op argument (float32 scalar) for magnitude M in [0, 10]; see module doc."""
     if scale not in SCALES:
         raise ValueError(f"scale must be one of {SCALES}, got {scale!r}")
@@ -199,8 +202,9 @@ def _apply_one(image, op_index, magnitude, sign, center_frac, names, scale, fill
                       geometry=geometry)
 
 
-def apply(image, params, names=A.RANDAUGMENT_NAMES, scale="torchvision", fill=DEFAULT_FILL,
-          geometry="pil"):
+def apply(image: A.Image, params: Mapping[str, tf.Tensor],
+          names: Sequence[str] = A.RANDAUGMENT_NAMES, scale: str = "torchvision",
+          fill: A.Scalar = DEFAULT_FILL, geometry: str = "pil") -> tf.Tensor:
     """Applies stored RandAugment ``params`` to a uint8 [H, W, 3] image.
 
     Ops run in order; the output is uint8 with the input's shape.  ``names``,
@@ -237,15 +241,17 @@ def apply(image, params, names=A.RANDAUGMENT_NAMES, scale="torchvision", fill=DE
     return image
 
 
-def augment(image, seed, num_ops, magnitude, magnitude_std=0.0,
-            names=A.RANDAUGMENT_NAMES, scale="torchvision", fill=DEFAULT_FILL, geometry="pil"):
+def augment(image: A.Image, seed: Seed | int, num_ops: int, magnitude: A.Scalar,
+            magnitude_std: A.Scalar = 0.0, names: Sequence[str] = A.RANDAUGMENT_NAMES,
+            scale: str = "torchvision", fill: A.Scalar = DEFAULT_FILL,
+            geometry: str = "pil") -> tf.Tensor:
     """``apply(image, sample_params(seed, ...))`` in one call."""
     params = sample_params(seed, num_ops, magnitude, magnitude_std, names)
     return apply(image, params, names=names, scale=scale, fill=fill, geometry=geometry)
 
 
 # ------------------------------------------------------------------- flags
-def parse_randaugment_flag(text):
+def parse_randaugment_flag(text: str) -> tuple[int, float, float]:
     """``"N,M"`` or ``"N,M,std"`` -> (int N >= 0, float M in [0, 10], float std >= 0)."""
     parts = [p.strip() for p in str(text).split(",")]
     if len(parts) not in (2, 3) or any(p == "" for p in parts):

@@ -38,10 +38,12 @@ whole image; here no attempt fitting means no erase (torchvision / timm).
 """
 
 import math
+from collections.abc import Mapping, Sequence
 
 import tensorflow as tf
 
 from preprocessing import augment_ops as A
+from preprocessing.common import Seed
 from preprocessing.common import as_int32_seed as _seed
 
 DEFAULT_AREA = (0.02, 1.0 / 3.0)
@@ -52,8 +54,10 @@ MODES = ("random", "const")
 
 
 
-def sample_params(seed, image_shape_hw, p, area=DEFAULT_AREA,
-                  log_ratio=DEFAULT_LOG_RATIO, max_attempts=10):
+def sample_params(seed: Seed | int, image_shape_hw: tf.Tensor | Sequence[int], p: A.Scalar,
+                  area: tuple[float, float] = DEFAULT_AREA,
+                  log_ratio: tuple[float, float] = DEFAULT_LOG_RATIO,
+                  max_attempts: int = 10) -> dict[str, tf.Tensor]:
     """Draws one RandomErasing decision and box (stateless RNG); see module doc.
 
     ``image_shape_hw``: (H, W), Python ints or int tensors (may be dynamic,
@@ -94,7 +98,8 @@ def sample_params(seed, image_shape_hw, p, area=DEFAULT_AREA,
     return {"apply": tf.cast(do, tf.int32), "box": box, "noise_seed": s_noise}
 
 
-def apply(image, params, mode="random", fill=MEAN_FILL):
+def apply(image: A.Image, params: Mapping[str, tf.Tensor], mode: str = "random",
+          fill: Sequence[int] | int = MEAN_FILL) -> tf.Tensor:
     """Erases ``params["box"]`` of a uint8 [H, W, C] image if ``params["apply"]``.
 
     ``mode="random"``: uniform uint8 noise from ``params["noise_seed"]``;
@@ -130,7 +135,9 @@ def apply(image, params, mode="random", fill=MEAN_FILL):
     return tf.ensure_shape(out, image.shape)
 
 
-def augment(image, seed, p, mode="random", fill=MEAN_FILL, **sample_kwargs):
+def augment(image: A.Image, seed: Seed | int, p: A.Scalar, mode: str = "random",
+            fill: Sequence[int] | int = MEAN_FILL,
+            **sample_kwargs: tuple[float, float] | int) -> tf.Tensor:
     """``apply(image, sample_params(seed, tf.shape(image)[:2], p, ...), mode)``."""
     image = tf.convert_to_tensor(image)
     params = sample_params(seed, tf.shape(image)[:2], p, **sample_kwargs)

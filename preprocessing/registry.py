@@ -38,8 +38,10 @@ original's, spec §3):
 
 import dataclasses
 import re
+from collections.abc import Mapping
 
 import numpy as np
+import tensorflow as tf
 
 from preprocessing import common, crop_samplers, imagenet, small
 
@@ -99,25 +101,28 @@ class Preprocessing:
                                  "whole image)")
 
     # -- parametric train path (for dataset reinforcement / replay) --
-    def sample_params(self, encoded, seed):
+    def sample_params(self, encoded: common.Encoded, seed: common.Seed
+                      ) -> dict[str, tf.Tensor]:
         """Random choices of the train path: {"crop": int32[4] (y, x, h, w), "flip": int32[]}."""
         if self.kind == "imagenet":
             return imagenet.sample_train_params(encoded, seed, self.training_random_crop,
                                                 self.crop_sampler)
         return small.sample_train_params(encoded, seed, self.train_size)
 
-    def train_uint8_from_params(self, encoded, params):
+    def train_uint8_from_params(self, encoded: common.Encoded,
+                                params: Mapping[str, tf.Tensor]) -> tf.Tensor:
         """Deterministic train path given ``sample_params`` output -> uint8 [S, S, 3]."""
         mod = imagenet if self.kind == "imagenet" else small
         return mod.apply_train_params(encoded, params, self.train_size,
                                       self.half_pixel_centers, self.dct_method)
 
     # -- public API --
-    def train_uint8(self, encoded, seed):
-        """uint8 [train_size, train_size, 3]: crop / resize / flip, stateless in ``seed`` (int [2])."""
+    def train_uint8(self, encoded: common.Encoded, seed: common.Seed) -> tf.Tensor:
+        """uint8 [train_size, train_size, 3]: crop / resize / flip, stateless in ``seed``
+        (int [2])."""
         return self.train_uint8_from_params(encoded, self.sample_params(encoded, seed))
 
-    def train(self, encoded, seed):
+    def train(self, encoded: common.Encoded, seed: common.Seed) -> tf.Tensor:
         """float32 normalised [train_size, train_size, 3] = normalize(train_uint8)."""
         return common.normalize(self.train_uint8(encoded, seed))
 
@@ -128,11 +133,12 @@ class Preprocessing:
         return small.eval_float(encoded, self.eval_size, self.half_pixel_centers,
                                 self.dct_method)
 
-    def eval(self, encoded):
-        """float32 normalised [eval_size, eval_size, 3] (resize output not rounded, as in the original)."""
+    def eval(self, encoded: common.Encoded) -> tf.Tensor:
+        """float32 normalised [eval_size, eval_size, 3] (resize output not rounded, as in the
+        original)."""
         return common.normalize(self._eval_float(encoded))
 
-    def eval_uint8(self, encoded):
+    def eval_uint8(self, encoded: common.Encoded) -> tf.Tensor:
         """uint8 [eval_size, eval_size, 3] (rounded)."""
         return common.to_uint8(self._eval_float(encoded))
 
@@ -141,10 +147,10 @@ def _unknown(name):
     return ValueError(f"unknown preprocessing_type {name!r}; expected one of {_EXPECTED}")
 
 
-def get_preprocessing(name, half_pixel_centers=False, *,
+def get_preprocessing(name: str, half_pixel_centers: bool = False, *,
                       dct_method: str = common.DCT_METHOD,
                       training_random_crop: bool = True,
-                      crop_sampler: str = crop_samplers.INCEPTION):
+                      crop_sampler: str = crop_samplers.INCEPTION) -> Preprocessing:
     """Returns the ``Preprocessing`` for a type name.
 
     ValueError if the name is unknown, ``dct_method`` is not one of

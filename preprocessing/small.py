@@ -17,6 +17,8 @@ distorted-bbox crop here); ``registry.get_preprocessing`` rejects
 ``training_random_crop=False`` for ``small_<N>``.
 """
 
+from collections.abc import Mapping, Sequence
+
 import tensorflow as tf
 
 from preprocessing import common
@@ -25,7 +27,7 @@ PAD = 4
 PAD_VALUE = tuple(int(round(m)) for m in common.MEAN_RGB)  # (124, 117, 104)
 
 
-def resize_to(image, size, half_pixel_centers=False):
+def resize_to(image: tf.Tensor, size: int, half_pixel_centers: bool = False) -> tf.Tensor:
     """uint8 [size, size, 3]: bilinear resize (rounded) unless already size x size."""
     shape = tf.shape(image)
     same = tf.logical_and(tf.equal(shape[0], size), tf.equal(shape[1], size))
@@ -38,26 +40,29 @@ def resize_to(image, size, half_pixel_centers=False):
     return tf.ensure_shape(image, [size, size, 3])
 
 
-def pad_image(image, pad=PAD):
+def pad_image(image: tf.Tensor, pad: int = PAD) -> tf.Tensor:
     """Pads uint8 [H, W, 3] by ``pad`` px per side with PAD_VALUE."""
     paddings = [[pad, pad], [pad, pad]]
     return tf.stack([tf.pad(image[..., c], paddings, constant_values=PAD_VALUE[c])
                      for c in range(3)], axis=-1)
 
 
-def sample_pad_crop_params(seed, size, pad=PAD):
-    """Random crop window in the padded image: int32 [4] = (y, x, size, size), y, x in [0, 2*pad]."""
+def sample_pad_crop_params(seed: common.Seed, size: int, pad: int = PAD) -> tf.Tensor:
+    """Random crop window in the padded image: int32 [4] = (y, x, size, size), y, x in
+    [0, 2*pad]."""
     yx = tf.random.stateless_uniform([2], seed=common.as_seed(seed), minval=0,
                                      maxval=2 * pad + 1, dtype=tf.int32)
     return tf.concat([yx, tf.constant([size, size], tf.int32)], axis=0)
 
 
-def apply_pad_crop(image, window, pad=PAD):
+def apply_pad_crop(image: tf.Tensor, window: tf.Tensor | Sequence[int],
+                   pad: int = PAD) -> tf.Tensor:
     """Pads uint8 image with PAD_VALUE and crops ``window`` (y, x, h, w)."""
     return common.apply_crop(pad_image(image, pad), window)
 
 
-def sample_train_params(encoded, seed, size):
+def sample_train_params(encoded: common.Encoded | None, seed: common.Seed,
+                        size: int) -> dict[str, tf.Tensor]:
     """{"crop": int32[4] window in padded coordinates, "flip": int32[]}; ``encoded`` unused."""
     del encoded
     crop_seed, flip_seed = tf.unstack(common.split_seed(seed, 2))
@@ -65,8 +70,9 @@ def sample_train_params(encoded, seed, size):
             "flip": common.sample_flip_params(flip_seed)}
 
 
-def apply_train_params(encoded, params, size, half_pixel_centers=False,
-                       dct_method=common.DCT_METHOD):
+def apply_train_params(encoded: common.Encoded, params: Mapping[str, tf.Tensor], size: int,
+                       half_pixel_centers: bool = False,
+                       dct_method: str = common.DCT_METHOD) -> tf.Tensor:
     """Decode, resize to size x size if needed, pad, crop, flip -> uint8 [size, size, 3]."""
     image = resize_to(common.decode(encoded, dct_method), size, half_pixel_centers)
     image = apply_pad_crop(image, params["crop"])
@@ -74,14 +80,16 @@ def apply_train_params(encoded, params, size, half_pixel_centers=False,
     return tf.ensure_shape(image, [size, size, 3])
 
 
-def train_uint8(encoded, seed, size, half_pixel_centers=False,
-                dct_method=common.DCT_METHOD):
+def train_uint8(encoded: common.Encoded, seed: common.Seed, size: int,
+                half_pixel_centers: bool = False,
+                dct_method: str = common.DCT_METHOD) -> tf.Tensor:
     """uint8 [size, size, 3] pad-crop-flip of encoded bytes."""
     return apply_train_params(encoded, sample_train_params(encoded, seed, size), size,
                               half_pixel_centers, dct_method)
 
 
-def eval_float(encoded, size, half_pixel_centers=False, dct_method=common.DCT_METHOD):
+def eval_float(encoded: common.Encoded, size: int, half_pixel_centers: bool = False,
+               dct_method: str = common.DCT_METHOD) -> tf.Tensor:
     """float32 [size, size, 3] unnormalised: decode, bilinear resize if not size x size."""
     image = common.decode(encoded, dct_method)
     shape = tf.shape(image)

@@ -44,6 +44,7 @@ def sub_policy_params(index, k):
 def digests(magnitudes="original"):
     """{policy: {side: {"sub_policies": [...], "seeds": [...]}}} of sha256 hex digests."""
     import tensorflow as tf
+
     from preprocessing import autoaugment as AA
     kw = ({"magnitudes": magnitudes}
           if "magnitudes" in inspect.signature(AA.apply).parameters else {})

@@ -14,10 +14,10 @@ on the Imagenette photos of tests/test_randaugment_torchvision.py (224 px, 19 ph
 
 import numpy as np
 import tensorflow as tf
+from test_randaugment_torchvision import imagenette_photos
 
 from preprocessing import augment_ops as A
 from preprocessing import randaugment as RA
-from test_randaugment_torchvision import imagenette_photos
 
 
 def main():

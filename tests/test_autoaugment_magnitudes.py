@@ -15,12 +15,12 @@ import subprocess
 import sys
 import tarfile
 
+import autoaugment_golden as golden
 import numpy as np
 import pytest
 import tensorflow as tf
-
-import autoaugment_golden as golden
 from conftest import ROOT, SHARED_DATA
+
 from core import config, rundir
 from core.settings import SETTINGS, stored_defaults
 from datasets.errors import DataError
@@ -305,8 +305,9 @@ def test_reinforced_autoaugment_views_train_and_other_magnitudes_are_refused(tmp
     """Generation with AutoAugment (cifar, relative): the stored words replay the teacher's
     views pixel for pixel; a training run with --autoaugment_magnitudes=original is refused
     naming the side-car and the value to pass."""
-    from engine import trainer
     from test_reinforce import reinforced_digits, replayed_and_generated_views
+
+    from engine import trainer
     spec = dr.AugmentationSpec("small_32", None, 0.0, seed=4, autoaugment="cifar")
     data, _, out, header = reinforced_digits(tmp_path, spec)
     assert header["augmentation"]["autoaugment"] == "cifar"

@@ -9,13 +9,13 @@ import sys
 import numpy as np
 import pytest
 import tensorflow as tf
+from conftest import ROOT
 from PIL import Image
 
-from conftest import ROOT
-from datasets.errors import DataError
 from core import config
-from engine import trainer
 from core.errors import RunDirError
+from datasets.errors import DataError
+from engine import trainer
 
 TINY = ["--resnet_size=18", "--base_width=4", "--batch_size=8", "--val_batch_size=8",
         "--train_epochs=1", "--lr_warmup_epochs=0", "--steps_per_loop=2"]
@@ -29,7 +29,7 @@ def main(*args, timeout=240):
 
 
 def error_line(proc):
-    lines = [l for l in proc.stderr.splitlines() if l.startswith("error: ")]
+    lines = [line for line in proc.stderr.splitlines() if line.startswith("error: ")]
     assert len(lines) == 1, proc.stderr[-2000:]
     return lines[0]
 
@@ -145,7 +145,7 @@ def test_corrupt_jpeg_in_tfrecord_is_skipped_and_counted(tmp_path):
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "skipped 1 undecodable image" in proc.stdout
     with open(tmp_path / "run" / "metrics.jsonl") as f:
-        train = [json.loads(l) for l in f if '"train"' in l][0]
+        train = [json.loads(line) for line in f if '"train"' in line][0]
     assert train["skipped_images"] == 1
 
 

@@ -5,7 +5,6 @@ import json
 import os
 
 import pytest
-
 from conftest import SHARED_DATA
 
 IMAGENETTE = os.path.join(SHARED_DATA, "imagenette2-224.tar.gz")

@@ -7,7 +7,6 @@ Photos used here and nowhere else in the suite: scikit-image ``retina``,
 in a child process (torchvision segfaults when imported after TensorFlow)."""
 
 import json
-import os
 import subprocess
 import sys
 

@@ -7,8 +7,8 @@ import math
 import numpy as np
 import pytest
 import tensorflow as tf
-
 from corruption_oracle import photos, psnr, reference, same_pixels_everywhere, severity_psnrs
+
 from preprocessing.corruptions import digital, noise
 from preprocessing.corruptions.common import SEVERITIES
 

@@ -11,10 +11,10 @@ import cv2
 import numpy as np
 import pytest
 import tensorflow as tf
+from corruption_oracle import photos, reference, same_pixels_everywhere, severity_psnrs
 from imagecorruptions.corruptions import plasma_fractal
 from skimage.filters import gaussian
 
-from corruption_oracle import photos, reference, same_pixels_everywhere, severity_psnrs
 from preprocessing.corruptions import elastic, spatter, weather
 from preprocessing.corruptions.common import SEVERITIES
 

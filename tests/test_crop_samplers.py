@@ -14,9 +14,9 @@ import sys
 import numpy as np
 import pytest
 import tensorflow as tf
+from conftest import ROOT
 from scipy.stats import ks_2samp
 
-from conftest import ROOT
 from core import config, settings
 from core.errors import ConfigError
 from core.rundir import RunDir

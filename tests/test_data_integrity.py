@@ -4,7 +4,6 @@ A tiny built set (32 px JPEGs, 2 train + 2 validation shards of 12 / 4 records) 
 per test and damaged: bytes flipped inside a record (same size: only the record's checksum
 knows) or the file cut (size differs from dataset_info.json's per-shard record)."""
 
-import io
 import json
 import os
 import shutil
@@ -14,9 +13,9 @@ import sys
 import numpy as np
 import pytest
 import tensorflow as tf
+from conftest import ROOT
 from PIL import Image
 
-from conftest import ROOT
 from core import config
 from datasets import integrity
 from datasets.build_tfrecords import build_from_items
@@ -149,7 +148,7 @@ def test_flipped_bytes_in_train_shard_exit_2_naming_the_shard(data, tmp_path):
                            f"--dataset_name={data}", f"--model_dir={tmp_path}/run", *args],
                           capture_output=True, text=True, timeout=240, cwd=ROOT, env=env)
     assert proc.returncode == 2, proc.stderr[-2000:]
-    lines = [l for l in proc.stderr.splitlines() if l.startswith("error: ")]
+    lines = [line for line in proc.stderr.splitlines() if line.startswith("error: ")]
     assert len(lines) == 1, proc.stderr[-2000:]
     assert f"{TRAIN1}: {n} of 12 records readable, {12 - n} lost (corrupted record" in lines[0]
     assert TRAIN0 not in lines[0] and "--skip_corrupt_records" in lines[0]
@@ -248,7 +247,8 @@ def test_skip_corrupt_records_counts_per_shard_and_eval_is_incomplete(data, tmp_
     cfg = make_cfg(data, tmp_path, skip_corrupt_records=True)
     result = trainer.run(cfg)
     out = capsys.readouterr().out
-    warnings = [l for l in out.splitlines() if l.startswith("WARNING --skip_corrupt_records")]
+    warnings = [line for line in out.splitlines()
+                if line.startswith("WARNING --skip_corrupt_records")]
     assert len(warnings) == 3, out
     assert f"train shard {TRAIN0}: {12 - lost_train} of 12 records readable" in warnings[0]
     assert f"validation shard {VAL1}: {4 - lost_val} of 4 records" in warnings[1]
@@ -258,7 +258,7 @@ def test_skip_corrupt_records_counts_per_shard_and_eval_is_incomplete(data, tmp_
     assert result["complete"] is False
     assert "eval step 3 is INCOMPLETE: " in out
     with open(tmp_path / "run" / "metrics.jsonl") as f:
-        evals = [json.loads(l) for l in f if '"eval"' in l]
+        evals = [json.loads(line) for line in f if '"eval"' in line]
     assert evals[-1]["complete"] is False and evals[-1]["expected"] == 8
 
 

@@ -51,7 +51,7 @@ def fake_food101(raw):
             split_lines["train" if i < 2 else "validation"].append(f"{c}/{100 + i}")
     write(os.path.join(root, "meta", "train.txt"), split_lines["train"])
     write(os.path.join(root, "meta", "test.txt"), split_lines["validation"])
-    want = {s: Counter((f"images/{l}.jpg", classes.index(l.split("/")[0])) for l in lines)
+    want = {s: Counter((f"images/{line}.jpg", classes.index(line.split("/")[0])) for line in lines)
             for s, lines in split_lines.items()}
     return classes, want, "meta/test.txt", "images/baklava/101.jpg"
 
@@ -108,7 +108,7 @@ def fake_fgvc_aircraft(raw):
                 jpeg(os.path.join(root, "images", f"{image_id}.jpg"), height=50)
                 lines.append((f"{image_id}", c, label))
         write(os.path.join(root, file), [f"{i} {c}" for i, c, _ in lines])
-        want[split] = Counter((f"images/{i}.jpg", l) for i, _, l in lines)
+        want[split] = Counter((f"images/{i}.jpg", label) for i, _, label in lines)
     return classes, want, "images_variant_test.txt", "images/1000002.jpg"
 
 
@@ -172,7 +172,8 @@ def fake_cub_200_2011_zeroshot(raw):
     both = want["train"] + want["validation"]
     return classes[:2], {
         "train": Counter({k: v for k, v in both.items() if k[1] < 2}),
-        "validation": Counter({(p, l - 2): v for (p, l), v in both.items() if l >= 2})}, \
+        "validation": Counter({(p, label - 2): v for (p, label), v in both.items()
+                               if label >= 2})}, \
         ann, image
 
 
@@ -190,8 +191,8 @@ def fake_sop(raw):
                 jpeg(os.path.join(root, relative))
                 lines.append(f"{image_id} {class_id} {class_id % 2 + 1} {relative}")
         write(os.path.join(root, file), lines)
-        want[split] = Counter((l.split()[3], class_ids.index(int(l.split()[1])))
-                              for l in lines[1:])
+        want[split] = Counter((line.split()[3], class_ids.index(int(line.split()[1])))
+                              for line in lines[1:])
     return ["cabinet_final/1", "bicycle_final/2", "cabinet_final/3"], want, "Ebay_test.txt", \
         "cabinet_final/1003_1.JPG"
 
@@ -248,8 +249,8 @@ LISTED = sorted(FAKES)  # every layout but EuroSAT (no annotation files; own tes
 
 
 def relative_items(layout):
-    return {split: Counter((os.path.relpath(p, layout.root).replace(os.sep, "/"), l)
-                           for p, l in items) for split, items in layout.splits.items()}
+    return {split: Counter((os.path.relpath(p, layout.root).replace(os.sep, "/"), label)
+                           for p, label in items) for split, items in layout.splits.items()}
 
 
 @pytest.fixture(scope="module")
@@ -315,14 +316,15 @@ def test_parser_reads_the_official_layout(fakes, name):
     assert layout.name == name and layout.class_names == classes
     assert relative_items(layout) == want
     for items in layout.splits.values():
-        assert all(os.path.isabs(p) and isinstance(l, int) for p, l in items)
+        assert all(os.path.isabs(p) and isinstance(label, int) for p, label in items)
     with pytest.raises(DataError, match=f"{name} in .* registry says"):
         check_sizes(layout)  # a fake is never the full dataset
 
 
 def test_zeroshot_labels_and_names(fakes):
     cars = parse_layout("cars196_zeroshot", fakes["cars196_zeroshot"][0])
-    assert {l for _, l in cars.splits["validation"]} == {2, 3} and not cars.split_class_names
+    assert {label for _, label in cars.splits["validation"]} == {2, 3}
+    assert not cars.split_class_names
     cub = parse_layout("cub_200_2011_zeroshot", fakes["cub_200_2011_zeroshot"][0])
     assert cub.split_class_names == {"validation": ["003.Sooty_Albatross",
                                                     "004.Groove_billed_Ani"]}
@@ -411,8 +413,8 @@ def test_eurosat_split_is_seeded_and_per_class(tmp_path):
     def split(seed):
         layout = parse_eurosat(raw, seed=seed, test_per_class=2)
         assert layout.class_names == classes
-        assert Counter(l for _, l in layout.splits["validation"]) == {0: 2, 1: 2, 2: 2}
-        assert Counter(l for _, l in layout.splits["train"]) == {0: 3, 1: 3, 2: 3}
+        assert Counter(label for _, label in layout.splits["validation"]) == {0: 2, 1: 2, 2: 2}
+        assert Counter(label for _, label in layout.splits["train"]) == {0: 3, 1: 3, 2: 3}
         test = sorted(p for p, _ in layout.splits["validation"])
         assert not set(test) & {p for p, _ in layout.splits["train"]}
         return test
@@ -431,9 +433,12 @@ def test_eurosat_build_records_the_seed(tmp_path):
     raw = str(tmp_path / "raw")
     fake_eurosat(raw)
     out = str(tmp_path / "out")
-    build = lambda seed: build_fgvc(
-        "eurosat", raw, out, train_shards=1, validation_shards=1, num_workers=1, seed=seed,
-        layout=parse_eurosat(raw, seed=seed, test_per_class=2))
+
+    def build(seed):
+        return build_fgvc(
+            "eurosat", raw, out, train_shards=1, validation_shards=1, num_workers=1, seed=seed,
+            layout=parse_eurosat(raw, seed=seed, test_per_class=2))
+
     info = build(5)
     assert info["splits"]["validation"]["num_examples"] == 6
     assert build(5) == info  # resumes: nothing to do

@@ -12,12 +12,18 @@ import tensorflow as tf
 from PIL import Image
 
 from datasets import DATASETS, DataError, get_dataset_info
-from datasets.build_tfrecords import build_dataset, load_image, BadImage
+from datasets.build_tfrecords import BadImage, build_dataset, load_image
 from datasets.digits import load_digits_splits, read_digits
 from datasets.folders import read_image_folder, scan_image_folder
 from datasets.source import check_labels, resolve_source
-from datasets.tfrecords import (count_records, list_shards, parse_record, read_dataset_info,
-                                read_label_file, read_tfrecords)
+from datasets.tfrecords import (
+    count_records,
+    list_shards,
+    parse_record,
+    read_dataset_info,
+    read_label_file,
+    read_tfrecords,
+)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CLASSES = ["cat", "dog", "fish"]
@@ -389,6 +395,7 @@ def test_folder_reader(tree):
 
 def test_tfds_reader_with_mock_data():
     import tensorflow_datasets as tfds
+
     from datasets.tfds_source import read_tfds
 
     with tfds.testing.mock_data(num_examples=6):

@@ -8,11 +8,11 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-
 from conftest import ROOT
+
 from core import config, losses
-from engine import metrics, optim, schedules
 from core.errors import ConfigError
+from engine import metrics, optim, schedules
 
 
 # ----------------------------------------------------------------------------- config
@@ -91,7 +91,7 @@ def test_a_short_run_clamps_the_presets_warmup(tmp_path, capsys, preset, epochs,
     cfg = config.make_config([path], train_epochs=epochs, model_dir=str(tmp_path / "short"))
     assert cfg["train_epochs"] == epochs and cfg["lr_warmup_epochs"] == epochs / 2
     lines = capsys.readouterr().err.splitlines()
-    assert [l for l in lines if l.startswith("warning:")] == [
+    assert [line for line in lines if line.startswith("warning:")] == [
         f"warning: --lr_warmup_epochs={warmup} (from {path}) is not shorter than "
         f"--train_epochs={epochs}: using --lr_warmup_epochs={epochs / 2} (half the run)"]
 
@@ -209,7 +209,7 @@ def test_ece_and_topk_sums_match_numpy_reference():
                                        abs=1e-6)
     assert res["top1"] == pytest.approx(np.mean(probs.argmax(1) == labels))
     top5 = np.argsort(-logits, axis=1)[:, :5]
-    assert res["top5"] == pytest.approx(np.mean([l in t for l, t in zip(labels, top5)]))
+    assert res["top5"] == pytest.approx(np.mean([label in t for label, t in zip(labels, top5)]))
 
 
 def test_padding_examples_count_for_nothing():

@@ -94,7 +94,7 @@ def test_missing_library_is_one_error_line_before_any_work(tmp_path):
          "--export_format=keras,litert", "--resnet_size=18", "--base_width=4"],
         capture_output=True, text=True, timeout=240, cwd=ROOT,
         env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
-    lines = [l for l in proc.stderr.splitlines() if l.startswith("error: ")]
+    lines = [line for line in proc.stderr.splitlines() if line.startswith("error: ")]
     assert proc.returncode == 2 and len(lines) == 1, proc.stderr[-2000:]
     assert lines[0] == ("error: --export_format=litert needs ai-edge-litert: pip install "
                         "ai-edge-litert (pinned in requirements-export.txt; the package's "

@@ -13,14 +13,14 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-
 from conftest import ROOT
+from test_training import checkpoint_values as model_values
+from test_training import tiny_config
+
 from core import fs
 from core.errors import Preempted, RunDirError
 from core.runlock import LOCK_FILE, RunLock
 from engine import checkpoints, trainer
-
-from test_training import checkpoint_values as model_values, tiny_config
 
 CLI_TINY = ["--resnet_size=18", "--base_width=4", "--batch_size=32", "--val_batch_size=128",
             "--steps_per_loop=2", "--lr_warmup_epochs=0"]
@@ -101,14 +101,14 @@ def test_cli_sigterm_exits_75_and_a_second_run_is_refused_while_it_runs(tmp_path
         first_saved = checkpoints.checkpoint_prefixes(str(model_dir))[-1]
         second = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, timeout=240)
         assert second.returncode == 2
-        error = [l for l in second.stderr.splitlines() if l.startswith("error: ")]
+        error = [line for line in second.stderr.splitlines() if line.startswith("error: ")]
         assert len(error) == 1 and f"pid {first.pid}" in error[0] and LOCK_FILE in error[0]
         first.send_signal(signal.SIGTERM)
         out, err = first.communicate(timeout=240)
     finally:
         first.kill()
     assert first.returncode == 75, err[-2000:]
-    lines = [l for l in err.splitlines() if l.startswith("preempted: ")]
+    lines = [line for line in err.splitlines() if line.startswith("preempted: ")]
     assert len(lines) == 1 and "SIGTERM" in lines[0] and "run the same command" in lines[0]
     saved = tf.train.latest_checkpoint(str(model_dir))
     assert int(saved.rsplit("-", 1)[1]) > int(first_saved.rsplit("-", 1)[1])

@@ -7,8 +7,8 @@ import subprocess
 import sys
 
 import pytest
-
 from conftest import ROOT
+
 from core import help as help_page
 from core.settings import SETTINGS
 

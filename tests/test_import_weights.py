@@ -22,8 +22,9 @@ for _package in ("torch", "torchvision", "timm", "safetensors"):
         pytest.skip(f"{_package} is not installed (requirements-test.txt)",
                     allow_module_level=True)
 
-import import_weights  # noqa: E402
 import logit_checks  # noqa: E402
+
+import import_weights  # noqa: E402
 from core.rundir import RunDir  # noqa: E402
 from nets.convert import torch_resnet  # noqa: E402
 from nets.input_standardization import PREPROCESSED_MEAN  # noqa: E402

@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from core import config
 from datasets import digits as digits_lib
 from datasets import sidecar
 from datasets.build_tfrecords import make_example
 from datasets.errors import DataError
-from core import config
 from engine import train_step, trainer
 from kd import extract_logits as extract
 from kd import shards
@@ -32,12 +32,12 @@ def write_digit_shards(folder, num_shards=3, logits_fn=None, limit=None):
     train, evaluation = digits_lib.load_digits_splits()
     os.makedirs(folder, exist_ok=True)
     n = limit or len(train)
-    for split, data, shards in (("train", train, num_shards), ("validation", evaluation, 1)):
+    for split, data, split_shards in (("train", train, num_shards), ("validation", evaluation, 1)):
         count = n if split == "train" else len(data)
-        for s in range(shards):
-            path = os.path.join(folder, f"{split}-{s:05d}-of-{shards:05d}")
+        for s in range(split_shards):
+            path = os.path.join(folder, f"{split}-{s:05d}-of-{split_shards:05d}")
             with tf.io.TFRecordWriter(path) as w:
-                for i in range(s, count, shards):
+                for i in range(s, count, split_shards):
                     ex = make_example(data.encoded[i], int(data.labels[i]), str(data.labels[i]),
                                       data.filenames[i], 32, 32, "png")
                     if split == "train" and logits_fn is not None:
@@ -272,7 +272,7 @@ def test_work_split_from_tf_config(monkeypatch):
     assert shards.cli_sharding(4, 1) == (4, 1)  # explicit flags win
     files = [f"train-{i}" for i in range(7)]
     assert shards.assigned(files, 3, 2) == ["train-2", "train-5"]
-    with pytest.raises(DataError, match="--shard_index must be in \[0, --num_shards=3\)"):
+    with pytest.raises(DataError, match=r"--shard_index must be in \[0, --num_shards=3\)"):
         shards.assigned(files, 3, 3)
 
 
@@ -287,7 +287,7 @@ def test_cli_bad_input_is_one_line(tmp_path, module):
                            f"--data_dir={tmp_path}/missing", f"--output_dir={tmp_path}/o"],
                           capture_output=True, text=True, cwd=ROOT, env=env, timeout=120)
     assert proc.returncode == 2
-    lines = [l for l in proc.stderr.splitlines() if l.startswith("error:")]
+    lines = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
     assert lines == [f"error: no TFRecord shard matches {tmp_path}/missing/train-* "
                      f"({tmp_path}/missing is not a directory)"]
     proc = subprocess.run([sys.executable, "-m", module, f"--data_dir={tmp_path}"],

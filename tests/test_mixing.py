@@ -7,8 +7,8 @@ import pytest
 import tensorflow as tf
 
 from core import config
-from engine import inputs, mixing, trainer
 from core.errors import ConfigError
+from engine import inputs, mixing, trainer
 
 
 def batch(n=8, size=16, classes=5):

@@ -9,7 +9,6 @@ import sys
 import time
 
 import tensorflow as tf
-
 from conftest import ROOT
 
 
@@ -61,7 +60,7 @@ def test_two_workers_train_and_evaluate_together(tmp_path):
     assert "final: top-1" in chief_out and "360 eval images" in chief_out
     assert tf.train.latest_checkpoint(str(model_dir)).endswith("ckpt-3")
     assert not any(name.startswith(".worker") for name in os.listdir(model_dir))
-    events = [json.loads(l)["event"] for l in open(model_dir / "metrics.jsonl")]
+    events = [json.loads(line)["event"] for line in open(model_dir / "metrics.jsonl")]
     assert events == ["train", "eval"]  # only the chief writes
 
 
@@ -83,10 +82,11 @@ def test_sigterm_to_one_worker_stops_both_at_the_same_step(tmp_path):
             p.kill()
     for p, (out, err) in zip(procs, outputs):
         assert p.returncode == 75, err[-3000:]
-    lines = [[l for l in err.splitlines() if l.startswith("preempted: ")]
+    lines = [[line for line in err.splitlines() if line.startswith("preempted: ")]
              for _, err in outputs]
-    assert all(len(l) == 1 for l in lines)
-    assert "SIGTERM/SIGINT to another worker received" in lines[0][0] and "SIGTERM received" in lines[1][0]
+    assert all(len(worker_lines) == 1 for worker_lines in lines)
+    assert "SIGTERM/SIGINT to another worker received" in lines[0][0]
+    assert "SIGTERM received" in lines[1][0]
     latest = tf.train.latest_checkpoint(str(model_dir))
     assert latest in lines[0][0] and os.path.basename(latest) in lines[1][0]
     assert not any(name.startswith(".worker") for name in os.listdir(model_dir))

@@ -1,4 +1,5 @@
-"""Tests for nets/: ResNet builder shapes, parameter counts, names, zero-gamma, mixed precision, serialization."""
+"""Tests for nets/: ResNet builder shapes, parameter counts, names, zero-gamma, mixed
+precision, serialization."""
 
 import pathlib
 
@@ -46,7 +47,8 @@ def _expected_param_count(resnet_size, num_classes=1000, base_width=64):
             if kind == "basic":
                 total += conv(3, c_in, w) + bn(w) + conv(3, w, w) + bn(w)
             else:
-                total += conv(1, c_in, w) + bn(w) + conv(3, w, w) + bn(w) + conv(1, w, c_out) + bn(c_out)
+                total += (conv(1, c_in, w) + bn(w) + conv(3, w, w) + bn(w)
+                          + conv(1, w, c_out) + bn(c_out))
             if stride != 1 or c_in != c_out:
                 total += conv(1, c_in, c_out) + bn(c_out)
             c_in = c_out
@@ -97,9 +99,11 @@ def test_registry():
 # ----------------------------------------------------------------------------- forward / backward
 
 
-@pytest.mark.parametrize("size,stem_type,image_size,final_hw", [(18, "default", 64, 2), (50, "small", 32, 4)])
+@pytest.mark.parametrize("size,stem_type,image_size,final_hw",
+                         [(18, "default", 64, 2), (50, "small", 32, 4)])
 def test_forward_backward_mixed_bfloat16(bf16_policy, size, stem_type, image_size, final_hw):
-    model = build_resnet(size, 7, base_width=8, stem_type=stem_type, input_shape=(image_size, image_size, 3))
+    model = build_resnet(size, 7, base_width=8, stem_type=stem_type,
+                         input_shape=(image_size, image_size, 3))
     assert model.get_layer("stage1_block1_conv1").compute_dtype == "bfloat16"
     assert model.get_layer("classifier").compute_dtype == "float32"
     assert model.get_layer("avg_pool").input.shape[1:3] == (final_hw, final_hw)
@@ -128,8 +132,10 @@ def test_unknown_spatial_size_fp32():
 
 @pytest.mark.parametrize("size,last_bn", [(18, "bn2"), (50, "bn3")])
 def test_zero_gamma_blocks_start_as_identity(size, last_bn):
-    model = build_resnet(size, 5, base_width=4, stem_type="small", zero_gamma=True, input_shape=(16, 16, 3))
-    last_bns = [layer for layer in model.layers if layer.name.startswith("stage") and layer.name.endswith(last_bn)]
+    model = build_resnet(size, 5, base_width=4, stem_type="small", zero_gamma=True,
+                         input_shape=(16, 16, 3))
+    last_bns = [layer for layer in model.layers
+                if layer.name.startswith("stage") and layer.name.endswith(last_bn)]
     assert len(last_bns) == sum(RESNET_BLOCKS[size][1])
     for layer in last_bns:
         assert np.all(layer.gamma.numpy() == 0.0)
@@ -139,7 +145,8 @@ def test_zero_gamma_blocks_start_as_identity(size, last_bn):
 
     x = _images(2, 16)
     before = model(x, training=False)
-    # A fresh zero-gamma block outputs ReLU(shortcut): residual-branch convs cannot change the output.
+    # A fresh zero-gamma block outputs ReLU(shortcut): residual-branch convs cannot change the
+    # output.
     for name in ("stage1_block2_conv1", "stage3_block1_conv1", "stage4_block2_conv2"):
         kernel = model.get_layer(name).kernel
         kernel.assign(kernel + 1.0)
@@ -166,9 +173,9 @@ def test_layer_names_unique_deterministic_and_explicit():
     assert len(set(names_a)) == len(names_a)
     assert names_a[-2:] == ["avg_pool", "classifier"]
     for expected in (
-        "input", "stem_conv_pad", "stem_conv", "stem_bn", "stem_relu", "stem_pool_pad", "stem_pool",
-        "stage1_block1_proj_conv", "stage1_block1_proj_bn", "stage1_block1_conv1", "stage1_block1_bn3",
-        "stage2_block1_conv2_pad", "stage2_block1_conv2", "stage4_block3_out",
+        "input", "stem_conv_pad", "stem_conv", "stem_bn", "stem_relu", "stem_pool_pad",
+        "stem_pool", "stage1_block1_proj_conv", "stage1_block1_proj_bn", "stage1_block1_conv1",
+        "stage1_block1_bn3", "stage2_block1_conv2_pad", "stage2_block1_conv2", "stage4_block3_out",
     ):  # fmt: skip
         assert expected in names_a
     # Stride-1 convs use "same" padding: only the strided 3x3 convs of stages 2-4 get a pad layer.
@@ -207,7 +214,8 @@ def test_bn_options_and_conv_settings():
 
 
 # Keras 3.15's own saving code calls np.array(variable), which warns under numpy 2 (not our code).
-@pytest.mark.filterwarnings("ignore:__array__ implementation doesn't accept a copy keyword:DeprecationWarning")
+@pytest.mark.filterwarnings(
+    "ignore:__array__ implementation doesn't accept a copy keyword:DeprecationWarning")
 def test_keras_save_load_and_from_config(tmp_path):
     model = build_resnet(50, 6, base_width=4, stem_type="small", input_shape=(32, 32, 3))
     # Non-trivial BN statistics so the round trip covers the non-trainable weights too.
@@ -227,7 +235,8 @@ def test_keras_save_load_and_from_config(tmp_path):
     assert [layer.name for layer in rebuilt.layers] == [layer.name for layer in model.layers]
     assert _count_trainable(rebuilt) == _count_trainable(model)
     rebuilt.set_weights(model.get_weights())
-    np.testing.assert_allclose(expected, keras.ops.convert_to_numpy(rebuilt(x, training=False)), rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(expected, keras.ops.convert_to_numpy(rebuilt(x, training=False)),
+                               rtol=1e-6, atol=1e-6)
 
 
 # ----------------------------------------------------------------------------- validation
@@ -236,8 +245,10 @@ def test_keras_save_load_and_from_config(tmp_path):
 @pytest.mark.parametrize(
     "kwargs,message",
     [
-        (dict(resnet_size=42), "resnet_size must be one of (18, 26, 34, 50, 101, 152, 200), got 42"),
-        (dict(resnet_size="50"), "resnet_size must be one of (18, 26, 34, 50, 101, 152, 200), got '50'"),
+        (dict(resnet_size=42),
+         "resnet_size must be one of (18, 26, 34, 50, 101, 152, 200), got 42"),
+        (dict(resnet_size="50"),
+         "resnet_size must be one of (18, 26, 34, 50, 101, 152, 200), got '50'"),
         (dict(stem_type="deep"), "stem_type must be one of ('default', 'small'), got 'deep'"),
         (dict(num_classes=0), "num_classes must be an integer >= 1, got 0"),
         (dict(base_width=0), "base_width must be an integer >= 1, got 0"),

@@ -7,10 +7,17 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from nets_checks import check_train_step_and_round_trips
 
 import nets
-from nets import BlurPool2D, DropBlock2D, SelectiveKernelFuse, binomial_filter, build_resnet, dropblock_layers
-from nets_checks import check_train_step_and_round_trips
+from nets import (
+    BlurPool2D,
+    DropBlock2D,
+    SelectiveKernelFuse,
+    binomial_filter,
+    build_resnet,
+    dropblock_layers,
+)
 
 # Keras 3.15's own saving code calls np.array(variable), which warns under numpy 2 (not our code).
 pytestmark = pytest.mark.filterwarnings(
@@ -36,7 +43,8 @@ def _np(x):
 
 ALL = dict(
     use_resnet_d=True, use_se_block=True, use_sk_block=True, anti_alias_type="sconv,max",
-    anti_alias_filter_size=3, use_dropblock=True, dropblock_keep_prob=(0.9, 0.9), zero_gamma=True, pool_type="gem",
+    anti_alias_filter_size=3, use_dropblock=True, dropblock_keep_prob=(0.9, 0.9), zero_gamma=True,
+    pool_type="gem",
 )  # fmt: skip
 MATRIX = {
     "d": dict(use_resnet_d=True),
@@ -60,11 +68,14 @@ MATRIX = {
     "d_sconv_max_f4_gem": dict(
         use_resnet_d=True, anti_alias_type="max, sconv", anti_alias_filter_size=4, pool_type="gem"
     ),
-    "sk_max_f7_embedding": dict(use_sk_block=True, anti_alias_type="max", anti_alias_filter_size=7, embedding_size=8),
-    "small_stem_d_se_sk": dict(stem_type="small", use_resnet_d=True, use_se_block=True, use_sk_block=True),
+    "sk_max_f7_embedding": dict(use_sk_block=True, anti_alias_type="max", anti_alias_filter_size=7,
+                                embedding_size=8),
+    "small_stem_d_se_sk": dict(stem_type="small", use_resnet_d=True, use_se_block=True,
+                               use_sk_block=True),
     "all": ALL,
     "r18_all": dict(ALL, resnet_size=18),
-    "r34_proj_dropblock": dict(resnet_size=34, anti_alias_type="proj", anti_alias_filter_size=3, use_dropblock=True),
+    "r34_proj_dropblock": dict(resnet_size=34, anti_alias_type="proj", anti_alias_filter_size=3,
+                               use_dropblock=True),
 }
 
 
@@ -77,21 +88,25 @@ def test_tweak_matrix_train_step_config_and_save(case, tmp_path):
     x = _images(2, image_size)
     y = np.array([1, 3])
 
-    assert not any(isinstance(layer, BlurPool2D) and layer.trainable_weights for layer in model.layers)
+    assert not any(isinstance(layer, BlurPool2D) and layer.trainable_weights
+                   for layer in model.layers)
     check_train_step_and_round_trips(model, x, y, 5, tmp_path)
 
 
 def test_tweak_layer_names():
-    names = [layer.name for layer in build_resnet(50, 10, base_width=8, input_shape=(64, 64, 3), **ALL).layers]
+    model = build_resnet(50, 10, base_width=8, input_shape=(64, 64, 3), **ALL)
+    names = [layer.name for layer in model.layers]
     assert len(set(names)) == len(names)
     for expected in (
-        "stem_conv1_pad", "stem_conv1", "stem_bn1", "stem_conv2", "stem_conv3", "stem_bn3", "stem_pool",
-        "stem_blur", "stage2_block1_proj_pool", "stage2_block1_blur", "stage2_block1_sk_conv",
-        "stage2_block1_sk_fuse", "stage3_block2_se_reduce", "stage3_block1_dropblock1",
-        "stage3_block1_dropblock2", "stage4_block3_dropblock3", "stage4_block1_proj_dropblock", "gem_pool",
+        "stem_conv1_pad", "stem_conv1", "stem_bn1", "stem_conv2", "stem_conv3", "stem_bn3",
+        "stem_pool", "stem_blur", "stage2_block1_proj_pool", "stage2_block1_blur",
+        "stage2_block1_sk_conv", "stage2_block1_sk_fuse", "stage3_block2_se_reduce",
+        "stage3_block1_dropblock1", "stage3_block1_dropblock2", "stage4_block3_dropblock3",
+        "stage4_block1_proj_dropblock", "gem_pool",
     ):  # fmt: skip
         assert expected in names
-    # ResNet-D: no average pool on the stride-1 projection of stage 1 (paper, not the original's quirk).
+    # ResNet-D: no average pool on the stride-1 projection of stage 1 (paper, not the original's
+    # quirk).
     assert "stage1_block1_proj_pool" not in names and "stage1_block1_proj_conv" in names
     # DropBlock only in stages 3-4; sconv blur only on strided blocks.
     assert not any("dropblock" in n for n in names if n.startswith(("stage1", "stage2", "stem")))
@@ -102,7 +117,8 @@ def test_tweak_layer_names():
     assert len(dropblock_layers(build_resnet(50, 10, base_width=8, use_dropblock=True))) == 19 + 10
     proj_net = build_resnet(50, 10, base_width=8, anti_alias_type="proj", anti_alias_filter_size=3)
     proj = [layer.name for layer in proj_net.layers]
-    assert [n for n in proj if n.endswith("proj_blur")] == [f"stage{s}_block1_proj_blur" for s in (2, 3, 4)]
+    assert [n for n in proj if n.endswith("proj_blur")] == [
+        f"stage{s}_block1_proj_blur" for s in (2, 3, 4)]
 
 
 def test_deep_stem_widths_and_small_stem():
@@ -110,9 +126,11 @@ def test_deep_stem_widths_and_small_stem():
     assert [model.get_layer(f"stem_conv{i}").kernel.shape for i in (1, 2, 3)] == [
         (3, 3, 3, 32), (3, 3, 32, 32), (3, 3, 32, 64)
     ]
-    small = build_resnet(18, 10, base_width=8, stem_type="small", use_resnet_d=True, input_shape=(32, 32, 3))
+    small = build_resnet(18, 10, base_width=8, stem_type="small", use_resnet_d=True,
+                         input_shape=(32, 32, 3))
     names = [layer.name for layer in small.layers]
-    assert "stem_pool" not in names and not any(n.startswith("stem") and n.endswith("_pad") for n in names)
+    assert "stem_pool" not in names
+    assert not any(n.startswith("stem") and n.endswith("_pad") for n in names)
     assert small.get_layer("stem_relu3").output.shape[1:3] == (32, 32)
 
 
@@ -132,7 +150,8 @@ def _se_extra(blocks=(3, 4, 6, 3)):
 
 
 def _sk_extra(blocks=(3, 4, 6, 3)):
-    """SK replaces 3x3 conv w->w + BN(w) by 3x3 conv w->2w + BN(2w) + fc1 w->d + BN(d) + fc2 d->2w."""
+    """SK replaces 3x3 conv w->w + BN(w) by 3x3 conv w->2w + BN(2w) + fc1 w->d + BN(d) + fc2
+    d->2w."""
     total = 0
     for s, n in enumerate(blocks):
         w = 64 * 2**s
@@ -149,7 +168,8 @@ def test_param_counts_224(capsys):
         ("R50-D+SE", dict(use_resnet_d=True, use_se_block=True)),
         ("R50-D+SK", dict(use_resnet_d=True, use_sk_block=True)),
     ):
-        counts[label] = _count_trainable(build_resnet(50, 1000, input_shape=(224, 224, 3), **kwargs))
+        counts[label] = _count_trainable(
+            build_resnet(50, 1000, input_shape=(224, 224, 3), **kwargs))
     with capsys.disabled():
         print("\nparameter counts (224 px, 1000 classes):", counts)
     assert counts["R50-D"] == TIMM_RESNET50D_PARAMS
@@ -160,14 +180,16 @@ def test_param_counts_224(capsys):
 # ----------------------------------------------------------------------------- blur-pool
 
 BINOMIAL_ROWS = {
-    2: [1, 1], 3: [1, 2, 1], 4: [1, 3, 3, 1], 5: [1, 4, 6, 4, 1], 6: [1, 5, 10, 10, 5, 1], 7: [1, 6, 15, 20, 15, 6, 1],
+    2: [1, 1], 3: [1, 2, 1], 4: [1, 3, 3, 1], 5: [1, 4, 6, 4, 1], 6: [1, 5, 10, 10, 5, 1],
+    7: [1, 6, 15, 20, 15, 6, 1],
 }  # fmt: skip
 
 
 @pytest.mark.parametrize("f", sorted(BINOMIAL_ROWS))
 def test_blur_filter_and_output_shapes(f):
     row = np.array(BINOMIAL_ROWS[f], dtype="float64")
-    np.testing.assert_allclose(binomial_filter(f), np.outer(row, row) / row.sum() ** 2, rtol=0, atol=1e-15)
+    np.testing.assert_allclose(binomial_filter(f), np.outer(row, row) / row.sum() ** 2, rtol=0,
+                               atol=1e-15)
     assert math.isclose(binomial_filter(f).sum(), 1.0)
     layer = BlurPool2D(f, 2, name="blur")
     for size, out in ((8, 4), (9, 5), (7, 4), (12, 6)):
@@ -177,7 +199,8 @@ def test_blur_filter_and_output_shapes(f):
         assert layer.compute_output_shape((1, size, size, 3)) == (1, out, out, 3)
     assert layer.weights == [] and layer.trainable_weights == []
     # A constant image stays constant (reflect padding, kernel sums to 1).
-    np.testing.assert_allclose(_np(BlurPool2D(f, 2)(np.full((1, 9, 9, 2), 3.0, "float32"))), 3.0, rtol=1e-6)
+    constant = np.full((1, 9, 9, 2), 3.0, "float32")
+    np.testing.assert_allclose(_np(BlurPool2D(f, 2)(constant)), 3.0, rtol=1e-6)
 
 
 @pytest.mark.parametrize("f,size", [(4, 8), (4, 9), (3, 8), (6, 11)])
@@ -189,7 +212,8 @@ def test_blur_values_match_symmetric_reflect_padding(f, size):
     padded = np.pad(x, p, mode="reflect")
     k = binomial_filter(f)
     n = (padded.shape[0] - f) // 2 + 1
-    ref = np.array([[np.sum(padded[2 * i : 2 * i + f, 2 * j : 2 * j + f] * k) for j in range(n)] for i in range(n)])
+    ref = np.array([[np.sum(padded[2 * i : 2 * i + f, 2 * j : 2 * j + f] * k) for j in range(n)]
+                    for i in range(n)])
     ours = _np(BlurPool2D(f, 2)(x[None, :, :, None].astype("float32")))[0, :, :, 0]
     assert ours.shape[0] == -(-size // 2)
     np.testing.assert_allclose(ours[:n, :n], ref, rtol=1e-5, atol=1e-5)
@@ -210,7 +234,8 @@ def test_sk_branch_weights_sum_to_one():
     assert features.shape[-1] == 2 * width and weights.shape == (2, 1, 1, 2, width)
     np.testing.assert_allclose(weights.sum(axis=-2), 1.0, rtol=1e-6)
     assert np.all(weights > 0) and not np.allclose(weights, 0.5)  # a real, input-dependent choice
-    manual = features[..., :width] * weights[:, :, :, 0] + features[..., width:] * weights[:, :, :, 1]
+    manual = (features[..., :width] * weights[:, :, :, 0]
+              + features[..., width:] * weights[:, :, :, 1])
     np.testing.assert_allclose(fused, manual, rtol=1e-5, atol=1e-6)
     # r = 2, L = 32: d = max(16 // 2, 32) = 32.
     assert model.get_layer("stage2_block1_sk_fc1").kernel.shape == (1, 1, width, 32)
@@ -270,7 +295,8 @@ def test_dropblock_mirrored_strategy_train_step():
     # would collide with the trainer tests' collective ops in this worker.
     from engine.distribute import make_strategy
     strategy = make_strategy(None, 2)
-    with strategy.scope():  # a tiny conv net: tracing a ResNet twice per step takes minutes on 2 cores
+    # a tiny conv net: tracing a ResNet twice per step takes minutes on 2 cores
+    with strategy.scope():
         inputs = keras.Input((24, 24, 3))
         h = keras.layers.Conv2D(16, 3, padding="same", use_bias=False, name="conv")(inputs)
         h = keras.layers.BatchNormalization(name="bn")(h)
@@ -286,7 +312,8 @@ def test_dropblock_mirrored_strategy_train_step():
         def replica_step(images, labels):
             with tf.GradientTape() as tape:
                 logits, block_out = model(images, training=True)
-                loss = tf.reduce_mean(keras.losses.sparse_categorical_crossentropy(labels, logits, from_logits=True))
+                loss = tf.reduce_mean(keras.losses.sparse_categorical_crossentropy(
+                    labels, logits, from_logits=True))
             grads = tape.gradient(loss, model.trainable_variables)
             optimizer.apply_gradients(zip(grads, model.trainable_variables))
             return loss, tf.cast(tf.equal(block_out[0], 0.0), tf.float32)
@@ -298,8 +325,10 @@ def test_dropblock_mirrored_strategy_train_step():
     images = _images(4, 24, seed=1)
     labels = np.array([0, 1, 2, 3])
     data = tf.data.Dataset.from_tensor_slices((images, labels)).batch(4).repeat(3)
-    for step, (batch_images, batch_labels) in enumerate(strategy.experimental_distribute_dataset(data)):
-        layer.keep_prob.assign(0.8 - 0.1 * step)  # the trainer's schedule update, outside replica context
+    batches = strategy.experimental_distribute_dataset(data)
+    for step, (batch_images, batch_labels) in enumerate(batches):
+        # the trainer's schedule update, outside replica context
+        layer.keep_prob.assign(0.8 - 0.1 * step)
         loss, masks = train_step(batch_images, batch_labels)
         assert np.isfinite(float(loss))
         mask0, mask1 = (_np(m) for m in masks)
@@ -313,7 +342,8 @@ def test_dropblock_mirrored_strategy_train_step():
 
 def test_dropblock_unknown_spatial_size_in_graph():
     layer = DropBlock2D(block_size=7, gamma_scale=1.0, keep_prob=0.5, name="db_dynamic")
-    fn = tf.function(lambda t: layer(t, training=True), input_signature=[tf.TensorSpec((None, None, None, 4))])
+    fn = tf.function(lambda t: layer(t, training=True),
+                     input_signature=[tf.TensorSpec((None, None, None, 4))])
     for size in (3, 9, 20):  # maps smaller than, close to and larger than the block
         y = _np(fn(np.ones((2, size, size, 4), "float32")))
         assert y.shape == (2, size, size, 4) and np.all(np.isfinite(y))
@@ -325,8 +355,10 @@ def test_tweaks_mixed_bfloat16():
     model = build_resnet(18, 3, base_width=4, input_shape=(32, 32, 3), **ALL)
     with tf.GradientTape() as tape:
         logits = model(_images(2, 32), training=True)
-        loss = tf.reduce_mean(keras.losses.sparse_categorical_crossentropy(np.array([0, 2]), logits, from_logits=True))
-    assert logits.dtype == tf.float32 and model.get_layer("stage2_block1_blur").compute_dtype == "bfloat16"
+        loss = tf.reduce_mean(keras.losses.sparse_categorical_crossentropy(
+            np.array([0, 2]), logits, from_logits=True))
+    assert logits.dtype == tf.float32
+    assert model.get_layer("stage2_block1_blur").compute_dtype == "bfloat16"
     grads = tape.gradient(loss, model.trainable_variables)
     assert all(bool(tf.reduce_all(tf.math.is_finite(tf.cast(g, tf.float32)))) for g in grads)
     assert all(layer.keep_prob.dtype == "float32" for layer in dropblock_layers(model))
@@ -341,15 +373,18 @@ def test_tweaks_mixed_bfloat16():
     (18, dict(use_se_block=True, use_sk_block=True, use_dropblock=True)),
 ])  # fmt: skip
 def test_zero_gamma_tweaked_blocks_output_relu_shortcut(size, kwargs):
-    model = build_resnet(size, 5, base_width=8, stem_type="small", zero_gamma=True, input_shape=(16, 16, 3), **kwargs)
+    model = build_resnet(size, 5, base_width=8, stem_type="small", zero_gamma=True,
+                         input_shape=(16, 16, 3), **kwargs)
     last_bn = "bn3" if size == 50 else "bn2"
-    last_bns = [layer for layer in model.layers if layer.name.startswith("stage") and layer.name.endswith(last_bn)]
+    last_bns = [layer for layer in model.layers
+                if layer.name.startswith("stage") and layer.name.endswith(last_bn)]
     assert len(last_bns) == sum(nets.RESNET_BLOCKS[size][1])
     assert all(np.all(layer.gamma.numpy() == 0.0) for layer in last_bns)
     x = _images(2, 16)
     before = _np(model(x, training=False))
     perturbed = ["stage1_block2_sk_conv", "stage3_block1_sk_fc1", "stage4_block2_se_reduce"]
-    perturbed += ["stage2_block1_conv1", "stage3_block2_conv3"] if size == 50 else ["stage2_block1_conv2"]
+    perturbed += (["stage2_block1_conv1", "stage3_block2_conv3"] if size == 50
+                  else ["stage2_block1_conv2"])
     for name in perturbed:
         kernel = model.get_layer(name).kernel
         kernel.assign(kernel + 1.0)
@@ -371,7 +406,8 @@ def test_gem_pooling_values_and_dtype():
     keras.mixed_precision.set_global_policy("mixed_float16")
     half = nets.GeMPooling2D(name="gem16")
     out = half(keras.ops.cast(np.full((1, 2, 2, 1), 100.0, "float32"), "float16"))
-    assert out.dtype == "float16" and np.isclose(float(_np(out)[0, 0]), 100.0, rtol=1e-2)  # 100**3 > fp16 max
+    # 100**3 > fp16 max
+    assert out.dtype == "float16" and np.isclose(float(_np(out)[0, 0]), 100.0, rtol=1e-2)
 
 
 # ----------------------------------------------------------------------------- validation
@@ -380,13 +416,18 @@ def test_gem_pooling_values_and_dtype():
 @pytest.mark.parametrize(
     "kwargs,message",
     [
-        (dict(anti_alias_type="sconv,blur", anti_alias_filter_size=3), "unknown anti_alias_type item 'blur'"),
-        (dict(anti_alias_type="sconv"), "anti_alias_filter_size must be in 2..7 when anti_alias_type is set, got 0"),
-        (dict(anti_alias_type="max", anti_alias_filter_size=8), "anti_alias_filter_size must be in 2..7"),
-        (dict(anti_alias_filter_size=3), "anti_alias_filter_size must be 0 when anti_alias_type is empty, got 3"),
+        (dict(anti_alias_type="sconv,blur", anti_alias_filter_size=3),
+         "unknown anti_alias_type item 'blur'"),
+        (dict(anti_alias_type="sconv"),
+         "anti_alias_filter_size must be in 2..7 when anti_alias_type is set, got 0"),
+        (dict(anti_alias_type="max", anti_alias_filter_size=8),
+         "anti_alias_filter_size must be in 2..7"),
+        (dict(anti_alias_filter_size=3),
+         "anti_alias_filter_size must be 0 when anti_alias_type is empty, got 3"),
         (dict(anti_alias_type="proj", anti_alias_filter_size=3, use_resnet_d=True),
          "'proj' needs the plain projection"),
-        (dict(anti_alias_type="max", anti_alias_filter_size=3, stem_type="small"), "'max' needs stem_type='default'"),
+        (dict(anti_alias_type="max", anti_alias_filter_size=3, stem_type="small"),
+         "'max' needs stem_type='default'"),
         (dict(pool_type="flatten"), "pool_type must be one of ('gap', 'gem'), got 'flatten'"),
         (dict(embedding_size=-1), "embedding_size must be an integer >= 0, got -1"),
         (dict(dropblock_keep_prob=(1.0, 0.0)), "dropblock_keep_prob must be two numbers in (0, 1]"),

@@ -13,8 +13,9 @@ on a CPU is emulated: one ResNet-50 step took 114 s; runs trained in fp16 and ev
 without --dtype are tested in test_rundir.py), and for mCE one corruption at one severity.
 The vanilla training and fine-tuning and the Assemble-R50 training + README evaluation run in
 every test run; the three mCE scripts, the Assemble-R50 fine-tuning and the Assemble-R152
-chain (5 commands, several CPU-minutes and up to 10 GB of memory, too much beside the rest of the suite on CI's 2
-cores) run with ``ORIGINAL_COMMANDS=all`` in the environment (use one worker: -n 1).
+chain (5 commands, several CPU-minutes and up to 10 GB of memory, too much beside the rest
+of the suite on CI's 2 cores) run with ``ORIGINAL_COMMANDS=all`` in the environment (use
+one worker: -n 1).
 
 The tiny TFRecords carry a dataset_info.json with their record counts (without it the
 ``imagenet`` entry's 1,281,167 images set the epoch length, as in the original).
@@ -31,9 +32,9 @@ import numpy as np
 import pytest
 import tensorflow as tf
 import yaml
+from conftest import ROOT
 from PIL import Image
 
-from conftest import ROOT
 from datasets.build_tfrecords import make_example
 
 TRAIN_VANILA_FROM_SCRATCH = r"""
@@ -413,5 +414,5 @@ def test_mce_entrypoint_bad_input_is_one_line(args, message):
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
     proc = subprocess.run([sys.executable, "mce/eval_robustness.py", *args],
                           capture_output=True, text=True, timeout=120, cwd=ROOT, env=env)
-    errors = [l for l in proc.stderr.splitlines() if l.startswith("error: ")]
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("error: ")]
     assert proc.returncode == 2 and len(errors) == 1 and message in errors[0], proc.stderr

@@ -3,11 +3,11 @@ clovaai/assembled-cnn builds in the first block of every block group, and its Te
 "SAME" stem max-pool. The extra parameter counts are the ones measured on the original's own
 graph for the issue (Assemble-R50: 1.38 M, Assemble-R152: 1.05 M)."""
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
-import keras
 from core import config
 from nets.factory import build_from_config, parameter_count
 from nets.stem import stem
@@ -25,7 +25,8 @@ def assemble_config(size, alpha, beta, **overrides):
 def test_assemble_r50_gets_the_original_s_three_extra_shortcuts():
     plain = build_from_config(assemble_config(50, 2, 4), 1001)
     original = build_from_config(assemble_config(50, 2, 4, original_shortcuts=True), 1001)
-    extra = sorted({l.name for l in original.layers} - {l.name for l in plain.layers})
+    extra = sorted({layer.name for layer in original.layers}
+                   - {layer.name for layer in plain.layers})
     assert [n for n in extra if n.endswith("_proj_conv")] == [
         "stage2_little1_proj_conv", "stage3_little1_proj_conv", "stage3_merge_proj_conv"]
     assert original.count_params() - plain.count_params() == 1_383_426

@@ -204,10 +204,10 @@ def test_cli_prints_lines_and_writes_jsonl(workspace, tmp_path):
     assert first[0] == workspace["paths"][0] and len(first) == 3
     name, prob = first[1].split(" ")
     assert name in NAMES and 0 < float(prob) <= 1
-    warnings = [l for l in proc.stderr.splitlines() if l.startswith("warning: ")]
+    warnings = [line for line in proc.stderr.splitlines() if line.startswith("warning: ")]
     assert warnings == [f"warning: skipped 1 undecodable image(s): first {bad}"]
     with open(out) as f:
-        records = [json.loads(l) for l in f]
+        records = [json.loads(line) for line in f]
     assert [r["path"] for r in records] == workspace["paths"]
     assert set(records[0]["top_k"][0]) == {"class", "index", "probability"}
     assert records[0]["top_k"][0]["class"] == name
@@ -228,14 +228,14 @@ def test_cli_bad_inputs_one_error_line(workspace, tmp_path):
     ]
     for args, match in cases:  # these fail before TensorFlow is imported: fast
         proc = _cli(*args, f"--output={out}")
-        errors = [l for l in proc.stderr.splitlines() if l.startswith("error: ")]
+        errors = [line for line in proc.stderr.splitlines() if line.startswith("error: ")]
         assert proc.returncode == 2, (args, proc.stderr[-2000:])
         assert len(errors) == 1 and match in errors[0], (args, proc.stderr[-2000:])
         assert proc.stdout == ""
     assert not out.exists()
     # a bad --top_k for the run's class count fails after reading config.yaml only
     proc = _cli(f"--model_dir={workspace['run']}", "--top_k=7", workspace["images"])
-    errors = [l for l in proc.stderr.splitlines() if l.startswith("error: ")]
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("error: ")]
     assert proc.returncode == 2 and len(errors) == 1 and "--top_k=7" in errors[0]
 
 

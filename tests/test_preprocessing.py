@@ -53,7 +53,8 @@ def test_shapes_dtypes_ranges(name):
         assert eu.shape == (E, E, 3) and eu.dtype == tf.uint8, key
         for x in (t, e):
             assert LO - 1e-3 <= float(tf.reduce_min(x)) and float(tf.reduce_max(x)) <= HI + 1e-3
-        np.testing.assert_allclose(t.numpy(), u.numpy().astype(np.float32) - np.float32(pp.MEAN_RGB))
+        np.testing.assert_allclose(t.numpy(),
+                                   u.numpy().astype(np.float32) - np.float32(pp.MEAN_RGB))
         # eval is the unrounded float path; eval_uint8 is its rounding.
         np.testing.assert_allclose(e.numpy() + np.float32(pp.MEAN_RGB),
                                    eu.numpy().astype(np.float32), atol=0.5 + 1e-3)

@@ -7,8 +7,8 @@ import os
 import subprocess
 
 import pytest
-
 from conftest import ROOT
+
 from core import config
 
 PRESETS = sorted(glob.glob(os.path.join(ROOT, "configs", "*.yaml")))
@@ -21,7 +21,7 @@ def test_there_are_presets_and_scripts():
 
 @pytest.mark.parametrize("preset", PRESETS, ids=os.path.basename)
 def test_preset_has_a_header_and_resolves(preset):
-    header = "".join(l for l in open(preset) if l.startswith("#"))
+    header = "".join(line for line in open(preset) if line.startswith("#"))
     for word in ("Command:", "Hardware:", "Expected:"):
         assert word in header, f"{preset} header lacks {word}"
     assert config.make_config([preset])["config"] == [preset]

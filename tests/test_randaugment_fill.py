@@ -102,5 +102,5 @@ def test_reinforce_cli_refuses_a_bad_fill(tmp_path):
                            "--randaugment_fill=300"], capture_output=True, text=True, cwd=ROOT,
                           env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"), timeout=120)
     assert proc.returncode == 2
-    assert [l for l in proc.stderr.splitlines() if l.startswith("error:")] == [
+    assert [line for line in proc.stderr.splitlines() if line.startswith("error:")] == [
         "error: --randaugment_fill: fill must be an integer in 0..255, got 300"]

@@ -22,8 +22,8 @@ import tarfile
 import numpy as np
 import pytest
 import tensorflow as tf
-
 from conftest import SHARED_DATA
+
 from preprocessing import augment_ops as A
 from preprocessing import randaugment as RA
 

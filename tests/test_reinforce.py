@@ -6,16 +6,16 @@ import os
 import numpy as np
 import pytest
 import tensorflow as tf
+from test_kd import keras_teacher, write_digit_shards
 
+from core import config
 from datasets import sidecar
 from datasets.errors import DataError
-from core import config
 from engine import trainer
 from kd import reinforce as dr
 from kd.teachers import Ensemble
 from preprocessing import get_preprocessing
 from preprocessing.common import normalize
-from test_kd import keras_teacher, write_digit_shards
 
 SPEC = dr.AugmentationSpec("small_32", (2, 9, 0.0), 0.5, seed=3)
 NS, K = 4, 5

@@ -6,10 +6,11 @@ import os
 import numpy as np
 import pytest
 import tensorflow as tf
+from test_reinforce import NS, K, image_records, reinforced_digits, stored_records
 
+from core import config
 from datasets import sidecar
 from datasets.errors import DataError
-from core import config
 from engine import trainer
 from kd import reinforce as dr
 from kd import reinforce_mixing as mixing
@@ -17,7 +18,6 @@ from kd import targets
 from kd.teachers import Ensemble
 from preprocessing import get_preprocessing
 from preprocessing.common import normalize
-from test_reinforce import K, NS, image_records, reinforced_digits, stored_records
 
 SPEC = dr.AugmentationSpec("small_32", (2, 9, 0.0), 0.5, seed=3, mixing=("mixup", "cutmix"))
 SHARDS = ("train-00000-of-00002", "train-00001-of-00002")

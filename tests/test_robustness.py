@@ -10,11 +10,12 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from datasets import build_corrupted, corrupted, digits as digits_lib
-from datasets.errors import DataError
 from core import config
-from engine import plots, robustness, robustness_eval, trainer
 from core.errors import ConfigError
+from datasets import build_corrupted, corrupted
+from datasets import digits as digits_lib
+from datasets.errors import DataError
+from engine import plots, robustness, robustness_eval, trainer
 from preprocessing.corruptions import names, registry
 
 TINY = dict(resnet_size=18, base_width=4, batch_size=32, val_batch_size=120,
@@ -102,7 +103,7 @@ def test_relative_ce_undefined_below_the_minimum_gap():
     table = robustness.format_table(report)
     assert "(over 13 of 15: 2 n/a excluded)" in table
     assert "rel.CE n/a (undefined) for gaussian_noise, fog: the normaliser's" in table
-    assert [l for l in table.splitlines() if l.startswith("fog ")][0].endswith("   n/a")
+    assert [line for line in table.splitlines() if line.startswith("fog ")][0].endswith("   n/a")
     # a baseline no corruption hurts: no relative CE at all, and no mean of nothing
     flat = robustness.summarize(_table(lambda i, s: 0.3), {"top1": 0.7}, dataset="imagenet")
     none = robustness.summarize(_table(lambda i, s: 0.6), {"top1": 0.9}, flat, "flat.json")
@@ -114,11 +115,12 @@ def test_severity_curves_have_distinct_styles():
     report = robustness.summarize(_table(lambda i, s: 0.1 * s), {"top1": 0.9},
                                   dataset="imagenet")
     ax = plots.severity_figure(report).axes[0]
-    curves = [l for l in ax.get_lines() if l.get_label() in names.ALL]
+    curves = [curve for curve in ax.get_lines() if curve.get_label() in names.ALL]
     assert len(curves) == 19
-    styles = {(l.get_color(), l.get_linestyle(), l.get_marker()) for l in curves}
+    styles = {(curve.get_color(), curve.get_linestyle(), curve.get_marker()) for curve in curves}
     assert len(styles) == 19
-    assert len({(l.get_color(), l.get_linestyle()) for l in curves}) == 19  # even unmarked
+    # even the unmarked curves differ in colour or line style
+    assert len({(curve.get_color(), curve.get_linestyle()) for curve in curves}) == 19
     plots._pyplot().close("all")
 
 
@@ -249,7 +251,7 @@ def test_tree_and_on_the_fly_reports_agree(setup, tmp_path, capfd):
     capfd.readouterr()
     fly = trainer.run(dict(cfg, robustness="on_the_fly", robustness_dir=str(tmp_path / "fly"),
                            **PICK))
-    warnings = [l for l in capfd.readouterr().err.splitlines() if l.startswith("warning:")]
+    warnings = [line for line in capfd.readouterr().err.splitlines() if line.startswith("warning:")]
     assert warnings == ["warning: CE is normalised by AlexNet's ImageNet errors but the "
                         "evaluated data is dataset 'digits', not ImageNet: CE and mCE are not "
                         "comparable with published ImageNet-C numbers; normalise by another "

@@ -9,8 +9,9 @@ import os
 
 import pytest
 import tensorflow as tf
-
 from conftest import ROOT
+from test_bad_input import main  # the CLI in a subprocess
+
 from core import config
 from core.errors import ConfigError, RunDirError
 from core.rundir import RunDir, open_source
@@ -18,7 +19,6 @@ from core.settings import SETTINGS
 from datasets import digits as digits_lib
 from datasets.build_tfrecords import make_example
 from engine import trainer
-from test_bad_input import main  # the CLI in a subprocess
 
 TINY = dict(resnet_size=18, base_width=4, batch_size=32, val_batch_size=128,
             steps_per_loop=4, lr_warmup_epochs=0.0, train_epochs=1, max_train_steps=2)
@@ -57,7 +57,7 @@ zeroshot_eval cb_distortion_range cr_distortion_range use_fast_color_distort""".
 
 
 def error_line(proc):
-    lines = [l for l in proc.stderr.splitlines() if l.startswith("error: ")]
+    lines = [line for line in proc.stderr.splitlines() if line.startswith("error: ")]
     assert proc.returncode == 2 and len(lines) == 1, proc.stderr[-2000:]
     return lines[0]
 
@@ -111,10 +111,10 @@ def test_eval_only_with_only_model_dir_on_a_preset_trained_run(tmp_path, woof):
     assert [k for k in after if k.startswith("eval/")] == [k for k in before
                                                           if k.startswith("eval/")]
     namespace = os.path.join(run, "eval_only", "imagewoof")
-    records = [json.loads(l) for l in open(os.path.join(namespace, "metrics.jsonl"))]
+    records = [json.loads(line) for line in open(os.path.join(namespace, "metrics.jsonl"))]
     assert records[-1]["checkpoint"].endswith("ckpt-2") and records[-1]["count"] == 360
     assert os.path.getsize(os.path.join(namespace, "reliability.png")) > 1000
-    history = [json.loads(l) for l in open(os.path.join(run, "history.jsonl"))]
+    history = [json.loads(line) for line in open(os.path.join(run, "history.jsonl"))]
     assert history[-1]["mode"] == "eval" and history[-1]["argv"][-1] == "--eval_only"
 
     # A contradicting architecture flag: one line naming both values, nothing written.
@@ -169,7 +169,7 @@ def test_config_is_written_once_and_changes_go_to_the_history(tmp_path):
     assert cfg["changed"] == {"max_train_steps": [2, 4], "base_learning_rate": [0.1, 0.05]}
     trainer.run(cfg)
     assert open(os.path.join(run, "config.yaml")).read() == stored
-    history = [json.loads(l) for l in open(os.path.join(run, "history.jsonl"))]
+    history = [json.loads(line) for line in open(os.path.join(run, "history.jsonl"))]
     assert history[-1]["mode"] == "train"
     assert history[-1]["changed"]["base_learning_rate"] == [0.1, 0.05]
 

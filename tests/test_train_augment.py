@@ -6,8 +6,8 @@ import pytest
 import tensorflow as tf
 
 from core import config
-from engine import trainer
 from core.errors import ConfigError
+from engine import trainer
 from preprocessing import get_preprocessing, normalize
 from preprocessing.train_augment import AugmentConfig, augment_uint8, make_train_fn
 

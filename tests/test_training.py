@@ -9,8 +9,8 @@ import pytest
 import tensorflow as tf
 
 from core import config
-from engine import finetune, trainer
 from core.errors import FinetuneError, TrainingDiverged
+from engine import finetune, trainer
 
 TINY = dict(resnet_size=18, base_width=4, batch_size=32, val_batch_size=128,
             steps_per_loop=4, lr_warmup_epochs=0.0, train_epochs=1)

@@ -9,8 +9,8 @@ import sys
 
 import numpy as np
 import pytest
-
 from conftest import ROOT
+
 from engine import linear_probe as lp
 from engine import retrieval, transfer_suite
 

@@ -6,13 +6,13 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from nets_checks import check_train_step_and_round_trips
 
 import nets
 from core import config
-from engine import distribute, finetune, trainer
 from core.errors import ConfigError
+from engine import distribute, finetune, trainer
 from engine.ocm import ClassMeanMemory
-from nets_checks import check_train_step_and_round_trips
 
 TINY = dict(resnet_size=18, base_width=4, batch_size=32, val_batch_size=128,
             steps_per_loop=3, lr_warmup_epochs=0.0, train_epochs=1, head="trex",

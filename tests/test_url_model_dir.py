@@ -15,12 +15,12 @@ import uuid
 
 import pytest
 import tensorflow as tf
+from test_fault_tolerance import manager_at
 
 from core import config, fs
 from core.errors import RunDirError
 from core.runlock import LOCK_FILE, RunLock
 from engine import checkpoints, trainer
-from test_fault_tolerance import manager_at
 
 TINY = dict(resnet_size=18, base_width=4, batch_size=32, val_batch_size=128,
             steps_per_loop=4, train_epochs=1)

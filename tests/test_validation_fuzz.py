@@ -15,8 +15,8 @@ import sys
 import time
 
 import pytest
-
 from conftest import ROOT
+
 from core import config
 from core.errors import ConfigError
 from core.settings import SETTINGS, Setting
@@ -204,8 +204,8 @@ def test_published_configs_validate(preset, absent_dir):
 
 def test_the_count_is_the_built_networks():
     """nets/param_count.py against Keras' count_params (DropBlock's scalar weights aside)."""
-    from nets.resnet import build_resnet
     from nets.param_count import parameter_count
+    from nets.resnet import build_resnet
     trex = dict(hidden_layers=2, hidden_dim=24, bottleneck_dim=12, input_l2_norm=True,
                 tau=0.1, learnable=True)
     for size, classes, kw in [
@@ -295,6 +295,7 @@ def test_audit_crashes_are_one_error_line(arg, tmp_path):
 
 def test_more_gpus_than_visible_are_refused_before_anything(tmp_path):
     import tensorflow as tf
+
     from engine import trainer
     visible = len(tf.config.list_physical_devices("GPU"))
     cfg = config.make_config(model_dir=str(tmp_path / "run"), num_gpus=visible + 1)
@@ -305,6 +306,7 @@ def test_more_gpus_than_visible_are_refused_before_anything(tmp_path):
 
 def test_running_out_of_memory_anyway_is_named():
     import tensorflow as tf
+
     from main_classification import _out_of_memory
     error = tf.errors.ResourceExhaustedError(
         None, None, "{{function_node x}} OOM when allocating tensor with shape[3,3,8192,8192] "

@@ -6,7 +6,8 @@ the given images.
     python tests/torch_sources.py OUT_DIR IMAGES_DIR ARCH:CLASSES:SIZE:SUFFIX ...
 
 IMAGES_DIR/<size>.npy: (N, H, W, 3) float32 0-255 RGB. Writes OUT_DIR/<i><suffix> (state
-dict: .safetensors, .pth, or .train.pth = a timm training checkpoint with `args`) and OUT_DIR/<i>.npy (logits) for the i-th spec.
+dict: .safetensors, .pth, or .train.pth = a timm training checkpoint with `args`) and
+OUT_DIR/<i>.npy (logits) for the i-th spec.
 """
 
 import argparse

@@ -14,7 +14,6 @@ import math
 
 import numpy as np
 import tensorflow as tf
-
 from tensorflow.compiler.tf2xla.python import xla
 
 from preprocessing.corruptions import common
@@ -54,7 +53,7 @@ def _gaussian_kernel_cv2(ksize, sigma):
     return w / w.sum()
 
 
-def disk_kernel(radius, alias_blur):
+def disk_kernel(radius: int, alias_blur: float) -> np.ndarray:
     """The reference's ``disk``: a normalised aliased disk on a 17 x 17 grid (radius <= 8)
     or (2r+1)^2, smoothed by ``cv2.GaussianBlur`` (3 x 3, or 5 x 5 past radius 8, sigma
     ``alias_blur``, BORDER_REFLECT_101), computed in float64 NumPy. The all-zero border the
@@ -90,7 +89,7 @@ def _largest_prime_factor(n):
     return largest
 
 
-def filter2d_fft(x, kernel):
+def filter2d_fft(x: tf.Tensor, kernel: np.ndarray) -> tf.Tensor:
     """``common.filter2d`` (BORDER_REFLECT_101) by FFT, for large kernels: the image is
     padded as filter2d pads it and circularly convolved with the flipped kernel on a grid
     long enough that no output wraps round. Float32 FFT rounding is ~1e-6 of the range."""
@@ -108,7 +107,7 @@ def filter2d_fft(x, kernel):
     return tf.transpose(y[:, 2 * p:2 * p + height, 2 * p:2 * p + width], [1, 2, 0])
 
 
-def defocus_blur(image, severity, seed):
+def defocus_blur(image: tf.Tensor, severity: int, seed: common.Seed) -> tf.Tensor:
     """Each channel correlated with the anti-aliased disk (``disk_kernel``), radius
     3/4/6/8/10, with ``cv2.filter2D``'s BORDER_REFLECT_101 (directly up to 11 x 11, by FFT
     past that, as OpenCV also does). Deterministic: ``seed`` is accepted for the common
@@ -124,7 +123,7 @@ def defocus_blur(image, severity, seed):
 
 
 # ------------------------------------------------------------------ gaussian
-def gaussian_blur(image, severity, seed):
+def gaussian_blur(image: tf.Tensor, severity: int, seed: common.Seed) -> tf.Tensor:
     """skimage ``gaussian`` (mode 'nearest', truncate 4) with sigma 1/2/3/4/6.
     Deterministic: ``seed`` is ignored."""
     level, image = _prepare(image, "gaussian_blur", severity)
@@ -137,7 +136,7 @@ def _unit64(image):
 
 
 # ------------------------------------------------------------------ glass
-def glass_offsets_shape(height, width, severity):
+def glass_offsets_shape(height: int, width: int, severity: int) -> tuple[int, int, int, int]:
     """Shape [iterations, H - 2 delta, W - 2 delta, 2] of glass blur's (dy, dx) offsets."""
     _, delta, iterations = _GLASS[common.check_severity("glass_blur", severity)]
     return iterations, height - 2 * delta, width - 2 * delta, 2
@@ -186,7 +185,8 @@ def _glass_shuffle(image, offsets):
     return tf.reshape(flat, [height, width, channels])
 
 
-def glass_blur_with_offsets(image, severity, offsets):
+def glass_blur_with_offsets(image: tf.Tensor, severity: int,
+                            offsets: tf.Tensor | np.ndarray) -> tf.Tensor:
     """Glass blur with its random offsets given: int [iterations, H - 2 delta, W - 2 delta,
     2] (dy, dx) in [-delta, delta), one per visited pixel, indexed by (h - delta - 1,
     w - delta - 1). The reference draws them as ``np.random.randint(-delta, delta, 2)``
@@ -215,7 +215,7 @@ def _offsets_from_bits(bits, delta):
     return tf.cast(tf.bitwise.right_shift(halves * span, 16), tf.int32) - delta
 
 
-def glass_blur(image, severity, seed):
+def glass_blur(image: tf.Tensor, severity: int, seed: common.Seed) -> tf.Tensor:
     """Glass blur (sigma, delta, iterations) = (.7,1,2)/(.9,2,1)/(1,2,3)/(1.1,3,2)/(1.5,4,2)
     with offsets drawn uniformly in [-delta, delta) from ``seed`` (TF's stream, one 32-bit
     draw per visited pixel, ``_offsets_from_bits``; the reference seeds numba's copy of
@@ -230,7 +230,8 @@ def glass_blur(image, severity, seed):
 
 
 # ------------------------------------------------------------------ motion
-def motion_blur_layer(x, radius, sigma, angle):
+def motion_blur_layer(x: tf.Tensor, radius: int, sigma: float,
+                      angle: tf.Tensor | float) -> tf.Tensor:
     """The reference's ``_motion_blur`` on float [H, W, C]: the sum over i < 2 radius + 1 of
     gaussian weight_i (sigma, normalised over the width) times x shifted by i pixels along
     ``angle`` (degrees; float64 scalar), with the borders replicated. Shifts that leave the
@@ -274,7 +275,7 @@ def _motion_blur_xla(x, radius, sigma, angle):
     return total
 
 
-def motion_blur_at_angle(image, severity, angle):
+def motion_blur_at_angle(image: tf.Tensor, severity: int, angle: tf.Tensor | float) -> tf.Tensor:
     """Motion blur (radius, sigma) = (10,3)/(15,5)/(15,8)/(15,12)/(20,15) along ``angle``
     (degrees), on the 0-255 scale as the reference (which blurs the uint8 array)."""
     level, image = _prepare(image, "motion_blur", severity)
@@ -283,7 +284,7 @@ def motion_blur_at_angle(image, severity, angle):
                                              angle))
 
 
-def motion_blur(image, severity, seed):
+def motion_blur(image: tf.Tensor, severity: int, seed: common.Seed) -> tf.Tensor:
     """``motion_blur_at_angle`` with the angle ~ U(-45, 45) drawn from ``seed``."""
     common.check_severity("motion_blur", severity)
     angle = tf.random.stateless_uniform([], common.as_seed(seed), -45.0, 45.0,
@@ -292,7 +293,7 @@ def motion_blur(image, severity, seed):
 
 
 # ------------------------------------------------------------------ zoom
-def zoom_blur(image, severity, seed):
+def zoom_blur(image: tf.Tensor, severity: int, seed: common.Seed) -> tf.Tensor:
     """(x + sum_z clipped_zoom(x, z)) / (n + 1) over the reference's zoom factors (1 to
     1.10 / 1.15 by .01, 1.20 / 1.25 by .02, 1.30 by .03), summed in the reference's order
     (the zooms first, then the image), with the reference's float32 / float64 steps bit for

@@ -12,11 +12,15 @@ deterministic corruptions match it pixel for pixel.
 """
 
 import math
+from collections.abc import Sequence
 
 import numpy as np
 import tensorflow as tf
 
-from preprocessing.common import as_seed, split_seed  # noqa: F401 (re-exported)
+from preprocessing.common import Seed, as_seed, split_seed  # noqa: F401 (re-exported)
+
+#: What a TensorFlow op takes: a tensor, an array or a Python number.
+TensorLike = tf.Tensor | np.ndarray | float
 
 SEVERITIES = (1, 2, 3, 4, 5)
 
@@ -25,13 +29,13 @@ _PAD_MODES = {"nearest": "edge", "reflect": "symmetric", "mirror": "reflect",
               "wrap": "wrap"}
 
 
-def check_severity(name, severity):
+def check_severity(name: str, severity: int) -> int:
     if severity not in SEVERITIES:
         raise ValueError(f"{name}: severity must be one of 1..5, got {severity!r}")
     return severity - 1
 
 
-def static_hw(image):
+def static_hw(image: tf.Tensor | np.ndarray) -> tuple[int, int]:
     """(H, W) as Python ints; the corruptions build their index tables from them."""
     height, width = image.shape[-3], image.shape[-2]
     if height is None or width is None:
@@ -40,7 +44,8 @@ def static_hw(image):
     return int(height), int(width)
 
 
-def stateless_normal(shape, seed, mean=0.0, stddev=1.0):
+def stateless_normal(shape: Sequence[int], seed: Seed, mean: float = 0.0,
+                     stddev: float = 1.0) -> tf.Tensor:
     """float32 N(mean, stddev^2) of a static ``shape`` from a stateless seed, by the
     Box-Muller transform of TF's stateless uniforms: each pair of uniforms gives two normals
     with vectorised log/sqrt/cos/sin, about twice as fast on CPU as
@@ -57,7 +62,7 @@ def stateless_normal(shape, seed, mean=0.0, stddev=1.0):
     return tf.reshape(z, shape) * stddev + mean
 
 
-def select(cond, x, y):
+def select(cond: TensorLike, x: TensorLike, y: TensorLike) -> tf.Tensor:
     """``tf.where(cond, x, y)``, bit for bit, through the Select kernel: on CPU TensorFlow's
     SelectV2 (what tf.where runs) takes ~1 ms for a 224 x 224 x 3 float tensor, 10-15x the
     time of Select on operands of one shape, so the operands are broadcast first."""
@@ -71,15 +76,19 @@ def select(cond, x, y):
     if all(t.shape.is_fully_defined() for t in (cond, x, y)):
         shape = tf.broadcast_static_shape(tf.broadcast_static_shape(cond.shape, x.shape),
                                           y.shape)
-        fit = (lambda t: t if t.shape == shape else tf.broadcast_to(t, shape))
+
+        def fit(t):
+            return t if t.shape == shape else tf.broadcast_to(t, shape)
     else:
         shape = tf.broadcast_dynamic_shape(
             tf.broadcast_dynamic_shape(tf.shape(cond), tf.shape(x)), tf.shape(y))
-        fit = (lambda t: tf.broadcast_to(t, shape))
+
+        def fit(t):
+            return tf.broadcast_to(t, shape)
     return tf.raw_ops.Select(condition=fit(cond), x=fit(x), y=fit(y))
 
 
-def exact_div(x, constant):
+def exact_div(x: tf.Tensor, constant: float) -> tf.Tensor:
     """x / constant with the same bits in eager mode, tf.function and tf.data: Grappler
     rewrites a division by a constant into a multiplication by its reciprocal inside
     graphs (1 ulp off, enough to flip a truncation to uint8 now and then, which would break
@@ -87,23 +96,23 @@ def exact_div(x, constant):
     return tf.math.divide_no_nan(x, tf.constant(constant, x.dtype))
 
 
-def to_unit(image):
+def to_unit(image: tf.Tensor) -> tf.Tensor:
     """uint8 [0, 255] -> float32 [0, 1] (the reference's ``np.array(x) / 255.``)."""
     return exact_div(tf.cast(image, tf.float32), 255.0)
 
 
-def to_uint8(x255):
+def to_uint8(x255: tf.Tensor) -> tf.Tensor:
     """float on the 0-255 scale -> uint8 by clipping and truncation: the reference returns
     floats that ``imagecorruptions.corrupt`` converts with ``np.uint8`` (which truncates)."""
     return tf.cast(tf.clip_by_value(x255, 0.0, 255.0), tf.uint8)
 
 
-def unit_to_uint8(x):
+def unit_to_uint8(x: tf.Tensor) -> tf.Tensor:
     """float [0, 1] -> uint8 as the reference's ``np.clip(x, 0, 1) * 255`` then ``np.uint8``."""
     return to_uint8(tf.clip_by_value(x, 0.0, 1.0) * 255.0)
 
 
-def pad_indices(size, before, after, mode):
+def pad_indices(size: int, before: int, after: int, mode: str) -> np.ndarray:
     """int32 numpy indices that pad an axis of length ``size`` in a SciPy boundary mode."""
     if mode not in _PAD_MODES:
         raise ValueError(f"unknown boundary mode {mode!r} (one of {sorted(_PAD_MODES)})")
@@ -115,7 +124,8 @@ def pad_indices(size, before, after, mode):
 _TF_PAD_MODES = {"mirror": "REFLECT", "reflect": "SYMMETRIC"}
 
 
-def pad(x, pads, mode, axes=None):
+def pad(x: tf.Tensor, pads: Sequence[tuple[int, int]], mode: str,
+        axes: Sequence[int] | None = None) -> tf.Tensor:
     """Pads axes of ``x`` (``pads`` = [(before, after), ...] for ``axes``, default the
     leading ones) in a SciPy boundary mode ('nearest', 'reflect', 'mirror', 'wrap') or
     'constant' (zeros). Mirror and reflect use tf.pad where it can (a native copy, several
@@ -154,7 +164,7 @@ def _repeat_edge(x, index, count, axis):
     return tf.broadcast_to(edge, shape)
 
 
-def gaussian_kernel_1d(sigma, truncate=4.0):
+def gaussian_kernel_1d(sigma: float, truncate: float = 4.0) -> np.ndarray:
     """``scipy.ndimage.gaussian_filter1d``'s weights: radius int(truncate*sigma + 0.5)."""
     radius = int(truncate * float(sigma) + 0.5)
     t = np.arange(-radius, radius + 1, dtype=np.float64)
@@ -162,7 +172,8 @@ def gaussian_kernel_1d(sigma, truncate=4.0):
     return (w / w.sum()).astype(np.float32)
 
 
-def separable_filter(x, kernel_h, kernel_w, mode):
+def separable_filter(x: tf.Tensor, kernel_h: np.ndarray, kernel_w: np.ndarray,
+                     mode: str) -> tf.Tensor:
     """Correlates float [H, W, C] with the outer product of two odd 1-D kernels per channel
     (depthwise), padding in a SciPy boundary mode so the output keeps its size."""
     rh, rw = len(kernel_h) // 2, len(kernel_w) // 2
@@ -184,14 +195,16 @@ def _filter_rows(x, kernel):
     return tf.reshape(y, [n - len(kernel) + 1, m, c])
 
 
-def gaussian_filter(x, sigma, mode="nearest", truncate=4.0):
+def gaussian_filter(x: tf.Tensor, sigma: float, mode: str = "nearest",
+                    truncate: float = 4.0) -> tf.Tensor:
     """skimage ``gaussian(x, sigma, channel_axis=-1)`` on float [H, W, C] (SciPy
     ``gaussian_filter`` over H and W; default mode 'nearest', truncate 4)."""
     k = gaussian_kernel_1d(sigma, truncate)
     return separable_filter(x, k, k, mode)
 
 
-def filter2d(x, kernel, mode="mirror"):
+def filter2d(x: tf.Tensor, kernel: np.ndarray | Sequence[Sequence[float]],
+             mode: str = "mirror") -> tf.Tensor:
     """Correlates float [H, W, C] with a 2-D kernel per channel; the default 'mirror' is
     OpenCV's BORDER_REFLECT_101 (``cv2.filter2D``'s default), kernel anchor at its centre."""
     kernel = np.asarray(kernel, np.float32)
@@ -202,7 +215,7 @@ def filter2d(x, kernel, mode="mirror"):
     return tf.nn.depthwise_conv2d(x, k, [1, 1, 1, 1], "VALID")[0]
 
 
-def zoom_linear(x, out_h, out_w):
+def zoom_linear(x: tf.Tensor, out_h: int, out_w: int) -> tf.Tensor:
     """``scipy.ndimage.zoom(x, (out_h/H, out_w/W, 1), order=1)`` for float [H, W, C]: SciPy's
     grid_mode=False samples output o at input coordinate o * (in - 1) / (out - 1), which is
     ResizeBilinear with align_corners (one native kernel, ~3x faster than interpolating
@@ -211,7 +224,7 @@ def zoom_linear(x, out_h, out_w):
                                      align_corners=True, half_pixel_centers=False)[0]
 
 
-def clipped_zoom(x, zoom):
+def clipped_zoom(x: tf.Tensor, zoom: float) -> tf.Tensor:
     """The reference's ``clipped_zoom``: centre crop ceil(n / zoom) per axis, zoom it by
     ``zoom`` with ``scipy.ndimage.zoom(order=1)`` (output round(crop * zoom)), then keep the
     top-left H x W (the callers' ``[:H, :W]``)."""
@@ -231,20 +244,20 @@ def clipped_zoom(x, zoom):
 # tf.function or a tf.data map, Grappler turns chains of adds into one AddN (another order)
 # and folds products of constants (c1 * (x * c2) -> (c1 * c2) * x), which made zoom_blur
 # and speckle_noise differ between the three modes by one level on a few values.
-def opaque(value):
+def opaque(value: TensorLike) -> tf.Tensor:
     """A constant that constant folding cannot merge with another one
     (``PlaceholderWithDefault`` may be fed, so Grappler leaves it alone)."""
     value = tf.convert_to_tensor(value)
     return tf.raw_ops.PlaceholderWithDefault(input=value, shape=value.shape)
 
 
-def ordered_sum(terms, initializer):
+def ordered_sum(terms: tf.Tensor, initializer: tf.Tensor) -> tf.Tensor:
     """((initializer + terms[0]) + terms[1]) + ... of a stacked [n, ...] tensor, in that
     order in every mode: one add per loop iteration, which no optimiser reassociates."""
     return tf.foldl(lambda acc, term: acc + term, terms, initializer=initializer)
 
 
-def scipy_gaussian_kernel(sigma, truncate=4.0):
+def scipy_gaussian_kernel(sigma: float, truncate: float = 4.0) -> np.ndarray:
     """``scipy.ndimage._gaussian_kernel1d(sigma, 0, radius)`` bit for bit (float64)."""
     radius = int(truncate * float(sigma) + 0.5)
     x = np.arange(-radius, radius + 1)
@@ -278,7 +291,8 @@ def _slice_axis(x, axis, start, size):
     return tf.slice(x, begin, sizes)
 
 
-def gaussian_filter64(x, sigma, mode="nearest", truncate=4.0):
+def gaussian_filter64(x: tf.Tensor | np.ndarray, sigma: float, mode: str = "nearest",
+                      truncate: float = 4.0) -> tf.Tensor:
     """skimage ``gaussian(x, sigma, channel_axis=-1)`` on float64 [H, W, C] bit for bit:
     SciPy's ``gaussian_filter1d`` over H, then over W, with its kernel and summation order
     (``_correlate1d_symmetric``). A flat region gives what the reference gives."""
@@ -289,7 +303,8 @@ def gaussian_filter64(x, sigma, mode="nearest", truncate=4.0):
     return x
 
 
-def zoom_linear64(x, out_h, out_w, rows=None, cols=None):
+def zoom_linear64(x: tf.Tensor, out_h: int, out_w: int, rows: int | None = None,
+                  cols: int | None = None) -> tf.Tensor:
     """``scipy.ndimage.zoom(x, (out_h/H, out_w/W, 1), order=1)`` on float64 [H, W, C] bit
     for bit: output (o, p) samples input (o * (H-1)/(out_h-1), p * (W-1)/(out_w-1)) and,
     as SciPy's ``NI_ZoomShift``, adds value * w_row * w_col over the 2 x 2 neighbours in C
@@ -321,7 +336,7 @@ def zoom_linear64(x, out_h, out_w, rows=None, cols=None):
     return ordered_sum(tf.stack(terms), tf.zeros(shape, tf.float64))
 
 
-def clipped_zoom64(x, zoom):
+def clipped_zoom64(x: tf.Tensor, zoom: float) -> tf.Tensor:
     """``clipped_zoom`` on float64 with SciPy's arithmetic (``zoom_linear64``): the top-left
     H x W of the zoomed centre crop, bit for bit the reference's."""
     h, w = static_hw(x[tf.newaxis])

@@ -38,7 +38,8 @@ def _from_planes(r, g, b):
     return tf.transpose(common.unit_to_uint8(tf.stack([r, g, b], axis=0)), [1, 2, 0])
 
 
-def rgb_to_hsv(r, g, b):
+def rgb_to_hsv(r: tf.Tensor, g: tf.Tensor, b: tf.Tensor
+               ) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
     """``skimage.color.rgb2hsv`` on float planes, operation for operation: where several
     channels share the max, blue's hue formula wins over green's over red's (skimage's
     assignment order), and grey pixels get hue 0 and saturation 0."""
@@ -60,7 +61,8 @@ def rgb_to_hsv(r, g, b):
     return h, s, v
 
 
-def hsv_to_rgb(h, s, v):
+def hsv_to_rgb(h: tf.Tensor, s: tf.Tensor, v: tf.Tensor
+               ) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
     """``skimage.color.hsv2rgb`` on float planes (sector floor(6h) mod 6), returning the
     r, g, b planes; h in [0, 1], as ``rgb_to_hsv`` returns it (so floor(6h) is 0..6 and the
     mod is one subtraction)."""
@@ -82,7 +84,7 @@ def hsv_to_rgb(h, s, v):
     return pick(v, q, p, p, t, v), pick(t, v, v, q, p, p), pick(p, p, t, v, v, q)
 
 
-def brightness(image, severity, seed):
+def brightness(image: tf.Tensor, severity: int, seed: common.Seed) -> tf.Tensor:
     """HSV value + .1/.2/.3/.4/.5 (clipped to 1), through skimage's HSV round trip."""
     c = _BRIGHTNESS[common.check_severity("brightness", severity)]
     common.static_hw(image)
@@ -90,7 +92,7 @@ def brightness(image, severity, seed):
     return _from_planes(*hsv_to_rgb(h, s, tf.clip_by_value(v + c, 0.0, 1.0)))
 
 
-def saturate(image, severity, seed):
+def saturate(image: tf.Tensor, severity: int, seed: common.Seed) -> tf.Tensor:
     """HSV saturation * a + b (clipped to [0, 1]), (a, b) = (.3, 0)/(.1, 0)/(2, 0)/(5, .1)/
     (20, .2), through skimage's HSV round trip. As in the reference, grey pixels (hue 0)
     turn red when b > 0."""
@@ -100,7 +102,7 @@ def saturate(image, severity, seed):
     return _from_planes(*hsv_to_rgb(h, tf.clip_by_value(s * a + b, 0.0, 1.0), v))
 
 
-def contrast(image, severity, seed):
+def contrast(image: tf.Tensor, severity: int, seed: common.Seed) -> tf.Tensor:
     """(x - mean) * c + mean per channel (means over the image), c = .4/.3/.2/.1/.05.
 
     The mean is the exact integer sum / (255 * H * W), rounded once, where NumPy's
@@ -115,7 +117,7 @@ def contrast(image, severity, seed):
     return common.unit_to_uint8((x - means) * c + means)
 
 
-def pil_box_matrix(size_in, size_out):
+def pil_box_matrix(size_in: int, size_out: int) -> np.ndarray:
     """Pillow's BOX resampling along one axis (``precompute_coeffs`` and
     ``normalize_coeffs_8bpc`` of Resample.c) as an integer [out, in] matrix with 22
     fractional bits. The box is sampled at input pixel centres, so every input pixel gets
@@ -137,7 +139,7 @@ def pil_box_matrix(size_in, size_out):
     return matrix
 
 
-def pil_nearest_indices(size_in, size_out):
+def pil_nearest_indices(size_in: int, size_out: int) -> np.ndarray:
     """Source index of each output pixel in Pillow's NEAREST resize (ImagingScaleAffine):
     the coordinate starts at scale / 2 and accumulates ``+= scale`` in double, then
     truncates, so the table is built with the same float additions."""
@@ -171,7 +173,7 @@ def _pil_round(sums, weight):
     return tf.cast(out, tf.float32)
 
 
-def pixelate(image, severity, seed):
+def pixelate(image: tf.Tensor, severity: int, seed: common.Seed) -> tf.Tensor:
     """PIL ``resize((int(W*c), int(H*c)), BOX)`` then ``resize((W, H), NEAREST)``,
     c = .6/.5/.4/.3/.25. Pillow runs the horizontal pass first and rounds it to uint8
     before the vertical one; both are reproduced (run sums by matrix products of 0/1
@@ -199,7 +201,7 @@ def _pixelate(image, c):
     return tf.gather(x, pil_nearest_indices(small_w, w), axis=1)
 
 
-def jpeg_compression(image, severity, seed):
+def jpeg_compression(image: tf.Tensor, severity: int, seed: common.Seed) -> tf.Tensor:
     """JPEG encode at quality 25/18/15/10/7 and decode. ``tf.io.encode_jpeg``'s defaults
     (baseline, 4:2:0 chroma subsampling, libjpeg's standard tables scaled by quality, no
     Huffman optimisation) are PIL's ``save(..., 'JPEG', quality=q)``, and decoding with the

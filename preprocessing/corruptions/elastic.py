@@ -19,7 +19,7 @@ from preprocessing.corruptions import common
 _ALPHA = (250 * 0.05, 250 * 0.065, 250 * 0.085, 250 * 0.1, 250 * 0.12)
 
 
-def reflect_index(index, size):
+def reflect_index(index: tf.Tensor, size: tf.Tensor | int) -> tf.Tensor:
     """SciPy's 'reflect' (half-sample symmetric) boundary for integer indices: ... 1 0 | 0 1
     ... n-1 | n-1 n-2 ..., periodic with period 2n (``size`` may broadcast)."""
     index = tf.math.floormod(index, 2 * size)
@@ -31,7 +31,7 @@ def reflect_index(index, size):
 # contract its multiply-adds into FMAs, which moves a result by at most an ulp (and keeps
 # flat regions exact: their differences are zero).
 @tf.function(jit_compile=True)
-def warp(x, dy, dx):
+def warp(x: tf.Tensor, dy: tf.Tensor, dx: tf.Tensor) -> tf.Tensor:
     """``map_coordinates(x, (row + dy, col + dx, channel), order=1, mode='reflect')`` for
     float32 [H, W, C] and displacements [H, W]: bilinear interpolation in which both taps
     of each axis are reflected into the image (what SciPy's reflection of the coordinate
@@ -58,7 +58,7 @@ def warp(x, dy, dx):
     return values[0] + tf.reduce_sum((values[1:] - values[:1]) * weights[1:], axis=0)
 
 
-def displacement(uniform, severity, image_hw):
+def displacement(uniform: tf.Tensor, severity: int, image_hw: tuple[int, int]) -> tf.Tensor:
     """alpha * gaussian(U(-H/200, H/200)) from ``uniform`` in [0, 1) [H, W, k] (k fields
     at once; the reference's ``np.random.uniform(-max_d, max_d)`` is -max_d + 2 max_d u):
     float32 [H, W, k]."""
@@ -71,7 +71,8 @@ def displacement(uniform, severity, image_hw):
     return common.separable_filter(noise, kernel_h, kernel_w, "reflect") * _ALPHA[level]
 
 
-def elastic_from_uniforms(image, severity, uniform_x, uniform_y):
+def elastic_from_uniforms(image: tf.Tensor, severity: int, uniform_x: tf.Tensor,
+                          uniform_y: tf.Tensor) -> tf.Tensor:
     """Elastic transform given the two uniform fields in [0, 1) [H, W] that the reference
     draws (column displacement first, then row); alpha = 12.5/16.25/21.25/25/30."""
     return _elastic(image, severity, tf.stack([uniform_x, uniform_y], axis=-1))
@@ -88,7 +89,7 @@ def _elastic(image, severity, uniform):
     return common.unit_to_uint8(warp(x, fields[..., 1], fields[..., 0]))
 
 
-def elastic_transform(image, severity, seed):
+def elastic_transform(image: tf.Tensor, severity: int, seed: common.Seed) -> tf.Tensor:
     """Elastic transform (see ``elastic_from_uniforms``) with the uniform fields drawn from
     the stateless seed instead of NumPy's global RNG."""
     common.check_severity("elastic_transform", severity)

@@ -33,7 +33,7 @@ def _prepare(image, name, severity, seed):
 
 
 
-def gaussian_noise(image, severity, seed):
+def gaussian_noise(image: tf.Tensor, severity: int, seed: common.Seed) -> tf.Tensor:
     """clip(x + N(0, sigma^2), 0, 1) per element, sigma = .08/.12/.18/.26/.38."""
     level, shape, seed = _prepare(image, "gaussian_noise", severity, seed)
     x = common.to_unit(image)
@@ -74,7 +74,7 @@ def _poisson_tables(lam_scale):
     return cdf.astype(np.float32), cells.astype(np.float32)
 
 
-def poisson_quantile(levels, u, lam_scale):
+def poisson_quantile(levels: tf.Tensor, u: tf.Tensor, lam_scale: float) -> tf.Tensor:
     """min(k, c) for the smallest k with u <= P(Poisson(level / 255 * c) <= k), c =
     ``lam_scale``: the inverse CDF at float32 uniforms ``u`` of int32 uint8 ``levels``
     (both flat [N]). Returns float32 counts (exact small integers)."""
@@ -90,7 +90,7 @@ def poisson_quantile(levels, u, lam_scale):
     return tf.tensor_scatter_nd_update(k, slow, k_slow)
 
 
-def shot_noise(image, severity, seed):
+def shot_noise(image: tf.Tensor, severity: int, seed: common.Seed) -> tf.Tensor:
     """clip(Poisson(x * lam) / lam, 0, 1) per element, lam = 60/25/12/5/3.
 
     Sampled by inverting the Poisson CDF of the element's uint8 level at one float32
@@ -108,7 +108,7 @@ def shot_noise(image, severity, seed):
     return tf.reshape(common.unit_to_uint8(common.exact_div(k, lam_scale)), shape)
 
 
-def impulse_noise(image, severity, seed):
+def impulse_noise(image: tf.Tensor, severity: int, seed: common.Seed) -> tf.Tensor:
     """skimage ``random_noise(x, 's&p', amount=p)``: every element (each channel on its own)
     is hit with probability p = .03/.06/.09/.17/.27 (``uniform <= p``), and a hit element
     becomes 255 or 0 with probability 1/2 each (skimage's default ``salt_vs_pepper``).
@@ -127,7 +127,7 @@ def impulse_noise(image, severity, seed):
     return tf.convert_to_tensor(image, tf.uint8) * keep + salt * 255
 
 
-def speckle_noise(image, severity, seed):
+def speckle_noise(image: tf.Tensor, severity: int, seed: common.Seed) -> tf.Tensor:
     """clip(x + x * N(0, sigma^2), 0, 1) per element, sigma = .15/.2/.35/.45/.6."""
     level, shape, seed = _prepare(image, "speckle_noise", severity, seed)
     # The float32 noise is cast to float64 before it meets x (the reference's float64

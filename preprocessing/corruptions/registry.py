@@ -6,11 +6,16 @@ corruptions of the benchmark, then the 4 extra ("validation") corruptions of the
 which the original assembled-cnn also averaged into its mCE.
 """
 
+from collections.abc import Callable
+
 import tensorflow as tf
 
 from preprocessing.corruptions import blur, digital, elastic, noise, snow, spatter, weather
+from preprocessing.corruptions.common import Seed
 from preprocessing.corruptions.names import ALL, EXTRA, STANDARD
 
+#: A corruption: ``fn(image, severity, seed) -> image``.
+Corruption = Callable[[tf.Tensor, int, Seed], tf.Tensor]
 
 CORRUPTIONS = {
     "gaussian_noise": noise.gaussian_noise,
@@ -36,13 +41,13 @@ CORRUPTIONS = {
 _GROUPS = {"all": ALL, "standard": STANDARD, "extra": EXTRA}
 
 
-def get(name):
+def get(name: str) -> Corruption:
     if name not in CORRUPTIONS:
         raise ValueError(f"unknown corruption {name!r} (one of {', '.join(ALL)})")
     return CORRUPTIONS[name]
 
 
-def parse_corruptions(text):
+def parse_corruptions(text: str | None) -> tuple[str, ...]:
     """'all' | 'standard' | 'extra' | comma-separated names -> tuple in registry order."""
     text = (text or "").strip()
     if text in _GROUPS:
@@ -55,7 +60,7 @@ def parse_corruptions(text):
     return tuple(n for n in ALL if n in names)
 
 
-def parse_severities(text):
+def parse_severities(text: str | int) -> tuple[int, ...]:
     """'1,3,5' or '1-5' -> sorted tuple of ints in 1..5."""
     text = str(text).strip()
     try:
@@ -71,7 +76,8 @@ def parse_severities(text):
     return tuple(sorted(set(values)))
 
 
-def image_seed(filename, encoded, name, severity, seed=0):
+def image_seed(filename: tf.Tensor | str, encoded: tf.Tensor | bytes, name: str, severity: int,
+               seed: int = 0) -> tf.Tensor:
     """The stateless seed of one corrupted image: a hash of its file name (of its bytes when
     it has none) and (seed, corruption, severity). The generator and the on-the-fly
     evaluation both use it, so a file gets the same corruption whichever path, order or
@@ -82,6 +88,6 @@ def image_seed(filename, encoded, name, severity, seed=0):
     return tf.stack([image_key, tf.constant(stream, tf.int64)])
 
 
-def corrupt(image, name, severity, seed):
+def corrupt(image: tf.Tensor, name: str, severity: int, seed: Seed) -> tf.Tensor:
     """uint8 [H, W, 3] -> the corruption ``name`` at ``severity`` (1..5) with ``seed``."""
     return get(name)(image, severity, seed)

@@ -34,7 +34,8 @@ def _zoom_uncropped(x, zoom):
     return common.zoom_linear(crop, int(round(ch * float(zoom))), int(round(cw * float(zoom))))
 
 
-def snow_from_layer(image, severity, layer, angle):
+def snow_from_layer(image: tf.Tensor, severity: int, layer: tf.Tensor,
+                    angle: tf.Tensor | float) -> tf.Tensor:
     """Snow with its random draws given: ``layer`` float [H, W], the N(loc, scale^2) snow
     noise, and ``angle`` (degrees, U(-135, -45) in the reference). The layer is zoomed,
     thresholded, clipped, motion-blurred along the angle, rounded to 1/255 steps and
@@ -59,7 +60,7 @@ def snow_from_layer(image, severity, layer, angle):
     return common.unit_to_uint8(x + layer + tf.reverse(layer, [0, 1]))
 
 
-def snow(image, severity, seed):
+def snow(image: tf.Tensor, severity: int, seed: common.Seed) -> tf.Tensor:
     """``snow_from_layer`` with the layer ~ N(loc, scale^2) per pixel (loc .1/.2/.55/.55/.55,
     scale .3) and the angle ~ U(-135, -45) drawn from ``seed``."""
     level = common.check_severity("snow", severity)

@@ -40,7 +40,7 @@ _FAR = 1e6  # outside the image: OpenCV's border never carries a short distance
 # for XLA to contract), so compiling them with XLA changes no value; it fuses their many
 # small elementwise steps and loop bodies (spatter's water severities: ~10 -> ~7.5 ms).
 @tf.function(jit_compile=True)
-def canny(gray, low, high):
+def canny(gray: tf.Tensor, low: float, high: float) -> tf.Tensor:
     """``cv2.Canny(gray, low, high)`` (aperture 3, L1 gradient) on float [H, W] holding
     uint8 values: bool edge map [H, W].
 
@@ -87,7 +87,7 @@ def canny(gray, low, high):
 
 
 @tf.function(jit_compile=True)
-def distance_to_edges(edges):
+def distance_to_edges(edges: tf.Tensor) -> tf.Tensor:
     """``cv2.threshold(cv2.distanceTransform(255 - edges, DIST_L2, 5), 20, 20, TRUNC)``:
     the 5x5 chamfer distance to the nearest edge pixel, capped at 20, float32 [H, W].
 
@@ -131,20 +131,20 @@ def _box3_sum(x):
     return rows[:-2] + rows[1:-1] + rows[2:]
 
 
-def blur3_float(x):
+def blur3_float(x: tf.Tensor) -> tf.Tensor:
     """``cv2.blur(x, (3, 3))`` on float32: OpenCV sums in float64 (exact for 9 float32
     values in any order), scales by 1/9 and casts back."""
     return tf.cast(_box3_sum(tf.cast(x, tf.float64)) * (1.0 / 9.0), tf.float32)
 
 
-def blur3_uint8(x):
+def blur3_uint8(x: tf.Tensor) -> tf.Tensor:
     """``cv2.blur(x, (3, 3))`` on uint8 values (float32 [H, W]): OpenCV divides the integer
     sum by 9 in 16-bit fixed point, (s + 4) * 7282 >> 16, a rounded mean. Every
     intermediate is an integer below 2**24, exact in float32."""
     return tf.floor((_box3_sum(x) + 4.0) * 7282.0 / 65536.0)
 
 
-def equalize_hist(x):
+def equalize_hist(x: tf.Tensor) -> tf.Tensor:
     """``cv2.equalizeHist`` on float [H, W] holding uint8 values: LUT round((cdf(v) -
     n_min) * 255 / (N - n_min)) with n_min the count of the lowest value present (which
     maps to 0); a constant image keeps its value."""
@@ -184,7 +184,7 @@ def _mud(x, liquid, threshold, sigma):
     return common.unit_to_uint8(tf.cast(x * (1.0 - m), tf.float64) + color)
 
 
-def spatter_from_normal(image, severity, normal):
+def spatter_from_normal(image: tf.Tensor, severity: int, normal: tf.Tensor) -> tf.Tensor:
     """Spatter given the standard normal field [H, W] behind the reference's liquid layer
     (``np.random.normal(mu, s)`` is mu + s * z): liquid = gaussian(mu + s z, sigma) zeroed
     below the threshold; water drops are an embossed, histogram-equalised distance map to
@@ -206,7 +206,7 @@ def spatter_from_normal(image, severity, normal):
     return _water(x, liquid, strength)
 
 
-def spatter(image, severity, seed):
+def spatter(image: tf.Tensor, severity: int, seed: common.Seed) -> tf.Tensor:
     """Spatter (see ``spatter_from_normal``) with the normal field drawn from the stateless
     seed instead of NumPy's global RNG."""
     common.check_severity("spatter", severity)

@@ -4,18 +4,20 @@ Network Robustness to Common Corruptions and Perturbations", ICLR 2019).
 They follow ``imagecorruptions-imaug`` 1.1.5 (``corruptions.py``) with its severity
 parameters. Frost blends one of the package's six frost photos (shipped here, in
 ``frost/``), enlarged with OpenCV's bicubic ``resize`` (rebuilt here as NumPy tap/weight
-tables) and randomly cropped; given
-the same texture and crop offsets it matches the reference pixel for pixel (up to rare
-rounding ties) with the installed OpenCV 5.0, which resizes uint8 in float32 (OpenCV 4's
-11-bit fixed-point weights put a few percent of the texture pixels one level off). Fog adds a diamond-square plasma fractal, built level by level with whole
-grids instead of NumPy's in-place slices; given the same uniform draws it reproduces the
-reference's fractal to float32 rounding. The random streams are TensorFlow's stateless
-ones, so with a seed both match the reference in distribution, not pixel for pixel.
+tables) and randomly cropped; given the same texture and crop offsets it matches the
+reference pixel for pixel (up to rare rounding ties) with the installed OpenCV 5.0, which
+resizes uint8 in float32 (OpenCV 4's 11-bit fixed-point weights put a few percent of the
+texture pixels one level off). Fog adds a diamond-square plasma fractal, built level by
+level with whole grids instead of NumPy's in-place slices; given the same uniform draws it
+reproduces the reference's fractal to float32 rounding. The random streams are
+TensorFlow's stateless ones, so with a seed both match the reference in distribution, not
+pixel for pixel.
 """
 
 import functools
 import math
 import os
+from collections.abc import Sequence
 
 import numpy as np
 import tensorflow as tf
@@ -34,7 +36,7 @@ _CUBIC_A = -0.75  # OpenCV's INTER_CUBIC kernel parameter
 _textures = []
 
 
-def frost_textures():
+def frost_textures() -> list[np.ndarray]:
     """The six frost photos of ImageNet-C as RGB uint8 NumPy arrays, decoded once and cached.
 
     They ship with this package (``preprocessing/corruptions/frost/``: the files of the
@@ -106,7 +108,7 @@ def _frost_tables(idx, h, w):
     return rows, cols, row_taps, row_w, col_taps, col_w
 
 
-def frost_layout(image_hw):
+def frost_layout(image_hw: tuple[int, int]) -> list[tuple[int, int]]:
     """[(rows, cols)] of the six enlarged textures for an image of size ``image_hw``: the
     reference draws the crop offsets in [0, rows - H) and [0, cols - W)."""
     h, w = image_hw
@@ -148,7 +150,8 @@ def _frost_stack(h, w):
         return tf.constant(stack), starts
 
 
-def frost_crop(image, severity, idx, x_start, y_start):
+def frost_crop(image: tf.Tensor, severity: int, idx: tf.Tensor | int,
+               x_start: tf.Tensor | int, y_start: tf.Tensor | int) -> tf.Tensor:
     """clip(a * x + b * frost, 0, 255) with frost = texture ``idx`` (0..5, as the reference's
     ``np.random.randint(6)``) enlarged as the reference does, cropped at row ``x_start``,
     column ``y_start``; (a, b) = (1, .4)/(.8, .6)/(.7, .7)/(.65, .7)/(.6, .75).
@@ -167,7 +170,8 @@ def frost_crop(image, severity, idx, x_start, y_start):
     return common.to_uint8(out)
 
 
-def frost_draws(image_hw, seed):
+def frost_draws(image_hw: tuple[int, int], seed: common.Seed
+                ) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
     """(texture index, row offset, column offset) drawn uniformly from the stateless seed,
     in the ranges of the reference's ``randint(6)``, ``randint(0, rows - H)`` and
     ``randint(0, cols - W)`` (int32 scalars)."""
@@ -181,7 +185,7 @@ def frost_draws(image_hw, seed):
     return idx, x_start, y_start
 
 
-def frost(image, severity, seed):
+def frost(image: tf.Tensor, severity: int, seed: common.Seed) -> tf.Tensor:
     """Frost (see ``frost_crop``) with the texture and crop drawn by ``frost_draws`` from
     the stateless seed instead of NumPy's global RNG."""
     common.check_severity("frost", severity)
@@ -230,7 +234,8 @@ def _plasma_levels(mapsize, wibbledecay, flat):
     return tf.cast(grid / tf.reduce_max(grid), tf.float32)
 
 
-def plasma_from_uniforms(mapsize, wibbledecay, uniforms):
+def plasma_from_uniforms(mapsize: int, wibbledecay: float,
+                         uniforms: Sequence[tf.Tensor | np.ndarray]) -> tf.Tensor:
     """The reference's ``plasma_fractal`` (diamond-square, normalised to [0, 1]) from its
     uniform draws: ``uniforms[k]`` is [3, n, n] in [0, 1), n = 2**k, the draws of level k
     in the reference's order (square centres, then the two diamond point sets); float32.
@@ -249,14 +254,14 @@ def plasma_from_uniforms(mapsize, wibbledecay, uniforms):
     return _plasma_levels(mapsize, wibbledecay, flat)
 
 
-def plasma_fractal(mapsize, wibbledecay, seed):
+def plasma_fractal(mapsize: int, wibbledecay: float, seed: common.Seed) -> tf.Tensor:
     """``plasma_from_uniforms`` with stateless uniform draws (one draw, cut per level)."""
     levels = int(math.log2(mapsize))
     flat = tf.random.stateless_uniform([4 ** levels - 1], common.as_seed(seed))
     return _plasma_levels(mapsize, wibbledecay, flat)
 
 
-def fog_with_plasma(image, severity, plasma):
+def fog_with_plasma(image: tf.Tensor, severity: int, plasma: tf.Tensor) -> tf.Tensor:
     """clip((x + s * plasma[:H, :W]) * max(x) / (max(x) + s), 0, 1) on x in [0, 1],
     s = 1.5/2/2.5/2.5/3 (``plasma`` at least H x W)."""
     level = common.check_severity("fog", severity)
@@ -270,7 +275,7 @@ def fog_with_plasma(image, severity, plasma):
     return common.unit_to_uint8(x * max_val / (max_val + strength))
 
 
-def fog(image, severity, seed):
+def fog(image: tf.Tensor, severity: int, seed: common.Seed) -> tf.Tensor:
     """Fog: a plasma fractal of side next_power_of_2(max(H, W)) (as the reference), wibble
     decay 2/2/1.7/1.5/1.4, drawn from the stateless seed (see ``fog_with_plasma``)."""
     level = common.check_severity("fog", severity)
