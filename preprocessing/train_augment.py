@@ -20,8 +20,13 @@ from dataclasses import dataclass
 
 import tensorflow as tf
 
-from preprocessing import (multicrop, random_erasing, random_erasing_batch, randaugment,
-                           randaugment_batch)
+from preprocessing import (
+    multicrop,
+    randaugment,
+    randaugment_batch,
+    random_erasing,
+    random_erasing_batch,
+)
 from preprocessing.common import normalize
 
 PARAMS_KEY = "augment_params"  # per-image params carried from the per-image to the batch stage
@@ -91,8 +96,8 @@ def _multicrop_train_fn(crops: multicrop.MultiCropConfig, cfg: AugmentConfig):
 
 
 def _sample_stages(image, seed, cfg: AugmentConfig):
-    """Per image: AutoAugment applied, RandAugment params and the RandomErasing layers
-    (random_erasing_batch.erase_layers) drawn exactly as augment_uint8 draws them ->
+    """Per image: AutoAugment applied, RandAugment params and the RandomErasing box and
+    noise (random_erasing_batch.erase_parts) drawn exactly as augment_uint8 draws them ->
     (uint8 image, params)."""
     if cfg.autoaugment_type:
         from preprocessing import autoaugment
@@ -105,7 +110,7 @@ def _sample_stages(image, seed, cfg: AugmentConfig):
     if cfg.random_erasing:
         erase = random_erasing.sample_params(_sub_seed(seed, 3), tf.shape(image)[:2],
                                              cfg.random_erasing)
-        params["re"] = random_erasing_batch.erase_layers(erase, image.shape.as_list())
+        params["re"] = random_erasing_batch.erase_parts(erase, image.shape.as_list())
     return image, params
 
 
@@ -121,8 +126,9 @@ def _apply_stages(images, params, cfg: AugmentConfig):
     if "ra" in params:
         flat = randaugment_batch.apply_batch(flat, {k: merge(v) for k, v in params["ra"].items()},
                                              fill=cfg.randaugment_fill)
-    if "re" in params:
-        flat = random_erasing_batch.apply_layers(flat, *(merge(v) for v in params["re"]))
+    if "re" in params:  # the noise: ragged rows, their values in batch (and view) order
+        flat = random_erasing_batch.apply_parts(flat, merge(params["re"]["box"]),
+                                                params["re"]["noise"].flat_values)
     return tf.reshape(normalize(flat), shape)
 
 
