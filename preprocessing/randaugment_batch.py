@@ -26,8 +26,9 @@ from preprocessing import pil_geometry_batch as PGB
 from preprocessing import randaugment as RA
 
 
-def apply_batch(images, params, names=A.RANDAUGMENT_NAMES, scale="torchvision",
-                fill=RA.DEFAULT_FILL, geometry="pil"):
+def apply_batch(images: tf.Tensor, params: dict[str, tf.Tensor],
+                names: tuple[str, ...] = A.RANDAUGMENT_NAMES, scale: str = "torchvision",
+                fill: int = RA.DEFAULT_FILL, geometry: str = "pil") -> tf.Tensor:
     """uint8 [B, H, W, 3] (H, W static) -> uint8, each image with its own ``params``;
     ``names``, ``scale``, ``fill``, ``geometry`` as ``randaugment.apply``."""
     if scale not in RA.SCALES:

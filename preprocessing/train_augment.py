@@ -16,7 +16,9 @@ pays the per-op dispatch once per batch (bench/bench_augment_vs_torchvision.py).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import tensorflow as tf
 
@@ -49,7 +51,7 @@ def _sub_seed(seed, k: int):
     return tf.random.experimental.stateless_fold_in(tf.cast(seed, tf.int64), k)
 
 
-def augment_uint8(image, seed, cfg: AugmentConfig):
+def augment_uint8(image: tf.Tensor, seed: tf.Tensor, cfg: AugmentConfig) -> tf.Tensor:
     """uint8 [H, W, 3] -> uint8 [H, W, 3]."""
     if cfg.autoaugment_type:
         from preprocessing import autoaugment  # the policy tables are only loaded when used
@@ -64,7 +66,8 @@ def augment_uint8(image, seed, cfg: AugmentConfig):
     return image
 
 
-def make_train_fn(spec, cfg: AugmentConfig, crops: multicrop.MultiCropConfig | None = None):
+def make_train_fn(spec: Any, cfg: AugmentConfig,
+                  crops: multicrop.MultiCropConfig | None = None) -> Callable:
     """(encoded, seed) -> float32 normalised training image, or with `crops` a dict
     {"image": [G, S, S, 3], "local": [L, s, s, 3]} of normalised views."""
     if crops is not None:
@@ -132,8 +135,9 @@ def _apply_stages(images, params, cfg: AugmentConfig):
     return tf.reshape(normalize(flat), shape)
 
 
-def make_train_stages(spec, cfg: AugmentConfig,
-                      crops: multicrop.MultiCropConfig | None = None):
+def make_train_stages(spec: Any, cfg: AugmentConfig,
+                      crops: multicrop.MultiCropConfig | None = None
+                      ) -> tuple[Callable, Callable | None]:
     """(per_image, per_batch): `make_train_fn` split so that RandAugment and RandomErasing
     run on whole batches.
 

@@ -141,8 +141,9 @@ def test_rotate_and_shear_many_arguments():
 
 
 def _encoded(n, size=48):
-    from PIL import Image
     import io
+
+    from PIL import Image
     out = []
     for i, img in enumerate(_photos(size + 7, size + 3)[:2]):
         for flip in range(n // 2):
@@ -163,8 +164,12 @@ def test_train_stages_equal_make_train_fn(crops):
     """The batched training path (per-image stage, .batch(), batch stage) gives exactly the
     per-image make_train_fn views, in tf.data (graph mode), AutoAugment included."""
     from preprocessing import get_preprocessing, multicrop
-    from preprocessing.train_augment import (PARAMS_KEY, AugmentConfig, make_train_fn,
-                                             make_train_stages)
+    from preprocessing.train_augment import (
+        PARAMS_KEY,
+        AugmentConfig,
+        make_train_fn,
+        make_train_stages,
+    )
     spec = get_preprocessing("imagenet_64")
     crops = multicrop.MultiCropConfig(2, 1, 40, 24) if crops else None
     cfg = AugmentConfig(autoaugment_type="" if crops else "v0", randaugment=(2, 9.0, 0.5),
