@@ -14,12 +14,14 @@ function call per image (~1 ms per image on one core) and an unrolled per-image 
 costs ~0.3 ms per image there.
 """
 
+import math
 from collections.abc import Sequence
 
 import tensorflow as tf
 
 from preprocessing import augment_ops as A
 from preprocessing import random_erasing as RE
+from preprocessing.augment_ops_batch import bucketed
 
 
 def _check_mode(mode: str) -> None:
@@ -45,6 +47,36 @@ def erase_parts(params: dict[str, tf.Tensor], image_shape: Sequence[int],
     return parts
 
 
+# Integer index arithmetic, a gather and a select only (bit-identical to TF), fused by XLA
+# into one pass over the batch (~80 ns per erased value on one core as TF kernels).
+@tf.function(jit_compile=True)
+def _write_boxes(images, box, starts, values, colour):
+    """images with box b of image b set to its values: value ``starts[b] + ((row - y) * bw
+    + col - x) * C + channel`` of ``values`` (row-major in the box), or with ``values``
+    None ``colour[channel]``."""
+    h, w, c = images.shape[1], images.shape[2], images.shape[3]
+    y, x, bh, bw = (box[:, k, None, None, None] for k in range(4))
+    rows = tf.range(h)[None, :, None, None]
+    cols = tf.range(w)[None, None, :, None]
+    inside = (rows >= y) & (rows < y + bh) & (cols >= x) & (cols < x + bw)
+    if values is None:
+        erased = tf.broadcast_to(colour, tf.shape(images))
+    else:
+        index = (starts[:, None, None, None] + ((rows - y) * bw + cols - x) * c
+                 + tf.range(c))
+        erased = tf.gather(values, tf.clip_by_value(index, 0, tf.shape(values)[0] - 1))
+    return tf.where(inside, erased, images)
+
+
+def _bucket_length(length):
+    """A power of two >= length (at least 4096): one XLA compilation per bucket."""
+    length = tf.maximum(length, 4096)
+    bits = tf.cast(tf.math.ceil(tf.math.log(tf.cast(length, tf.float64)) / math.log(2.0)),
+                   tf.int32)
+    size = tf.bitwise.left_shift(1, bits)
+    return tf.where(size < length, 2 * size, size)  # (log rounding)
+
+
 def apply_parts(images: tf.Tensor, box: tf.Tensor, noise: tf.Tensor | None = None,
                 fill: Sequence[int] = RE.MEAN_FILL) -> tf.Tensor:
     """uint8 images [N, H, W, C] with box b (int32 [N, 4]) of image b set to the next
@@ -54,21 +86,21 @@ def apply_parts(images: tf.Tensor, box: tf.Tensor, noise: tf.Tensor | None = Non
     shape = images.shape[1:].as_list()
     if None in shape:
         raise ValueError(f"apply_parts needs a static image size, got {images.shape}")
-    h, w, c = shape
+    c = shape[-1]
     box = tf.cast(box, tf.int32)
     sizes = box[:, 2] * box[:, 3] * c
-    owner = tf.repeat(tf.range(tf.shape(box)[0]), sizes)  # image of each erased value
-    local = tf.range(tf.reduce_sum(sizes)) - tf.gather(tf.cumsum(sizes, exclusive=True), owner)
-    y, x, bw = (tf.gather(box[:, k], owner) for k in (0, 1, 3))
-    pixel = local // c
-    target = (((owner * h + y + pixel // bw) * w + x + pixel % bw) * c) + local % c
-    if noise is None:
-        colour = tf.broadcast_to(tf.cast(tf.constant(fill), tf.uint8), [c])
-        values = tf.gather(colour, local % c)
-    else:
-        values = tf.reshape(noise, [-1])
-    out = tf.tensor_scatter_nd_update(tf.reshape(images, [-1]), target[:, None], values)
-    return tf.reshape(out, tf.shape(images))
+    if noise is not None:  # padded to a power of two: few lengths, few XLA compilations
+        total = tf.reduce_sum(sizes)
+        noise = tf.concat([tf.reshape(noise, [-1]),
+                           tf.zeros([_bucket_length(total) - total], tf.uint8)], 0)
+    colour = tf.broadcast_to(tf.cast(tf.constant(fill), tf.uint8), [c])
+    # Only the erased images pass through the kernel (their noise is in their order).
+    erased = tf.reshape(tf.where(sizes > 0), [-1, 1])
+    box = tf.gather_nd(box, erased)
+    out = bucketed(_write_boxes, tf.gather_nd(images, erased), box,
+                   tf.cumsum(box[:, 2] * box[:, 3] * c, exclusive=True),
+                   static=(noise, colour))
+    return tf.tensor_scatter_nd_update(images, erased, out)
 
 
 def apply_batch(images: tf.Tensor, params: dict[str, tf.Tensor], mode: str = "random",
