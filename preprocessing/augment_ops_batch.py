@@ -54,18 +54,26 @@ def _static_hw(images):
     return int(h), int(w)
 
 
-#: XLA compiles a function once per input shape: jitted ops get groups padded to a multiple
-#: of this many images (a batch of 64 gives at most 9 sizes per op, not 65).
-BUCKET = 8
+def _bucket(n):
+    """The least of 1, 2, 3, 4, 6, 8, 12, 16, 24, ... (2**k and 3 * 2**k) >= n (0 for 0)."""
+    power = tf.bitwise.left_shift(1, tf.cast(tf.math.floor(
+        tf.math.log(tf.cast(tf.maximum(n, 1), tf.float64)) / math.log(2.0)), tf.int32))
+    power = tf.where(2 * power <= n, 2 * power, power)  # (log rounding)
+    power = tf.where(power > n, power // 2, power)
+    return tf.where(n <= power, n, tf.where(n <= power + power // 2, power + power // 2,
+                                             2 * power))
 
 
 def bucketed(fn: Callable[..., tf.Tensor], *per_image: tf.Tensor,
              static: tuple = ()) -> tf.Tensor | tuple:
     """``fn(*per_image, *static)``, each result cut to n, with each per-image tensor
-    (leading axis n) padded with zeros to a multiple of :data:`BUCKET` (an image's result
-    does not depend on the others')."""
+    (leading axis n) padded with zeros to the next 2**k or 3 * 2**k images (an image's
+    result does not depend on the others'): XLA compiles a function once per input shape,
+    and a batch of 64 gives a group at most 12 sizes (not 65) for at most 1/3 more work."""
+    if per_image[0].shape[0] is not None:
+        return fn(*per_image, *static)  # a static batch (training): one shape, no copies
     n = tf.shape(per_image[0])[0]
-    pad = tf.math.floormod(-n, BUCKET)
+    pad = _bucket(n) - n
     padded = [tf.concat([t, tf.zeros(tf.concat([[pad], tf.shape(t)[1:]], 0), t.dtype)], 0)
               for t in per_image]
     return tf.nest.map_structure(lambda t: t[:n], fn(*padded, *static))
@@ -219,9 +227,6 @@ def _luma_sums(images):
     return tf.reduce_sum(tf.cast(gray, tf.int64), axis=[1, 2])
 
 
-_VALUES = tf.range(256)  # the table index
-
-
 def auto_contrast(images: tf.Tensor, args: tf.Tensor | None = None,
                   centers: tf.Tensor | None = None, fill: int = A.FILL_VALUE) -> tf.Tensor:
     lo, hi = bucketed(_channel_range, images)  # [n, 3] each
@@ -232,9 +237,9 @@ def auto_contrast(images: tf.Tensor, args: tf.Tensor | None = None,
     # The per-image op's float64 table entry ``v * scale + offset``: for the values the
     # channel holds (in [lo, hi]) it lies in [0, 255 + tiny], so the clip, which only
     # keeps the other entries in range, does not change them.
-    v = tf.cast(_VALUES, tf.float64)
+    v = tf.range(256, dtype=tf.float64)
     stretched = tf.cast(tf.clip_by_value(v * scale + offset, 0.0, 255.0), tf.int32)
-    luts = tf.where(valid, stretched, _VALUES)  # no range: identity
+    luts = tf.where(valid, stretched, tf.range(256))  # no range: identity
     return apply_luts(images, luts)
 
 
@@ -305,7 +310,7 @@ def contrast(images: tf.Tensor, args: tf.Tensor, centers: tf.Tensor | None = Non
     mean = tf.cast(bucketed(_luma_sums, images), tf.float64) / float(h * w)
     mean = tf.cast(tf.floor(mean + 0.5), tf.float32)[:, None, None]  # [n, 1, 1]
     # _blend(mean, x, f) of each value v, as a table.
-    v = tf.cast(_VALUES, tf.float32)
+    v = tf.range(256, dtype=tf.float32)
     luts = _to_uint8(mean + tf.reshape(tf.cast(args, tf.float32), [-1, 1, 1]) * (v - mean))
     return apply_luts(images, tf.broadcast_to(luts, tf.stack([tf.shape(luts)[0], 3, 256])))
 

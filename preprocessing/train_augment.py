@@ -122,7 +122,8 @@ def _apply_stages(images, params, cfg: AugmentConfig):
     shape = tf.shape(images)
     lead = len(images.shape) - 3
     flat = tf.reshape(images, tf.concat([[-1], shape[lead:]], 0))
-    flat = tf.ensure_shape(flat, [None] + images.shape[lead:].as_list())
+    count = images.shape[:lead].num_elements()  # a static batch: static here too
+    flat = tf.ensure_shape(flat, [count] + images.shape[lead:].as_list())
 
     def merge(t):  # [B, V, ...] -> [B * V, ...]
         return tf.reshape(t, tf.concat([[-1], tf.shape(t)[lead:]], 0))
