@@ -133,7 +133,15 @@ def _apply_stages(images, params, cfg: AugmentConfig):
     if "re" in params:  # the noise: ragged rows, their values in batch (and view) order
         flat = random_erasing_batch.apply_parts(flat, merge(params["re"]["box"]),
                                                 params["re"]["noise"].flat_values)
-    return tf.reshape(normalize(flat), shape)
+    return tf.reshape(_normalize_batch(flat), shape)
+
+
+@tf.function(jit_compile=True)
+def _normalize_batch(images):
+    """common.normalize (a cast and one float32 subtraction: no step XLA could round
+    differently) fused into one pass: as TF kernels over a whole batch it costs ~0.4 ms per
+    224-px image on one core (the float batch does not fit in the cache between them)."""
+    return normalize(images)
 
 
 def make_train_stages(spec: Any, cfg: AugmentConfig,
