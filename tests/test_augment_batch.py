@@ -203,3 +203,24 @@ def test_pil_geometry_equals_per_image(name, h, w):
         for i in range(len(images)):
             want = A.PIL_GEOMETRIC[name](images[i], args[i], fill=fill).numpy()
             np.testing.assert_array_equal(got[i], want, err_msg=f"{name} {args[i]} {fill}")
+
+
+def test_bucket_sizes():
+    """XLA groups are padded to 2**k or 3 * 2**k images (few shapes, at most 1/3 more)."""
+    got = [int(AB._bucket(tf.constant(n))) for n in range(0, 26)]
+    assert got == [0, 1, 2, 3, 4, 6, 6, 8, 8, 12, 12, 12, 12, 16, 16, 16, 16,
+                   24, 24, 24, 24, 24, 24, 24, 24, 32]
+
+
+def test_import_makes_no_tensors():
+    """Importing the batched path leaves TensorFlow's runtime unconfigured, so the bench and
+    the trainer can still set its thread pools (a module-level tensor would initialise it)."""
+    import pathlib
+    import subprocess
+    import sys
+    code = ("import tensorflow as tf\n"
+            "import preprocessing.train_augment, preprocessing.randaugment_batch\n"
+            "import preprocessing.random_erasing_batch, preprocessing.pil_geometry_batch\n"
+            "tf.config.threading.set_inter_op_parallelism_threads(1)\n")
+    subprocess.run([sys.executable, "-c", code], check=True,
+                   cwd=pathlib.Path(__file__).resolve().parents[1])
