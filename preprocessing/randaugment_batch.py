@@ -12,10 +12,14 @@ runs once on its group (``augment_ops_batch``, arguments from
 arithmetic, identical on vectors and scalars; the transcendental per-image values whose
 vectorised kernels differ -- float32 cos/sin of "tf" Rotate, float64 atan of "pil"
 shears -- are computed on scalars over the whole batch, whose size is static), and
-``tf.dynamic_stitch`` puts the groups back in order.  The per-op dispatch is paid per
-batch, not per image (the per-image path's ``tf.switch_case`` alone costs ~0.4 ms per
-image and op slot on one core in tf.data).  No tf.cond / map_fn with a static batch:
-tf.data runs functional control flow as a function call per iteration.
+``tf.dynamic_stitch`` puts the groups back in order.  With the default "pil" geometry
+all geometric ops of a slot form one group: each image's Pillow matrix (its own op's,
+chosen over the whole batch) goes with it into one XLA gather
+(``pil_geometry_batch.pil_affine``), one call and one padded group instead of five.
+The per-op dispatch is paid per batch, not per image (the per-image path's
+``tf.switch_case`` alone costs ~0.4 ms per image and op slot on one core in tf.data).
+No tf.cond / map_fn with a static batch: tf.data runs functional control flow as a
+function call per iteration.
 """
 
 import tensorflow as tf

@@ -5,11 +5,14 @@ turns one image's params into its box (``[4]`` = y, x, h, w; all 0 when the imag
 erased) and, for ``mode="random"``, the box's noise -- drawn exactly as the per-image op
 draws it, with the box's own shape -- flattened into a ragged ``[1, None]`` uint8 row
 (empty when the image is not erased, so an image the p = 0.25 coin skips ships 16 bytes).
-:func:`apply_parts` writes the boxes of a batch with one scatter of the erased values only:
-``.batch()`` of the ragged rows concatenates the noise of the erased images in batch order,
-and each value's target pixel follows from its position and its image's box.  In training
-the parts are made in the per-image stage (train_augment.make_train_stages), next to the
-params, so the batch stage has no per-image ops: tf.data runs a map_fn's while loop as one
+:func:`apply_parts` writes the boxes of a batch in one XLA pass (integer index arithmetic,
+a gather and a select: bit-identical): ``.batch()`` of the ragged rows concatenates the
+noise of the erased images in batch order, and each pixel inside image b's box takes value
+``start_b + ((row - y) * w + col - x) * C + channel`` of it.  (A scatter of the erased
+values only costs more: TF's ScatterNd ~25 ns per value, and gathering the erased images
+out and back two more copies of them.)  In training the parts are made in the per-image
+stage (train_augment.make_train_stages), next to the params, so the batch stage has no
+per-image ops: tf.data runs a map_fn's while loop as one
 function call per image (~1 ms per image on one core) and an unrolled per-image graph also
 costs ~0.3 ms per image there.
 """
