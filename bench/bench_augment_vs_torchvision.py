@@ -17,7 +17,7 @@ normalised float32.
     [RandAugment(2, 9)], ToTensor, Normalize, [RandomErasing(0.25)].
 Per-op costs (ms per 224-px image): ours each op alone (per-image op in a tf.data map, and
 the batched op on groups of --group images -- the size a batch of 64 gives each op slot is
-~9; RandomErasing (p = 1, one box) as in training: layers per image, written per batch),
+~9; RandomErasing (p = 1, one box) as in training: box and noise per image, written per batch),
 torchvision each op alone on a PIL 224 image (its RandAugment op at magnitude bin 9).
 The ratio ours / torchvision and the cores one GPU at --gpu_img_s needs (gpu_img_s / per-core
 img/s) are reported for the per-image and the batched path.  torchvision is imported before
@@ -166,8 +166,9 @@ def per_op_costs(jpegs, args):
         _options(tf.data.Dataset.from_tensor_slices(crops).map(
             lambda x: RE.apply(x, erase)).batch(n)),
         _options(tf.data.Dataset.from_tensor_slices(crops).map(  # as in training
-            lambda x: (x, REB.erase_layers(erase, [224, 224, 3]))).batch(g, True).map(
-            lambda x, layers: REB.apply_layers(x, *layers))), tv_er)
+            lambda x: (x, REB.erase_parts(erase, [224, 224, 3]))).batch(g, True).map(
+            lambda x, parts: REB.apply_parts(x, parts["box"], parts["noise"].flat_values))),
+        tv_er)
     out = {}
     for name, (single, grouped, tv) in rows.items():
         for ds in (single, grouped):

@@ -141,8 +141,9 @@ def test_rotate_and_shear_many_arguments():
 
 
 def _encoded(n, size=48):
-    from PIL import Image
     import io
+
+    from PIL import Image
     out = []
     for i, img in enumerate(_photos(size + 7, size + 3)[:2]):
         for flip in range(n // 2):
@@ -163,8 +164,12 @@ def test_train_stages_equal_make_train_fn(crops):
     """The batched training path (per-image stage, .batch(), batch stage) gives exactly the
     per-image make_train_fn views, in tf.data (graph mode), AutoAugment included."""
     from preprocessing import get_preprocessing, multicrop
-    from preprocessing.train_augment import (PARAMS_KEY, AugmentConfig, make_train_fn,
-                                             make_train_stages)
+    from preprocessing.train_augment import (
+        PARAMS_KEY,
+        AugmentConfig,
+        make_train_fn,
+        make_train_stages,
+    )
     spec = get_preprocessing("imagenet_64")
     crops = multicrop.MultiCropConfig(2, 1, 40, 24) if crops else None
     cfg = AugmentConfig(autoaugment_type="" if crops else "v0", randaugment=(2, 9.0, 0.5),
@@ -198,3 +203,24 @@ def test_pil_geometry_equals_per_image(name, h, w):
         for i in range(len(images)):
             want = A.PIL_GEOMETRIC[name](images[i], args[i], fill=fill).numpy()
             np.testing.assert_array_equal(got[i], want, err_msg=f"{name} {args[i]} {fill}")
+
+
+def test_bucket_sizes():
+    """XLA groups are padded to 2**k or 3 * 2**k images (few shapes, at most 1/3 more)."""
+    got = [int(AB._bucket(tf.constant(n))) for n in range(0, 26)]
+    assert got == [0, 1, 2, 3, 4, 6, 6, 8, 8, 12, 12, 12, 12, 16, 16, 16, 16,
+                   24, 24, 24, 24, 24, 24, 24, 24, 32]
+
+
+def test_import_makes_no_tensors():
+    """Importing the batched path leaves TensorFlow's runtime unconfigured, so the bench and
+    the trainer can still set its thread pools (a module-level tensor would initialise it)."""
+    import pathlib
+    import subprocess
+    import sys
+    code = ("import tensorflow as tf\n"
+            "import preprocessing.train_augment, preprocessing.randaugment_batch\n"
+            "import preprocessing.random_erasing_batch, preprocessing.pil_geometry_batch\n"
+            "tf.config.threading.set_inter_op_parallelism_threads(1)\n")
+    subprocess.run([sys.executable, "-c", code], check=True,
+                   cwd=pathlib.Path(__file__).resolve().parents[1])
