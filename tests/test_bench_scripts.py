@@ -73,3 +73,7 @@ def test_bench_augment_vs_torchvision_runs(tmp_path):
     assert set(report["summary"]) == {"ra per-image", "ra batched", "ra+erasing per-image",
                                       "ra+erasing batched", "base per-image"}
     assert len(report["per_op_ms"]) == 15 and report["summary"]["ra batched"]["cores_for_gpu"] > 0
+    row = report["summary"]["ra+erasing batched"]
+    assert row["ratio_by_wall_clock"] > 0 and row["ours_img_s_per_core"] == \
+        report["img_s_per_core"]["ours ra+erasing batched"]
+    assert set(report["img_s_wall"]) == set(report["img_s_per_core"])
