@@ -1,5 +1,6 @@
 """nets/ is Keras-only: the same networks (the assembled ResNet, the t-ReX head) build and run
-under the JAX backend. requirements-test.txt pins jax, so CI runs it; skipped only where jax
+under the JAX backend (ResNet-26: the bottleneck blocks of ResNet-50, half as many, every
+tweak on). requirements-test.txt pins jax, so CI runs it; skipped only where jax
 is absent."""
 
 import importlib.util
@@ -14,7 +15,7 @@ SCRIPT = """
 import numpy as np, keras
 assert keras.backend.backend() == "jax", keras.backend.backend()
 from nets import build_resnet, dropblock_layers
-m = build_resnet(50, 10, base_width=8, use_resnet_d=True, use_se_block=True,
+m = build_resnet(26, 10, base_width=8, use_resnet_d=True, use_se_block=True,
                  use_sk_block=True, anti_alias_type="sconv,max", anti_alias_filter_size=3,
                  use_dropblock=True, zero_gamma=True, pool_type="gem", embedding_size=16)
 x = np.random.default_rng(0).normal(size=(2, 64, 64, 3)).astype("float32")
