@@ -96,7 +96,8 @@ def test_stored_mixing_parameters_are_valid(setup):
                     assert 0.0 <= float(m["cutmix_lam"]) <= 1.0
                     side = int(32 * np.sqrt(1 - float(m["cutmix_lam"])))
                     assert y2 - y1 <= side + 1 and x2 - x1 <= side + 1
-    # 128 images x NS = 2 = 256 samples, each case 1/4 as DR (both mixes fire independently, p = 0.5)
+    # 128 images x NS = 2: 256 samples, each case 1/4 as DR (both mixes fire independently,
+    # p = 0.5)
     assert all(30 <= c <= 100 for c in counts.values()), counts
 
 
