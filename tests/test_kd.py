@@ -191,10 +191,17 @@ def test_kd_loss_equals_a_hand_computation():
     np.testing.assert_allclose(per_example, kd, rtol=1e-5)
 
 
-@pytest.mark.parametrize("mixup_type", ["0", "cutmix", "2"])
-def test_training_with_sidecar_logits_on_two_replicas(tmp_path, data, teacher, mixup_type):
-    out = str(tmp_path / "logits")
+@pytest.fixture(scope="module")
+def logits(tmp_path_factory, data, teacher):
+    """The teacher's side-car logits of `data`, extracted once (training only reads them)."""
+    out = str(tmp_path_factory.mktemp("logits") / "logits")
     extract.extract_logits(teacher, data, out, log=lambda *_: None)
+    return out
+
+
+@pytest.mark.parametrize("mixup_type", ["0", "cutmix", "2"])
+def test_training_with_sidecar_logits_on_two_replicas(tmp_path, data, logits, mixup_type):
+    out = logits
     cfg = config.make_config(model_dir=str(tmp_path / "run"), dataset_name=data,
                              num_cpu_replicas=2, kd_temp=2.0, kd_logits_path=out,
                              mixup_type=mixup_type, **TINY)

@@ -18,13 +18,13 @@ from preprocessing import get_preprocessing
 from preprocessing.common import normalize
 
 SPEC = dr.AugmentationSpec("small_32", (2, 9, 0.0), 0.5, seed=3)
-NS, K = 4, 5
+NS, K = 2, 5  # 2 samples per image: generation traces each per-image view NS times
 
 
-def reinforced_digits(root, spec):
-    """64 digits in 2 shards, a tiny Keras teacher and their reinforcement (NS, K) under
-    ``root``: (data dir, teacher spec, side-car dir, header)."""
-    data = write_digit_shards(str(root / "tfr"), num_shards=2, limit=64)
+def reinforced_digits(root, spec, limit=64):
+    """`limit` digits (64) in 2 shards, a tiny Keras teacher and their reinforcement (NS, K)
+    under ``root``: (data dir, teacher spec, side-car dir, header)."""
+    data = write_digit_shards(str(root / "tfr"), num_shards=2, limit=limit)
     teacher = keras_teacher(str(root / "t.keras"))
     out = str(root / "reinforced")
     header = dr.reinforce(teacher, data, out, spec, num_samples=NS, top_k=K,
@@ -94,7 +94,7 @@ def replayed_and_generated_views(data, out, spec, count):
 def test_replayed_views_are_the_teachers_views(setup):
     data, teacher, out, header = setup
     ens = Ensemble(teacher)
-    for rec, views in replayed_and_generated_views(data, out, SPEC, 3):
+    for rec, views in replayed_and_generated_views(data, out, SPEC, 6):
         # the stored top-K are the teacher's probabilities on those views (fp16 precision)
         probs = tf.nn.softmax(ens.logits_from_views(normalize(views))).numpy()
         ids = rec["dr_ids"].numpy().astype(int)

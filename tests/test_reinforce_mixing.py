@@ -25,7 +25,9 @@ SHARDS = ("train-00000-of-00002", "train-00001-of-00002")
 
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory):
-    data, teacher, out, header = reinforced_digits(tmp_path_factory.mktemp("drmix"), SPEC)
+    # 128 images x NS = 2: the 256 samples the mixing-statistics test counts
+    data, teacher, out, header = reinforced_digits(tmp_path_factory.mktemp("drmix"), SPEC,
+                                                   limit=128)
     pool = mixing.PartnerPool.from_files([os.path.join(data, n) for n in SHARDS], 1.0)
     return data, teacher, out, header, pool
 
@@ -36,7 +38,7 @@ def test_layout_and_header(setup):
     assert SPEC.own_words == 14 and SPEC.words == header["words_per_sample"] == 38
     assert header["bytes_per_sample_payload"] == 2 * 38 + 4 * K
     assert header["augmentation"]["mixing"] == ["mixup", "cutmix"]
-    assert header["partners"] == pool.header() and pool.size == 64
+    assert header["partners"] == pool.header() and pool.size == 128
     # a spec without mixing writes the header fields it always wrote
     assert "mixing" not in dr.AugmentationSpec("small_32").as_header()
 
@@ -46,7 +48,7 @@ def test_replay_gives_the_teachers_mixed_views(setup):
     prep = get_preprocessing("small_32")
     probs_fn = Ensemble(teacher).logits_from_views
     mixed = 0
-    for rec, img in list(zip(stored_records(out), image_records(data)))[:4]:
+    for rec, img in list(zip(stored_records(out), image_records(data)))[:8]:
         words, views = dr.sample_views(img["encoded"], img["filename"], SPEC, prep, NS, pool)
         np.testing.assert_array_equal(words.numpy(), rec["dr_params"].numpy())
         for j in range(NS):
@@ -94,7 +96,8 @@ def test_stored_mixing_parameters_are_valid(setup):
                     assert 0.0 <= float(m["cutmix_lam"]) <= 1.0
                     side = int(32 * np.sqrt(1 - float(m["cutmix_lam"])))
                     assert y2 - y1 <= side + 1 and x2 - x1 <= side + 1
-    # 256 samples, each case 1/4 as DR (both mixes fire independently, p = 0.5)
+    # 128 images x NS = 2: 256 samples, each case 1/4 as DR (both mixes fire independently,
+    # p = 0.5)
     assert all(30 <= c <= 100 for c in counts.values()), counts
 
 
@@ -159,4 +162,4 @@ def test_training_on_mixing_samples(setup, tmp_path):
                              **common)
     with pytest.raises(DataError, match="over the 1e-06 GiB limit"):
         trainer.run(cfg)
-    assert sidecar.read_header(out)["partners"]["count"] == 64
+    assert sidecar.read_header(out)["partners"]["count"] == 128
