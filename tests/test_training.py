@@ -65,9 +65,15 @@ def test_resume_after_stop_gives_same_weights(tmp_path):
         np.testing.assert_array_equal(a[key], b[key], err_msg=key)
 
 
-def test_finetune_swaps_head_and_keeps_bn_statistics(tmp_path):
-    source = tiny_config(tmp_path, "source", max_train_steps=3)
-    trainer.run(source)
+@pytest.fixture(scope="module")
+def source(tmp_path_factory):
+    """One source run (3 steps) that the fine-tuning tests only read."""
+    cfg = tiny_config(tmp_path_factory.mktemp("finetune"), "source", max_train_steps=3)
+    trainer.run(cfg)
+    return cfg
+
+
+def test_finetune_swaps_head_and_keeps_bn_statistics(tmp_path, source):
     target_cfg = tiny_config(tmp_path, "target", num_classes=12)
     model = trainer.build_model(target_cfg, 12)
     prefix = finetune.warm_start(model, source["model_dir"])
@@ -81,17 +87,13 @@ def test_finetune_swaps_head_and_keeps_bn_statistics(tmp_path):
     assert model.get_layer("classifier").get_weights()[0].shape[-1] == 12
 
 
-def test_finetune_architecture_mismatch_names_the_layer(tmp_path):
-    source = tiny_config(tmp_path, "source", max_train_steps=1)
-    trainer.run(source)
+def test_finetune_architecture_mismatch_names_the_layer(tmp_path, source):
     model = trainer.build_model(tiny_config(tmp_path, "t", resnet_size=34), 10)
     with pytest.raises(FinetuneError, match="stage1_block3"):
         finetune.warm_start(model, source["model_dir"])
 
 
-def test_finetune_run_end_to_end(tmp_path):
-    source = tiny_config(tmp_path, "source", max_train_steps=2)
-    trainer.run(source)
+def test_finetune_run_end_to_end(tmp_path, source):
     target = tiny_config(tmp_path, "ft", max_train_steps=2,
                          pretrained_model_checkpoint_path=source["model_dir"])
     result = trainer.run(target)
