@@ -43,7 +43,7 @@ def test_bench_augment_names_a_missing_archive(tmp_path):
 def test_bench_corruptions_compares_with_the_reference(tmp_path):
     from bench import bench_corruptions
     out = tmp_path / "corruptions.json"
-    rows = bench_corruptions.main(["--num_images", "5", "--size", "64",
+    rows = bench_corruptions.main(["--num_images", "5", "--size", "32",
                                    "--corruptions", "contrast,zoom_blur",
                                    "--json_out", str(out)])
     assert [r["corruption"] for r in rows] == ["zoom_blur", "contrast"]  # benchmark order

@@ -1,4 +1,4 @@
-"""--export_format: one tiny trained run (ResNet-18 width 4, 32 px digits, 3 steps) exported
+"""--export_format: one tiny trained run (ResNet-18 width 4, 16 px digits, 3 steps) exported
 as savedmodel, keras, litert and onnx (those whose library is installed), each reloaded and
 compared with the Keras model; a missing library is one error line before any work."""
 
@@ -17,7 +17,8 @@ from engine import export_formats, trainer
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY = dict(resnet_size=18, base_width=4, batch_size=32, val_batch_size=128,
-            steps_per_loop=4, lr_warmup_epochs=0.0, train_epochs=1, max_train_steps=3)
+            steps_per_loop=4, lr_warmup_epochs=0.0, train_epochs=1, max_train_steps=3,
+            preprocessing_type="small_16")
 AVAILABLE = ["savedmodel"] + [f for f in ("keras", "litert", "onnx")
                               if export_formats.missing_library(f) is None]
 
@@ -106,7 +107,7 @@ def test_bench_export_runs_at_toy_size(tmp_path):
     from bench import bench_export
     formats = [f for f in ("keras", "savedmodel", "litert") if f in AVAILABLE]
     report = bench_export.main(["--resnet_size", "18", "--base_width", "4", "--image_size",
-                                "32", "--batch_sizes", "1,2", "--images", "2", "--repeats",
+                                "16", "--batch_sizes", "1,2", "--images", "2", "--repeats",
                                 "1", "--formats", ",".join(formats),
                                 "--json_out", str(tmp_path / "b.json")])
     assert [(r["format"], r["batch_size"]) for r in report["results"]] == [

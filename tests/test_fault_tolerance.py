@@ -1,5 +1,5 @@
 """Preemption, interrupted evaluations, damaged checkpoints, full disks and the run lock
-(issue 15, parts 1-4). Networks are ResNet-18 at width 4 on the embedded 32 px digits."""
+(issue 15, parts 1-4). Networks are ResNet-18 at width 4 on the embedded digits at 16 px."""
 
 import glob
 import json
@@ -23,7 +23,7 @@ from core.runlock import LOCK_FILE, RunLock
 from engine import checkpoints, trainer
 
 CLI_TINY = ["--resnet_size=18", "--base_width=4", "--batch_size=32", "--val_batch_size=128",
-            "--steps_per_loop=2", "--lr_warmup_epochs=0"]
+            "--steps_per_loop=2", "--lr_warmup_epochs=0", "--preprocessing_type=small_16"]
 
 
 def events(model_dir):
@@ -50,15 +50,16 @@ def signal_after(monkeypatch, calls, signum=signal.SIGTERM, method="_make_train_
 
 # ----------------------------------------------------------------------------- preemption
 def test_sigterm_saves_at_the_next_step_and_the_rerun_is_bitwise_equal(tmp_path, monkeypatch):
-    common = dict(train_epochs=2, deterministic=True, learning_rate_decay_type="cosine")
+    common = dict(train_epochs=2, deterministic=True, learning_rate_decay_type="cosine",
+                  batch_size=128)  # 11 steps per epoch
     straight = tiny_config(tmp_path, "straight", **common)
     trainer.run(straight)
     preempted = tiny_config(tmp_path, "preempted", **common)
-    signal_after(monkeypatch, 3)  # 3 loops of 4 steps into epoch 1
-    with pytest.raises(Preempted, match="SIGTERM .* step 12 .*ckpt-12.*run the same command"):
+    signal_after(monkeypatch, 2)  # 2 loops of 4 steps into epoch 1
+    with pytest.raises(Preempted, match="SIGTERM .* step 8 .*ckpt-8.*run the same command"):
         trainer.run(preempted)
     monkeypatch.undo()
-    assert tf.train.latest_checkpoint(preempted["model_dir"]).endswith("ckpt-12")
+    assert tf.train.latest_checkpoint(preempted["model_dir"]).endswith("ckpt-8")
     assert events(preempted["model_dir"])[-1]["event"] == "preempted"
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # handlers are put back
     trainer.run(preempted)
@@ -118,7 +119,8 @@ def test_cli_sigterm_exits_75_and_a_second_run_is_refused_while_it_runs(tmp_path
 # ----------------------------------------------------------------------------- evaluation
 def test_an_evaluation_killed_midway_is_redone_on_resume_and_best_follows(tmp_path,
                                                                           monkeypatch):
-    cfg = tiny_config(tmp_path, train_epochs=2, base_learning_rate=0.05)
+    cfg = tiny_config(tmp_path, train_epochs=2, base_learning_rate=0.05,
+                      batch_size=128)  # 11 steps per epoch
     evaluate = trainer.Run.evaluate
     calls = [0]
 
@@ -133,14 +135,14 @@ def test_an_evaluation_killed_midway_is_redone_on_resume_and_best_follows(tmp_pa
     monkeypatch.undo()
     assert [e["event"] for e in events(cfg["model_dir"])] == ["train", "eval", "train"]
     best = json.load(open(os.path.join(cfg["model_dir"], "best", "best.json")))
-    assert best["step"] == 44
+    assert best["step"] == 11
     result = trainer.run(cfg)  # nothing left to train: the missing evaluation is done
     log = events(cfg["model_dir"])
     assert [e["event"] for e in log] == ["train", "eval", "train", "resume", "eval"]
-    assert log[-1]["step"] == 88 and result["top1"] == log[-1]["top1"]
+    assert log[-1]["step"] == 22 and result["top1"] == log[-1]["top1"]
     best = json.load(open(os.path.join(cfg["model_dir"], "best", "best.json")))
-    assert {e["step"] for e in best["ranking"]} == {44, 88}
-    assert best["step"] == (88 if log[-1]["top1"] > log[1]["top1"] else 44)
+    assert {e["step"] for e in best["ranking"]} == {11, 22}
+    assert best["step"] == (22 if log[-1]["top1"] > log[1]["top1"] else 11)
     again = trainer.run(cfg)  # a finished run run again reports, records nothing new
     assert len(events(cfg["model_dir"])) == len(log) + 1  # its "resume" line only
     assert again["top1"] == result["top1"]

@@ -23,7 +23,7 @@ def free_ports(n):
 
 
 TINY = ["--resnet_size=18", "--base_width=4", "--batch_size=32", "--val_batch_size=64",
-        "--lr_warmup_epochs=0"]
+        "--lr_warmup_epochs=0", "--preprocessing_type=small_16"]
 
 
 def launch_workers(model_dir, *flags):

@@ -96,13 +96,14 @@ def test_summary_line_names_network_size_data_steps_replicas_precision():
 def test_a_training_run_prints_the_summary_and_run_eta(tmp_path):
     proc = subprocess.run([sys.executable, "main_classification.py",
                            f"--model_dir={tmp_path}/run", "--train_epochs=2",
-                           "--max_train_steps=3", "--steps_per_loop=1", "--base_width=4"],
+                           "--max_train_steps=3", "--steps_per_loop=1", "--base_width=4",
+                           "--preprocessing_type=small_16"],
                           cwd=ROOT, capture_output=True, text=True, timeout=600,
                           env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
     assert proc.returncode == 0, proc.stderr[-2000:]
     lines = proc.stdout.splitlines()
     summary = [line for line in lines if line.startswith("run: ResNet-18 v1")]
-    assert len(summary) == 1 and "GMACs/image at 32 px" in summary[0]
+    assert len(summary) == 1 and "GMACs/image at 16 px" in summary[0]
     assert "3 steps (22/epoch x 2 epochs)" in summary[0] and "| float32" in summary[0]
     progress = [line for line in lines if line.startswith("epoch 1/2 step 3/22")]
     assert len(progress) == 1 and "| run 0:" in progress[0], proc.stdout

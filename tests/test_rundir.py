@@ -21,12 +21,13 @@ from datasets.build_tfrecords import make_example
 from engine import trainer
 
 TINY = dict(resnet_size=18, base_width=4, batch_size=32, val_batch_size=128,
-            steps_per_loop=4, lr_warmup_epochs=0.0, train_epochs=1, max_train_steps=2)
+            steps_per_loop=4, lr_warmup_epochs=0.0, train_epochs=1, max_train_steps=2,
+            preprocessing_type="small_16")
 PRESET = """# A user's preset for a dataset of their own (the Imagewoof report, shrunk).
 resnet_size: 18
-base_width: 8
+base_width: 4
 stem_type: small
-preprocessing_type: small_32
+preprocessing_type: small_16
 batch_size: 32
 val_batch_size: 128
 train_epochs: 1
@@ -136,7 +137,7 @@ def test_eval_only_with_only_model_dir_on_a_preset_trained_run(tmp_path, woof):
 def test_other_data_with_another_class_count_is_refused(tmp_path, woof):
     run = str(tmp_path / "run")
     trainer.run(config.make_config(dataset_name=woof, model_dir=run,
-                                   preprocessing_type="small_32", **TINY))
+                                   **TINY))
     three = write_tfrecords(str(tmp_path / "three"), num_classes=3, limit=64)
     before = snapshot(run)
     cfg = config.make_config(model_dir=run, eval_only=True, dataset_name=three)
@@ -186,7 +187,7 @@ def test_keep_checkpoint_max_zero_keeps_all(tmp_path, keep, expected):
 def test_eval_only_with_export_dir_exports_with_class_names(tmp_path, woof):
     run = str(tmp_path / "run")
     trainer.run(config.make_config(dataset_name=woof, model_dir=run,
-                                   preprocessing_type="small_32", **TINY))
+                                   **TINY))
     export_dir = str(tmp_path / "export")
     result = trainer.run(config.make_config(model_dir=run, eval_only=True,
                                             export_dir=export_dir))

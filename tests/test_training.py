@@ -1,5 +1,5 @@
 """End-to-end runs of the trainer on tiny networks: 2 replicas, resume, fine-tune, export,
-NaN guard. Networks are ResNet-18 at width 4 on 32 px digits, a few steps each."""
+NaN guard. Networks are ResNet-18 at width 4 on 16 px digits, a few steps each."""
 
 import json
 import os
@@ -13,7 +13,7 @@ from core.errors import FinetuneError, TrainingDiverged
 from engine import finetune, trainer
 
 TINY = dict(resnet_size=18, base_width=4, batch_size=32, val_batch_size=128,
-            steps_per_loop=4, lr_warmup_epochs=0.0, train_epochs=1)
+            steps_per_loop=4, lr_warmup_epochs=0.0, train_epochs=1, preprocessing_type="small_16")
 
 
 def tiny_config(tmp_path, name="run", **overrides):
@@ -49,25 +49,31 @@ def test_two_steps_on_two_replicas(tmp_path):
 
 def test_resume_after_stop_gives_same_weights(tmp_path):
     common = dict(train_epochs=2, deterministic=True, learning_rate_decay_type="cosine",
-                  lr_warmup_epochs=0.5)
+                  lr_warmup_epochs=0.5, batch_size=128)
     straight = tiny_config(tmp_path, "straight", **common)
     trainer.run(straight)
-    # Stop in the middle of epoch 2 (44 steps/epoch at batch 32), then resume.
-    stopped = tiny_config(tmp_path, "stopped", max_train_steps=57, **common)
+    # Stop in the middle of epoch 2 (11 steps/epoch at batch 128), then resume.
+    stopped = tiny_config(tmp_path, "stopped", max_train_steps=15, **common)
     trainer.run(stopped)
-    assert tf.train.latest_checkpoint(stopped["model_dir"]).endswith("ckpt-57")
+    assert tf.train.latest_checkpoint(stopped["model_dir"]).endswith("ckpt-15")
     trainer.run(dict(stopped, max_train_steps=0))
     a = checkpoint_values(tf.train.latest_checkpoint(straight["model_dir"]))
     b = checkpoint_values(tf.train.latest_checkpoint(stopped["model_dir"]))
-    assert tf.train.latest_checkpoint(stopped["model_dir"]).endswith("ckpt-88")
+    assert tf.train.latest_checkpoint(stopped["model_dir"]).endswith("ckpt-22")
     assert a.keys() == b.keys() and len(a) > 20
     for key in a:
         np.testing.assert_array_equal(a[key], b[key], err_msg=key)
 
 
-def test_finetune_swaps_head_and_keeps_bn_statistics(tmp_path):
-    source = tiny_config(tmp_path, "source", max_train_steps=3)
-    trainer.run(source)
+@pytest.fixture(scope="module")
+def source(tmp_path_factory):
+    """One source run (3 steps) that the fine-tuning tests only read."""
+    cfg = tiny_config(tmp_path_factory.mktemp("finetune"), "source", max_train_steps=3)
+    trainer.run(cfg)
+    return cfg
+
+
+def test_finetune_swaps_head_and_keeps_bn_statistics(tmp_path, source):
     target_cfg = tiny_config(tmp_path, "target", num_classes=12)
     model = trainer.build_model(target_cfg, 12)
     prefix = finetune.warm_start(model, source["model_dir"])
@@ -81,17 +87,13 @@ def test_finetune_swaps_head_and_keeps_bn_statistics(tmp_path):
     assert model.get_layer("classifier").get_weights()[0].shape[-1] == 12
 
 
-def test_finetune_architecture_mismatch_names_the_layer(tmp_path):
-    source = tiny_config(tmp_path, "source", max_train_steps=1)
-    trainer.run(source)
+def test_finetune_architecture_mismatch_names_the_layer(tmp_path, source):
     model = trainer.build_model(tiny_config(tmp_path, "t", resnet_size=34), 10)
     with pytest.raises(FinetuneError, match="stage1_block3"):
         finetune.warm_start(model, source["model_dir"])
 
 
-def test_finetune_run_end_to_end(tmp_path):
-    source = tiny_config(tmp_path, "source", max_train_steps=2)
-    trainer.run(source)
+def test_finetune_run_end_to_end(tmp_path, source):
     target = tiny_config(tmp_path, "ft", max_train_steps=2,
                          pretrained_model_checkpoint_path=source["model_dir"])
     result = trainer.run(target)
@@ -189,7 +191,7 @@ def test_dropblock_keep_prob_follows_the_schedule_and_resume(tmp_path, replicas)
 def test_assembled_big_little_network_trains_and_fine_tunes(tmp_path):
     assembled = dict(resnet_size=50, base_width=8, resnet_version=2, stem_type="default",
                      use_sk_block=True, anti_alias_type="sconv", anti_alias_filter_size=3,
-                     use_dropblock=True, zero_gamma=True, preprocessing_type="small_64")
+                     use_dropblock=True, zero_gamma=True, preprocessing_type="small_32")
     source = tiny_config(tmp_path, "source", max_train_steps=2, **assembled)
     result = trainer.run(source)
     assert result["count"] == 360
