@@ -90,7 +90,7 @@ def export_formats(model: keras.Model, formats: Sequence[str], export_dir: str,
     paths = {}
     for fmt in formats:
         paths[fmt] = os.path.join(export_dir, FILES[fmt])
-        with _written_at(paths[fmt]) as path:
+        with _local_file(paths[fmt], upload=True) as path:
             _write_format(model, fmt, path, spec, prep, class_names)
     fs.write_text(os.path.join(export_dir, "labels.txt"), "".join(f"{n}\n" for n in class_names))
     _write_info(export_dir, {"preprocessing_description": preprocessing_description(prep),
@@ -102,32 +102,21 @@ def export_formats(model: keras.Model, formats: Sequence[str], export_dir: str,
 
 
 @contextlib.contextmanager
-def _written_at(path: str) -> Iterator[str]:
-    """A local path to write ``path``'s file to: itself when local, else a staging file that
-    is copied to the URL when the block ends (the staging directory removed either way)."""
+def _local_file(path: str, upload: bool) -> Iterator[str]:
+    """A local path for ``path``'s file: itself when local; for a URL a file in a temporary
+    directory, filled from the URL first (``upload=False``: for reading) or copied to it when
+    the block ends (``upload=True``: for writing); the directory is removed either way."""
     if fs.is_local(path):
         yield path
         return
     stage = tempfile.mkdtemp(prefix="export_")
     try:
         local = os.path.join(stage, os.path.basename(path))
+        if not upload:
+            fs.copy(path, local)
         yield local
-        fs.copy(local, path)
-    finally:
-        shutil.rmtree(stage, ignore_errors=True)
-
-
-@contextlib.contextmanager
-def _read_at(path: str) -> Iterator[str]:
-    """A local path holding ``path``'s file: itself when local, else a temporary copy."""
-    if fs.is_local(path):
-        yield path
-        return
-    stage = tempfile.mkdtemp(prefix="export_check_")
-    try:
-        local = os.path.join(stage, os.path.basename(path))
-        fs.copy(path, local)
-        yield local
+        if upload:
+            fs.copy(local, path)
     finally:
         shutil.rmtree(stage, ignore_errors=True)
 
@@ -217,7 +206,7 @@ def verify_formats(paths: dict, model: keras.Model, eval_records: tf.data.Datase
     import tensorflow as tf
     loaded = {}
     for fmt, path in paths.items():
-        with _read_at(path) as local:  # the runtimes read local files (module doc)
+        with _local_file(path, upload=False) as local:  # the runtimes read local files (module doc)
             loaded[fmt] = LOADERS[fmt](local)
 
     def with_image(record):
