@@ -21,7 +21,11 @@ the batched op on groups of --group images -- the size a batch of 64 gives each 
 torchvision each op alone on a PIL 224 image (its RandAugment op at magnitude bin 9).
 "Per core" is images per CPU second of the whole process (time.process_time over each
 pass), so work on threads beside the one tf.data thread (TensorFlow's and XLA's own pools)
-is counted; images per wall-clock second are reported beside it.  The ratio ours /
+is counted; images per wall-clock second are reported beside it.  Ours is timed in steady
+state, as training runs it: each pipeline keeps one iterator (over the images repeated)
+across its passes, as the trainer keeps one per epoch; what a fresh iterator costs before
+its first batch (optimising and instantiating the map functions) is reported apart, as CPU
+seconds per iterator (per epoch in training).  The ratio ours /
 torchvision and the cores one GPU at --gpu_img_s needs (gpu_img_s / per-core img/s) are
 reported for the per-image and the batched path.  torchvision is imported before
 TensorFlow (torchvision after TensorFlow segfaults in this environment).
@@ -47,7 +51,7 @@ sys.path.insert(0, str(ROOT))
 import tensorflow as tf  # noqa: E402
 
 from bench import environment  # noqa: E402
-from bench.bench_augment import DEFAULT_TAR, load_jpegs  # noqa: E402
+from bench.bench_augment import DEFAULT_TAR, Steady, load_jpegs, start_up_s  # noqa: E402
 from preprocessing import augment_ops as A  # noqa: E402
 from preprocessing import augment_ops_batch as AB  # noqa: E402
 from preprocessing import get_preprocessing  # noqa: E402
@@ -99,14 +103,9 @@ def ours_dataset(jpegs, per_image, per_batch, batch):
     ds = ds.batch(batch, drop_remainder=True)  # static batch, as engine.inputs.train_dataset
     if per_batch is not None:
         ds = ds.map(per_batch)
-    return _options(ds.prefetch(1))
-
-
-def time_dataset(ds) -> float:
-    start, count = time.perf_counter(), 0
-    for batch in ds:
-        count += int(tf.nest.flatten(batch)[0].shape[0])
-    return count / (time.perf_counter() - start)
+    # No prefetch: a batch is computed when asked for, on the asking thread, so no work of
+    # one pipeline runs (and is counted) while another is being timed.
+    return _options(ds)
 
 
 # ------------------------------------------------------------ torchvision
@@ -174,10 +173,11 @@ def per_op_costs(jpegs, args):
         tv_er)
     out = {}
     for name, (single, grouped, tv) in rows.items():
-        for ds in (single, grouped):
-            time_dataset(ds)  # warm-up / trace
+        single, grouped = Steady(single, 1), Steady(grouped, n // g)
+        for run in (single, grouped, single, grouped):
+            run()  # warm-up: trace, compile, fill the iterators
         tv()
-        rates = [(time_dataset(single), time_dataset(grouped), tv()) for _ in range(3)]
+        rates = [(single(), grouped(), tv()) for _ in range(3)]
         best = [max(r[i] for r in rates) for i in range(3)]
         out[name] = {"ours_per_image_ms": 1e3 / best[0], "ours_batched_ms": 1e3 / best[1],
                      "torchvision_ms": 1e3 / best[2]}
@@ -194,25 +194,30 @@ def main(argv=None):
         pass
     jpegs = load_jpegs(args.data, args.num_images)
     prep = get_preprocessing("imagenet")
-    runs = {}
+    batches = args.num_images // args.batch_size
+    datasets, runs = {}, {}
     for name, aug in AUGMENTS.items():
-        runs[f"ours {name} per-image"] = ours_dataset(jpegs, make_train_fn(prep, aug), None,
-                                                      args.batch_size)
+        datasets[f"ours {name} per-image"] = ours_dataset(jpegs, make_train_fn(prep, aug), None,
+                                                          args.batch_size)
         if name != "base":
-            runs[f"ours {name} batched"] = ours_dataset(
+            datasets[f"ours {name} batched"] = ours_dataset(
                 jpegs, *make_train_stages(prep, aug), args.batch_size)
+        runs.update({key: Steady(ds, batches) for key, ds in datasets.items()
+                     if key not in runs})
         runs[f"torchvision {name}"] = tv_pipeline(name)
-    for name, run in runs.items():  # trace / warm every pipeline once
-        run(jpegs[:8]) if name.startswith("torchvision") else time_dataset(run)
+    for name, run in runs.items():  # trace / compile / warm every pipeline: two passes
+        for _ in range(2):
+            run(jpegs)
+    start_up = {name: start_up_s(ds) for name, ds in datasets.items()}
     samples = {name: [] for name in runs}  # images per wall-clock second
     cpu_samples = {name: [] for name in runs}  # images per CPU second of the whole process
     for _ in range(args.repeats):
         for name, run in runs.items():
             cpu = time.process_time()
-            wall_rate = run(jpegs) if name.startswith("torchvision") else time_dataset(run)
+            wall_rate = run(jpegs)
             cpu = time.process_time() - cpu
             samples[name].append(wall_rate)
-            cpu_samples[name].append(len(jpegs) // args.batch_size * args.batch_size / cpu
+            cpu_samples[name].append(batches * args.batch_size / cpu
                                      if not name.startswith("torchvision")
                                      else len(jpegs) / cpu)
     wall_rates = {name: statistics.median(s) for name, s in samples.items()}
@@ -231,10 +236,12 @@ def main(argv=None):
                     "ratio_ours_over_torchvision": rates[key] / tv_rate,
                     "ratio_by_wall_clock": wall_rates[key] / wall_rates[f"torchvision {name}"],
                     "cores_for_gpu": args.gpu_img_s / rates[key],
+                    "ours_start_up_cpu_s": start_up[key],
                     "torchvision_cores_for_gpu": args.gpu_img_s / tv_rate}
     ops = per_op_costs(jpegs, args)
     report = {"config": vars(args), "img_s_per_core": rates, "img_s_wall": wall_rates,
               "samples": samples, "cpu_samples": cpu_samples,
+              "start_up_cpu_s": start_up,
               "summary": summary, "per_op_ms": ops, **environment.describe()}
     print(f"{'pipeline':<34} {'img/s/core':>10} {'img/s wall':>10}   (per CPU second of the "
           f"process; {args.num_images} Imagenette JPEGs, median of {args.repeats})")
@@ -244,7 +251,8 @@ def main(argv=None):
         print(f"{name:<22} ours/torchvision {row['ratio_ours_over_torchvision']:.2f} per core "
               f"({row['ratio_by_wall_clock']:.2f} by wall clock); a GPU at "
               f"{args.gpu_img_s:.0f} img/s needs {row['cores_for_gpu']:.1f} cores "
-              f"(torchvision {row['torchvision_cores_for_gpu']:.1f})")
+              f"(torchvision {row['torchvision_cores_for_gpu']:.1f}); start-up "
+              f"{row['ours_start_up_cpu_s']:.2f} s of CPU per iterator")
     print(f"{'op (224 px, magnitude 9)':<26} {'ours/img':>9} {'batched':>9} {'torchvision':>12}"
           "  ms/img")
     for name, row in ops.items():
