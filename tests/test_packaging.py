@@ -6,6 +6,7 @@ import ast
 import hashlib
 import importlib.util
 import os
+import shutil
 import subprocess
 import sys
 import tomllib
@@ -288,9 +289,15 @@ def _setuptools_version():
 def test_wheel_holds_the_packages_textures_licences_and_scripts(project, tmp_path):
     if _setuptools_version() < (77, 0):
         pytest.skip("the offline wheel build needs setuptools >= 77 in this environment")
+    # Built from a copy: an in-tree build writes build/ and *.egg-info/ into the checkout,
+    # under the feet of tests running beside this one (and of `git status`).
+    source = tmp_path / "source"
+    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(
+        ".git", ".venv", "__pycache__", ".pytest_cache", "build", "dist", "*.egg-info",
+        "runs"))
     proc = subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
-         "--no-index", "-w", str(tmp_path / "dist"), ROOT],
+         "--no-index", "-w", str(tmp_path / "dist"), str(source)],
         capture_output=True, text=True, timeout=300, cwd=str(tmp_path),
         env=dict(os.environ, PIP_NO_INPUT="1"))
     assert proc.returncode == 0, proc.stderr[-3000:]
