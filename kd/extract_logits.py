@@ -68,7 +68,7 @@ def extract_logits(teacher_spec: str, data_dir: str, output_dir: str, *,
     logits_fn = tf.function(teacher.logits_from_inputs)
     return shards.run_over_shards(
         files, output_dir, num_shards, shard_index,
-        lambda f: shard_examples(teacher, f, batch_size, logits_fn), log)
+        shards.per_file(lambda f: shard_examples(teacher, f, batch_size, logits_fn)), log)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -57,7 +57,7 @@ import os
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -73,9 +73,6 @@ from preprocessing import Preprocessing, crop_samplers, randaugment, random_eras
 from preprocessing import autoaugment as autoaugment_lib  # noqa: E402
 from preprocessing.common import normalize  # noqa: E402
 from preprocessing.randaugment import DEFAULT_FILL, LEGACY_FILL  # noqa: E402
-
-if TYPE_CHECKING:  # the teachers (Keras models) load only when reinforce() runs
-    from kd.teachers import Ensemble
 
 KIND = "reinforce"
 IDENTITY = ("kind", "num_classes", "teacher", "source_dir", "pattern", "augmentation",
@@ -289,12 +286,8 @@ def sample_views(encoded: tf.Tensor, key: tf.Tensor, spec: AugmentationSpec, pre
                  num_samples: int,
                  pool: PartnerPool | None = None) -> tuple[tf.Tensor, tf.Tensor]:
     """(words int16 [NS, W], views uint8 [NS, S, S, 3]) of one image."""
-    words, views = [], []
-    for j in range(num_samples):
-        seed = sample_seed(spec, key, j)
-        w = sample_words(encoded, seed, spec, prep, pool)
-        words.append(w)
-        views.append(render(encoded, unpack_words(w, seed, spec), spec, prep, pool))
+    record = {"encoded": encoded, "filename": key}
+    words, views = zip(*[sample_view(record, j, spec, prep, pool) for j in range(num_samples)])
     return tf.stack(words), tf.stack(views)
 
 
@@ -311,28 +304,54 @@ def densify(ids: tf.Tensor, probs: tf.Tensor, num_classes: int) -> tf.Tensor:
 
 
 # ------------------------------------------------------------------ generation
-def shard_examples(image_file: str, spec: AugmentationSpec, prep: Preprocessing,
-                   teacher: Ensemble, num_samples: int, top_k: int, batch_size: int,
-                   probs_fn: Callable[[tf.Tensor], tf.Tensor],
-                   pool: PartnerPool | None = None) -> Iterator[bytes]:
-    def per_image(record):  # with mixing the views are mixed: the top-K is exact for them
-        words, views = sample_views(record["encoded"], record["filename"], spec, prep,
-                                    num_samples, pool)
-        return record["filename"], words, views
+def sample_view(record: dict[str, tf.Tensor], j: tf.Tensor, spec: AugmentationSpec,
+                prep: Preprocessing, pool: PartnerPool | None = None
+                ) -> tuple[tf.Tensor, tf.Tensor]:
+    """(words int16 [W], view uint8 [S, S, 3]) of sample ``j`` of one image: row j of
+    :func:`sample_views`, with ``j`` a tensor (one graph for every sample)."""
+    seed = sample_seed(spec, record["filename"], j)
+    w = sample_words(record["encoded"], seed, spec, prep, pool)
+    return w, render(record["encoded"], unpack_words(w, seed, spec), spec, prep, pool)
 
-    ds = tf.data.TFRecordDataset(image_file).map(parse_record)
-    ds = ds.map(per_image, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    for keys, words, views in ds.batch(batch_size).prefetch(2):
+
+def examples_over_shards(image_files: list[str], spec: AugmentationSpec, prep: Preprocessing,
+                         num_samples: int, top_k: int, batch_size: int,
+                         probs_fn: Callable[[tf.Tensor], tf.Tensor],
+                         pool: PartnerPool | None = None) -> Iterator[tuple[int, bytes]]:
+    """(index into ``image_files``, serialized side-car record) of every image, shard after
+    shard: one tf.data pipeline over all the shards (an iterator costs seconds to start),
+    whose views are drawn one sample per element (a graph of one sample, not NS: tracing
+    and starting it do not grow with NS).  Batches stay within a shard, so a shard's
+    records do not depend on which other shards are generated with it (a resumed run
+    writes the bytes an uninterrupted one would)."""
+    def samples(record):  # the record NS times, with j = 0 .. NS - 1
+        return tf.data.Dataset.zip(tf.data.Dataset.from_tensors(record).repeat(num_samples),
+                                   tf.data.Dataset.range(num_samples))
+
+    def one_sample(record, j):  # with mixing the views are mixed: the top-K is exact for them
+        words, view = sample_view(record, j, spec, prep, pool)
+        return record["filename"], words, view
+
+    def shard(index, image_file):
+        ds = tf.data.TFRecordDataset(image_file).map(parse_record).flat_map(samples)
+        ds = ds.map(one_sample, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        ds = ds.batch(num_samples).map(lambda keys, words, views: (keys[0], words, views))
+        return ds.batch(batch_size).map(
+            lambda keys, words, views: (tf.fill(tf.shape(keys), index), keys, words, views))
+
+    ds = tf.data.Dataset.from_tensor_slices(image_files).enumerate().flat_map(shard)
+    for index, keys, words, views in ds.prefetch(2):
         b = int(keys.shape[0])
         flat = tf.reshape(views, [b * num_samples] + views.shape[2:].as_list())
         probs = probs_fn(flat)
         top_p, top_i = tf.math.top_k(probs, k=top_k)
         top_p = tf.reshape(tf.cast(top_p, tf.float16), [b, num_samples, top_k]).numpy()
         top_i = tf.reshape(tf.cast(top_i, tf.int16), [b, num_samples, top_k]).numpy()
-        for i, key in enumerate(keys.numpy()):
-            yield tf.train.Example(features=tf.train.Features(feature={
+        words = words.numpy()
+        for i, (k, key) in enumerate(zip(index.numpy(), keys.numpy())):
+            yield int(k), tf.train.Example(features=tf.train.Features(feature={
                 sidecar.KEY: _bytes(key),
-                "dr/params": _bytes(words[i].numpy().astype("<i2").tobytes()),
+                "dr/params": _bytes(words[i].astype("<i2").tobytes()),
                 "dr/topk_ids": _bytes(top_i[i].astype("<i2").tobytes()),
                 "dr/topk_probs": _bytes(top_p[i].astype("<f2").tobytes()),
             })).SerializeToString(deterministic=True)
@@ -381,8 +400,8 @@ def reinforce(teacher_spec: str, data_dir: str, output_dir: str, spec: Augmentat
         teacher.logits_from_views(normalize(views))))
     header = shards.run_over_shards(
         files, output_dir, num_shards, shard_index,
-        lambda f: shard_examples(f, spec, prep, teacher, num_samples, top_k, batch_size,
-                                 probs_fn, pool), log)
+        lambda pending: examples_over_shards(pending, spec, prep, num_samples, top_k,
+                                             batch_size, probs_fn, pool), log)
     records = sum(e["records"] for e in header["shards"].values())
     size = sum(e["sidecar_bytes"] for e in header["shards"].values())
     header["bytes_per_sample"] = size / max(records * num_samples, 1)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from types import ModuleType
 from typing import Any, Callable
 
@@ -87,7 +87,7 @@ def write_shard(image_file: str, output_dir: str, examples: Iterable[bytes]) -> 
     tf.io.gfile.rename(tmp, final, overwrite=True)
     entry = {"name": name, "records": count, "image_bytes": sidecar.file_size(image_file),
              "sidecar_bytes": sidecar.file_size(final)}
-    done = os.path.join(output_dir, DONE_DIR, name + ".json")
+    done = _done_path(output_dir, image_file)
     with tf.io.gfile.GFile(done + ".tmp", "w") as f:
         json.dump(entry, f)
     tf.io.gfile.rename(done + ".tmp", done, overwrite=True)
@@ -95,19 +95,68 @@ def write_shard(image_file: str, output_dir: str, examples: Iterable[bytes]) -> 
 
 
 def run_over_shards(files: list[str], output_dir: str, num_shards: int, shard_index: int,
-                    examples_of: Callable[[str], object],
+                    examples_of: Callable[[list[str]], Iterable[tuple[int, bytes]]],
                     log: Callable[[str], Any] = print) -> dict:
-    """Writes this process's side-car shards (skipping finished ones); returns the header."""
+    """Writes this process's side-car shards (skipping finished ones); returns the header.
+
+    ``examples_of(pending)`` gives the serialized records of all the pending image shards
+    as one stream of (index into ``pending``, record), shard after shard in order: one
+    input pipeline for all of them (a tf.data iterator costs seconds to start: its
+    functions are optimised and instantiated anew each time).  :func:`per_file` adapts a
+    per-shard generator."""
     mine = assigned(files, num_shards, shard_index)
+    pending = [f for f in mine if not tf.io.gfile.exists(_done_path(output_dir, f))]
+    pending_set = set(pending)
+    stream = _Stream(examples_of(pending)) if pending else None
+    todo = iter(range(len(pending)))
     for i, image_file in enumerate(mine):
         name = os.path.basename(image_file)
-        if tf.io.gfile.exists(os.path.join(output_dir, DONE_DIR, name + ".json")):
+        if image_file not in pending_set:
             log(f"[{i + 1}/{len(mine)}] {name}: done already, skipped")
             continue
-        entry = write_shard(image_file, output_dir, examples_of(image_file))
+        entry = write_shard(image_file, output_dir, stream.take(next(todo)))
         log(f"[{i + 1}/{len(mine)}] {name}: {entry['records']} records, "
             f"{entry['sidecar_bytes'] / max(entry['records'], 1):.0f} bytes/record")
     return finish_header(output_dir)
+
+
+def per_file(examples: Callable[[str], Iterable[bytes]]
+             ) -> Callable[[list[str]], Iterator[tuple[int, bytes]]]:
+    """A run_over_shards stream from ``examples(image_file)``, one shard after another."""
+    def stream(pending: list[str]) -> Iterator[tuple[int, bytes]]:
+        for index, image_file in enumerate(pending):
+            for example in examples(image_file):
+                yield index, example
+    return stream
+
+
+class _Stream:
+    """Splits a stream of (shard index, record) into the records of each shard in turn."""
+
+    def __init__(self, items: Iterable[tuple[int, bytes]]):
+        self._items = iter(items)
+        self._head: tuple[int, bytes] | None = None
+        self._next_index = 0
+
+    def take(self, index: int) -> Iterator[bytes]:
+        """The records of shard ``index`` (shards are taken in increasing order)."""
+        if index < self._next_index:
+            raise ValueError(f"shard {index} asked for after shard {self._next_index - 1}")
+        self._next_index = index + 1
+        while True:
+            if self._head is None:
+                self._head = next(self._items, (-1, b""))
+            k, example = self._head
+            if k < index and k >= 0:
+                raise ValueError(f"the stream gave shard {k} after shard {index} was asked for")
+            if k != index:
+                return  # the next shard's first record (or the end): kept for it
+            self._head = None
+            yield example
+
+
+def _done_path(output_dir: str, image_file: str) -> str:
+    return os.path.join(output_dir, DONE_DIR, os.path.basename(image_file) + ".json")
 
 
 def bytes_feature(value: bytes) -> tf.train.Feature:

@@ -283,6 +283,37 @@ def test_work_split_from_tf_config(monkeypatch):
         shards.assigned(files, 3, 3)
 
 
+def test_one_stream_over_the_pending_shards(tmp_path):
+    """run_over_shards asks for one stream over the shards not done yet and writes each
+    shard's records into its own file -- an empty shard in the middle included."""
+    out = str(tmp_path / "sidecar")
+    files = [str(tmp_path / f"train-{i}") for i in range(4)]
+    for f in files:
+        open(f, "wb").close()
+    shards.start_header(out, {"kind": "test"}, ("kind",))
+    shards.write_shard(files[0], out, [b"done before"])  # a finished shard: skipped
+    asked, log = [], []
+
+    def examples_of(pending):
+        asked.append([os.path.basename(f) for f in pending])
+        yield from [(0, b"a0"), (0, b"a1"), (2, b"c0")]  # shard 1 (train-2) has no record
+
+    header = shards.run_over_shards(files, out, 1, 0, examples_of, log.append)
+    assert asked == [["train-1", "train-2", "train-3"]]
+    names = [os.path.basename(f) for f in files]
+    records = {n: [r.numpy() for r in tf.data.TFRecordDataset(os.path.join(out, n))]
+               for n in names}
+    assert records == {"train-0": [b"done before"], "train-1": [b"a0", b"a1"], "train-2": [],
+                       "train-3": [b"c0"]}
+    assert [header["shards"][n]["records"] for n in sorted(records)] == [1, 2, 0, 1]
+    assert log[0] == "[1/4] train-0: done already, skipped"
+    # a stream that goes back to an earlier shard is an error, not a silent mix-up
+    shards.start_header(str(tmp_path / "other"), {"kind": "test"}, ("kind",))
+    with pytest.raises(ValueError, match="gave shard 0 after shard 1"):
+        shards.run_over_shards(files, str(tmp_path / "other"), 1, 0,
+                               lambda pending: iter([(1, b"x"), (0, b"y")]), log.append)
+
+
 @pytest.mark.parametrize("module", ["kd.extract_logits", "kd.reinforce"])
 def test_cli_bad_input_is_one_line(tmp_path, module):
     import subprocess
