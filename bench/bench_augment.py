@@ -134,15 +134,16 @@ class Steady:
     """One iterator over ``ds.repeat()`` kept across passes, as training keeps one per
     epoch: a pass takes ``batches`` batches from it.  A fresh iterator first optimises and
     instantiates the pipeline's functions (the batched stage is a graph of ~1,600 ops:
-    ~0.5 s of CPU); that start-up is timed apart (:func:`start_up_s`), not spread over a
+    ~0.8 s of CPU); that start-up is timed apart (:func:`start_up_s`), not spread over a
     400-image pass as if it were paid per batch."""
 
     def __init__(self, ds, batches: int):
-        self.ds, self.batches = ds, batches
+        self.batches = batches
         self.iterator = iter(ds.repeat())
 
     def __call__(self, *unused) -> float:
-        """Images per wall-clock second over one pass."""
+        """Images per wall-clock second over one pass (arguments ignored: called like the
+        torchvision loops, which take the images)."""
         start, count = time.perf_counter(), 0
         for _ in range(self.batches):
             count += int(tf.nest.flatten(next(self.iterator))[0].shape[0])

@@ -197,13 +197,13 @@ def main(argv=None):
     batches = args.num_images // args.batch_size
     datasets, runs = {}, {}
     for name, aug in AUGMENTS.items():
-        datasets[f"ours {name} per-image"] = ours_dataset(jpegs, make_train_fn(prep, aug), None,
-                                                          args.batch_size)
+        paths = {"per-image": (make_train_fn(prep, aug), None)}
         if name != "base":
-            datasets[f"ours {name} batched"] = ours_dataset(
-                jpegs, *make_train_stages(prep, aug), args.batch_size)
-        runs.update({key: Steady(ds, batches) for key, ds in datasets.items()
-                     if key not in runs})
+            paths["batched"] = make_train_stages(prep, aug)
+        for path, (per_image, per_batch) in paths.items():
+            key = f"ours {name} {path}"
+            datasets[key] = ours_dataset(jpegs, per_image, per_batch, args.batch_size)
+            runs[key] = Steady(datasets[key], batches)
         runs[f"torchvision {name}"] = tv_pipeline(name)
     for name, run in runs.items():  # trace / compile / warm every pipeline: two passes
         for _ in range(2):
